@@ -1,0 +1,112 @@
+"""The one error taxonomy of the service.
+
+Pure Python (stdlib only), so anything may import it, the runtime adapters included.
+
+    ServiceError                  code, http_status, retryable
+    ├── NotFound                  404
+    ├── PermissionDenied          403
+    ├── Conflict                  409
+    ├── InvalidInput              400, with field errors
+    └── UpstreamError             a model provider's backend failed
+        ├── UpstreamAuth          authorization: bad or missing key
+        ├── UpstreamRateLimited   rate_limit (retryable, may carry retry_after)
+        ├── UpstreamQuota         quota exhausted
+        ├── UpstreamUnavailable   server_unavailable / connection (retryable)
+        ├── UpstreamTimeout       timeout (retryable)
+        ├── UpstreamBadRequest    bad_request
+        └── UpstreamNotFound      not_found (unknown model)
+
+`config.exceptions` renders these as `{"error": {"code", "message", "fields"?}}`.
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    code = "error"
+    http_status = 500
+    retryable = False
+
+    def __init__(self, message: str = "", *, code: str | None = None) -> None:
+        super().__init__(message or self.code)
+        self.message = message or self.code
+        if code is not None:
+            self.code = code
+
+
+class NotFound(ServiceError):
+    code = "not_found"
+    http_status = 404
+
+
+class PermissionDenied(ServiceError):
+    code = "permission_denied"
+    http_status = 403
+
+
+class Conflict(ServiceError):
+    code = "conflict"
+    http_status = 409
+
+
+class InvalidInput(ServiceError):
+    code = "invalid"
+    http_status = 400
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        fields: dict[str, list[str]] | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message or "Invalid input.", code=code)
+        self.fields = fields or {}
+
+
+class UpstreamError(ServiceError):
+    code = "upstream_error"
+    http_status = 502
+
+
+class UpstreamAuth(UpstreamError):
+    code = "authorization"
+
+
+class UpstreamRateLimited(UpstreamError):
+    code = "rate_limit"
+    retryable = True
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class UpstreamQuota(UpstreamError):
+    code = "quota"
+
+
+class UpstreamUnavailable(UpstreamError):
+    code = "server_unavailable"
+    retryable = True
+
+
+class UpstreamTimeout(UpstreamError):
+    code = "timeout"
+    http_status = 504
+    retryable = True
+
+
+class UpstreamBadRequest(UpstreamError):
+    code = "bad_request"
+
+
+class UpstreamNotFound(UpstreamError):
+    code = "not_found"
+
+
+RETRYABLE: tuple[type[ServiceError], ...] = (
+    UpstreamRateLimited,
+    UpstreamUnavailable,
+    UpstreamTimeout,
+)

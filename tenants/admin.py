@@ -1,0 +1,131 @@
+"""Operators' admin for workspaces, members and API keys.
+
+Key material never shows: a tenant's wrapped private key and an API key's hash are not fields here.
+A new API key is shown once, on the page that answers its creation, and never stored in a message
+or the session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
+
+from tenants import services
+from tenants.models import ApiKey, ApiKeyScope, Membership, Tenant
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "key_version", "created_at"]
+    search_fields = ["name", "slug"]
+    readonly_fields = ["key_fingerprint", "key_version", "created_at"]
+    inlines = [MembershipInline]
+
+    def get_fields(self, request: HttpRequest, obj: Tenant | None = None) -> list[str]:
+        return ["name", "slug"] if obj is None else ["name", "slug", *self.readonly_fields]
+
+    @admin.display(description=_("public key fingerprint (SHA-256)"))
+    def key_fingerprint(self, obj: Tenant) -> str:
+        return hashlib.sha256(obj.public_key.encode()).hexdigest()[:32]
+
+    def save_model(self, request: HttpRequest, obj: Tenant, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # A new workspace needs its key pair: made by the service, never by a bare save().
+        created = services.tenant_create(name=obj.name, slug=obj.slug)
+        obj.pk = created.pk
+        obj.refresh_from_db()
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "tenant", "role", "created_at"]
+    list_filter = ["role", "tenant"]
+    search_fields = ["user__username", "user__email", "tenant__name"]
+    autocomplete_fields = ["user", "tenant"]
+
+
+class ApiKeyAddForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=ApiKeyScope.choices, widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ["tenant", "name", "scopes"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "prefix",
+        "tenant",
+        "scopes",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = ["tenant", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix", "tenant__name"]
+    readonly_fields = ["prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def get_form(self, request: HttpRequest, obj: ApiKey | None = None, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = ApiKeyAddForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
+        if obj is None:
+            return ["tenant", "name", "scopes"]
+        return ["tenant", "name", "scopes", *self.readonly_fields]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
+        return self.readonly_fields if obj is None else ["tenant", "scopes", *self.readonly_fields]
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        api_key, raw_key = services.api_key_create(
+            tenant=obj.tenant,
+            name=obj.name,
+            scopes=form.cleaned_data["scopes"],
+            created_by=request.user,
+        )
+        obj.pk = api_key.pk
+        obj.refresh_from_db()
+        request._new_api_key = raw_key  # read by response_add, on this same request only
+
+    def response_add(
+        self, request: HttpRequest, obj: ApiKey, post_url_continue: Any = None
+    ) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "api_key": obj,
+            "raw_key": request._new_api_key,
+            "title": _("Copy the new API key now"),
+        }
+        # Admin views are never_cache: the page with the key is not stored by the browser.
+        return TemplateResponse(request, "admin/tenants/apikey/created.html", context)
+
+    @admin.action(description=_("Revoke selected API keys"))
+    def revoke(self, request: HttpRequest, queryset: Any) -> None:
+        for api_key in queryset:
+            services.api_key_revoke(api_key=api_key)
+        self.message_user(request, _("Revoked %(n)d key(s).") % {"n": queryset.count()})

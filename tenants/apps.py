@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class TenantsConfig(AppConfig):
+    name = "tenants"
+    verbose_name = "Workspaces"
+
+    def ready(self) -> None:
+        # Bind the project's Celery app in every Django process (web, tests, commands), so that
+        # tasks queued from a view go to the configured broker, not Celery's default.
+        from config import celery  # noqa: F401

@@ -1,0 +1,183 @@
+"""Writes for tenants, members, API keys and key rotation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+from django.apps import apps
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import models, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from config import errors
+from tenants import apikeys, crypto, vault
+from tenants.fields import SecretsJSONField, secret_place
+from tenants.models import ApiKey, ApiKeyScope, Membership, Role, Tenant
+from tenants.principals import Principal
+
+
+def tenant_create(*, name: str, slug: str = "", owner: AbstractBaseUser | None = None) -> Tenant:
+    """Create a workspace with a fresh key pair, and make `owner` its owner."""
+    name = name.strip()
+    if not name:
+        raise errors.InvalidInput(fields={"name": ["A workspace needs a name."]})
+    key_pair = crypto.generate_key_pair(vault.master_keyring())
+    with transaction.atomic():
+        tenant = Tenant.objects.create(
+            name=name,
+            slug=_unique_slug(slug or name),
+            public_key=key_pair.public_pem,
+            wrapped_private_key=key_pair.wrapped_private_key,
+        )
+        if owner is not None:
+            Membership.objects.create(user=owner, tenant=tenant, role=Role.OWNER)
+    return tenant
+
+
+def _unique_slug(text: str) -> str:
+    base = slugify(text)[:50] or "workspace"
+    slug, n = base, 1
+    while Tenant.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def membership_set(*, tenant: Tenant, user: AbstractBaseUser, role: str) -> Membership:
+    if role not in Role.values:
+        raise errors.InvalidInput(fields={"role": [f"Unknown role {role!r}."]})
+    membership, _ = Membership.objects.update_or_create(
+        tenant=tenant, user=user, defaults={"role": role}
+    )
+    return membership
+
+
+# --- API keys ---------------------------------------------------------------------------------
+
+
+def api_key_create(
+    *,
+    tenant: Tenant,
+    name: str,
+    scopes: list[str],
+    created_by: AbstractBaseUser | None = None,
+    granted_by: Principal | None = None,
+    raw_key: str | None = None,
+) -> tuple[ApiKey, str]:
+    """Create a key and return it with its plaintext, which is never stored and never shown again.
+
+    `granted_by` is the API caller: a key may only mint keys with scopes it has itself.
+    `raw_key` registers a given, well-formed key (the embedded demo keeps its key in `.env`).
+    """
+    unknown = sorted(set(scopes) - set(ApiKeyScope.values))
+    if unknown or not scopes:
+        message = (
+            f"Unknown scopes: {', '.join(unknown)}." if unknown else "Give at least one scope."
+        )
+        raise errors.InvalidInput(fields={"scopes": [message]})
+    if granted_by is not None and granted_by.api_key is not None:
+        beyond = sorted(set(scopes) - set(granted_by.api_key.scopes))
+        if beyond:
+            raise errors.PermissionDenied(
+                f"An API key cannot grant scopes it does not have: {', '.join(beyond)}."
+            )
+    if raw_key is None:
+        raw_key = apikeys.new_raw_key()
+    elif not apikeys.is_well_formed(raw_key):
+        raise errors.InvalidInput(fields={"key": ["Not a well-formed API key."]})
+    api_key = ApiKey.objects.create(
+        tenant=tenant,
+        name=name.strip() or "API key",
+        prefix=apikeys.visible_prefix(raw_key),
+        key_hash=apikeys.hash_key(raw_key),
+        scopes=sorted(set(scopes)),
+        created_by=created_by,
+    )
+    return api_key, raw_key
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    return api_key
+
+
+def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
+    """The active key matching `raw_key`, with its tenant; None when unknown or revoked.
+
+    `last_used_at` is written at most once per `API_KEY_LAST_USED_RESOLUTION` seconds per key, so
+    a busy key does not turn every request into a write.
+    """
+    if not apikeys.is_well_formed(raw_key):
+        return None
+    api_key = (
+        ApiKey.objects.select_related("tenant")
+        .filter(key_hash=apikeys.hash_key(raw_key), revoked_at__isnull=True)
+        .first()
+    )
+    if api_key is None:
+        return None
+    now = timezone.now()
+    resolution = timedelta(seconds=settings.API_KEY_LAST_USED_RESOLUTION)
+    if api_key.last_used_at is None or now - api_key.last_used_at >= resolution:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now
+    return api_key
+
+
+# --- Key rotation -----------------------------------------------------------------------------
+
+
+def _secret_fields() -> Iterator[tuple[type[models.Model], SecretsJSONField]]:
+    for model in apps.get_models():
+        for field in model._meta.get_fields():
+            if isinstance(field, SecretsJSONField):
+                yield model, field
+
+
+@transaction.atomic
+def tenant_rotate_keys(*, tenant: Tenant) -> int:
+    """Give the tenant a new key pair and re-encrypt every secret it has; returns how many.
+
+    One transaction: if any secret fails to decrypt or any write fails, nothing changes.
+    """
+    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    old = vault.cipher_for(tenant)
+    master = vault.master_keyring()
+    key_pair = crypto.generate_key_pair(master)
+    new = crypto.KeyPairCipher(key_pair, master)
+    rotated = 0
+    for model, field in _secret_fields():
+        for row in model._default_manager.select_for_update().filter(tenant=tenant).order_by("pk"):
+            values = dict(getattr(row, field.attname) or {})
+            for key, value in values.items():
+                if crypto.is_envelope(value):
+                    ctx = vault.context(tenant.pk, secret_place(row, field.name, key))
+                    values[key] = new.seal(old.open(value, context=ctx), context=ctx)
+                    rotated += 1
+            setattr(row, field.attname, values)
+            row.save(update_fields=[field.attname])
+    tenant.public_key = key_pair.public_pem
+    tenant.wrapped_private_key = key_pair.wrapped_private_key
+    tenant.key_version += 1
+    tenant.save(update_fields=["public_key", "wrapped_private_key", "key_version"])
+    return rotated
+
+
+@transaction.atomic
+def master_key_rotate() -> int:
+    """Re-wrap every tenant's private key under the first master key; returns how many.
+
+    Every key must unwrap under the configured master keys, else nothing is written.
+    """
+    master = vault.master_keyring()
+    count = 0
+    for tenant in Tenant.objects.select_for_update().order_by("pk"):
+        tenant.wrapped_private_key = master.rewrap(bytes(tenant.wrapped_private_key))
+        tenant.save(update_fields=["wrapped_private_key"])
+        count += 1
+    return count

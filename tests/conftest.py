@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.middleware.csrf import _get_new_csrf_string
+from rest_framework.test import APIClient
+
+from tenants import services
+from tenants.models import ApiKeyScope, Role, Tenant
+
+User = get_user_model()
+
+
+@pytest.fixture
+def tenant(db: None) -> Tenant:
+    return services.tenant_create(name="Acme")
+
+
+@pytest.fixture
+def other_tenant(db: None) -> Tenant:
+    return services.tenant_create(name="Globex")
+
+
+@pytest.fixture
+def make_member(db: None) -> Callable[..., User]:
+    """`make_member(tenant, role)`: a new user with that role in that workspace."""
+    counter = iter(range(1, 10_000))
+
+    def make(tenant: Tenant, role: str = Role.MEMBER, username: str = "") -> User:
+        user = User.objects.create_user(username=username or f"user{next(counter)}", password="pw")
+        services.membership_set(tenant=tenant, user=user, role=role)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def key_client(tenant: Tenant) -> Callable[..., APIClient]:
+    """`key_client(tenant=..., scopes=[...])`: an API client authenticated with a new key."""
+
+    def make(for_tenant: Tenant | None = None, scopes: list[str] | None = None) -> APIClient:
+        _, raw_key = services.api_key_create(
+            tenant=for_tenant or tenant,
+            name="test",
+            scopes=scopes if scopes is not None else list(ApiKeyScope.values),
+        )
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def session_client(make_member: Callable[..., User]) -> Callable[..., APIClient]:
+    """`session_client(tenant, role)`: a logged-in member's browser session. CSRF is enforced, and
+    the client sends the token as a page's script would (`csrf=False` to leave it out)."""
+
+    def make(tenant: Tenant, role: str = Role.MEMBER, *, csrf: bool = True) -> APIClient:
+        user = make_member(tenant, role)
+        client = APIClient(enforce_csrf_checks=True)
+        client.force_login(user)
+        client.user = user
+        if csrf:
+            token = _get_new_csrf_string()
+            client.cookies[settings.CSRF_COOKIE_NAME] = token
+            client.credentials(HTTP_X_CSRFTOKEN=token)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def celery_worker_thread(transactional_db: None) -> Iterator[None]:
+    """A real Celery worker (in-process, consuming from the real Redis broker)."""
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery import app
+
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        yield
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Fail at once, and say why, when the Redis the suite needs is not there."""
+    import redis
+
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        pytest.exit(
+            f"Redis at {settings.REDIS_URL} is unreachable ({exc}). Run scripts/test, which "
+            "starts a bundled Redis, or set REDIS_URL.",
+            returncode=3,
+        )

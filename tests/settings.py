@@ -1,0 +1,19 @@
+"""Test settings: the real settings, with fixed test keys unless the environment gives its own."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+# A fixed Fernet key: tests must be repeatable; production keys come from the environment.
+os.environ.setdefault("MASTER_KEYS", "Vp3xQQiyphcu1vjjKtlEVt1dzDNyGktFBlmXOzOoaHQ=")
+os.environ.setdefault("LOG_FORMAT", "text")
+
+from config.settings import *  # noqa: F403
+
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.secretsapp"]  # noqa: F405
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True  # tests serve static files without collectstatic
+WHITENOISE_AUTOREFRESH = True
