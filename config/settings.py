@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "tenants",
+    "providers",
 ]
 
 MIDDLEWARE = [
@@ -179,6 +180,14 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
     },
 }
+
+# --- Provider catalog -------------------------------------------------------------------------
+# The built-in manifests, then any directories of extra YAML manifests (e.g. another
+# OpenAI-compatible provider): adding one needs no code.
+PROVIDER_CATALOG_DIRS = [
+    BASE_DIR / "providers" / "catalog",
+    *env.list("PROVIDER_CATALOG_EXTRA_DIRS", default=[]),
+]
 
 # --- Product settings -------------------------------------------------------------------------
 API_KEY_LAST_USED_RESOLUTION = env.int("API_KEY_LAST_USED_RESOLUTION", default=60)  # seconds

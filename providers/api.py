@@ -1,0 +1,605 @@
+"""/api/v1/model-providers, /api/v1/models, /api/v1/default-models, /api/v1/audit-log.
+
+Thin views: parse with an input serializer, call one service or selector, render an output
+serializer. Reads need `settings.read`; writes need `settings.change` (owner, admin, `write` key).
+Secrets leave only as their obfuscated hints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.templatetags.static import static
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from config import errors
+from providers import credentials, selectors, services
+from providers.models import CustomModel, ModelType
+from providers.schema import FEATURES
+from tenants.api import TenantApi
+from tenants.principals import Perm
+
+READ_WRITE = {
+    "GET": Perm.READ_SETTINGS,
+    "POST": Perm.CHANGE_SETTINGS,
+    "PUT": Perm.CHANGE_SETTINGS,
+    "PATCH": Perm.CHANGE_SETTINGS,
+    "DELETE": Perm.CHANGE_SETTINGS,
+}
+MODEL_TYPES = [c for c, _ in ModelType.choices if c != "moderation"]
+
+
+# --- Output serializers -----------------------------------------------------------------------
+
+
+class I18nOutput(serializers.Serializer):
+    en_US = serializers.CharField()
+    zh_Hans = serializers.CharField()
+
+
+class ShowOnOutput(serializers.Serializer):
+    variable = serializers.CharField()
+    value = serializers.CharField()
+
+
+class OptionOutput(serializers.Serializer):
+    value = serializers.CharField()
+    label = I18nOutput()
+    show_on = ShowOnOutput(many=True)
+
+
+class FormFieldOutput(serializers.Serializer):
+    variable = serializers.CharField()
+    label = I18nOutput()
+    type = serializers.CharField()
+    required = serializers.BooleanField()
+    default = serializers.JSONField(allow_null=True)
+    options = OptionOutput(many=True)
+    placeholder = I18nOutput(allow_null=True)
+    help = I18nOutput(allow_null=True)
+    max_length = serializers.IntegerField()
+    show_on = ShowOnOutput(many=True)
+    format = serializers.CharField(allow_null=True)
+
+
+class ModelFormOutput(serializers.Serializer):
+    model_label = I18nOutput()
+    model_placeholder = I18nOutput(allow_null=True)
+    fields = FormFieldOutput(many=True)
+
+
+class PricingOutput(serializers.Serializer):
+    input = serializers.DecimalField(max_digits=12, decimal_places=6, coerce_to_string=True)
+    output = serializers.DecimalField(
+        max_digits=12, decimal_places=6, coerce_to_string=True, allow_null=True
+    )
+    currency = serializers.CharField()
+    unit = serializers.CharField(help_text="Price per: 1M-tokens, 1M-characters or minute.")
+
+
+class QuotaOutput(serializers.Serializer):
+    quota_type = serializers.CharField()
+    limit = serializers.IntegerField()
+    used = serializers.IntegerField()
+
+
+class ProviderOutput(serializers.Serializer):
+    provider = serializers.CharField(source="manifest.provider")
+    label = I18nOutput(source="manifest.label")
+    description = I18nOutput(source="manifest.description")
+    icon_url = serializers.SerializerMethodField()
+    help = serializers.SerializerMethodField()
+    supported_model_types = serializers.ListField(
+        child=serializers.CharField(), source="manifest.supported_model_types"
+    )
+    configurate_methods = serializers.ListField(
+        child=serializers.CharField(), source="manifest.configurate_methods"
+    )
+    features = serializers.ListField(child=serializers.CharField(), source="manifest.features")
+    provider_credential_schema = FormFieldOutput(
+        many=True, source="manifest.provider_credential_schema"
+    )
+    model_credential_schema = ModelFormOutput(
+        source="manifest.model_credential_schema", allow_null=True
+    )
+    configured = serializers.BooleanField()
+    status = serializers.CharField(
+        help_text="unconfigured, unchecked, validating, valid or invalid."
+    )
+    validated_at = serializers.DateTimeField(allow_null=True)
+    last_error = serializers.CharField()
+    active_credential_id = serializers.IntegerField(source="active_credential.pk", allow_null=True)
+    credential_count = serializers.IntegerField()
+    custom_model_count = serializers.IntegerField()
+    quotas = QuotaOutput(many=True)
+
+    def get_icon_url(self, view: selectors.ProviderView) -> str:
+        return static(view.manifest.icon)
+
+    def get_help(self, view: selectors.ProviderView) -> dict[str, Any]:
+        return {"title": I18nOutput(view.manifest.help.title).data, "url": view.manifest.help.url}
+
+
+class CredentialOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    provider = serializers.CharField()
+    name = serializers.CharField()
+    is_active = serializers.BooleanField()
+    status = serializers.CharField()
+    validated_at = serializers.DateTimeField(allow_null=True)
+    last_error = serializers.CharField()
+    credentials = serializers.SerializerMethodField(
+        help_text="Form values; secrets as obfuscated hints (send a hint back to keep the secret)."
+    )
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def get_credentials(self, obj: Any) -> dict[str, Any]:
+        return credentials.shown(obj)
+
+
+class ModelOutput(serializers.Serializer):
+    id = serializers.CharField(help_text="Opaque id of this model within its provider.")
+    provider = serializers.CharField()
+    model = serializers.CharField()
+    label = serializers.SerializerMethodField()
+    model_type = serializers.CharField()
+    source = serializers.CharField(help_text="predefined or custom")
+    features = serializers.ListField(child=serializers.CharField())
+    context_size = serializers.IntegerField(allow_null=True)
+    mode = serializers.CharField(allow_null=True)
+    pricing = PricingOutput(allow_null=True)
+    enabled = serializers.BooleanField()
+    load_balancing_enabled = serializers.BooleanField()
+    status = serializers.CharField()
+    usable = serializers.BooleanField()
+    deprecated = serializers.BooleanField()
+    custom_model_id = serializers.IntegerField(source="custom_model.pk", allow_null=True)
+    credentials = serializers.SerializerMethodField()
+    details = serializers.JSONField(source="custom_model.details", allow_null=True)
+
+    def get_label(self, view: selectors.ModelView) -> dict[str, str]:
+        return {"en_US": view.label, "zh_Hans": view.label_zh}
+
+    def get_credentials(self, view: selectors.ModelView) -> dict[str, Any] | None:
+        return credentials.shown(view.custom_model) if view.custom_model else None
+
+
+class LoadBalancingEntryOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    weight = serializers.IntegerField()
+    enabled = serializers.BooleanField()
+    status = serializers.CharField()
+    last_error = serializers.CharField()
+    cooldown_until = serializers.DateTimeField(allow_null=True)
+    credential_id = serializers.IntegerField(allow_null=True)
+    credential_name = serializers.CharField(source="credential.name", allow_null=True)
+    credentials = serializers.SerializerMethodField()
+
+    def get_credentials(self, obj: Any) -> dict[str, Any] | None:
+        return None if obj.credential_id else credentials.shown(obj)
+
+
+class DefaultModelOutput(serializers.Serializer):
+    model_type = serializers.CharField()
+    provider = serializers.CharField(source="model.provider", allow_null=True)
+    model = serializers.CharField(source="model.model", allow_null=True)
+    label = serializers.CharField(source="model.label", allow_null=True)
+    source = serializers.CharField(
+        help_text="configured (chosen by the workspace), fallback (the first usable model of "
+        "the type, in catalog order) or none (no usable model of the type)."
+    )
+
+
+class AuditLogOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    actor = serializers.CharField(source="actor.get_username", allow_null=True)
+    api_key = serializers.CharField(source="api_key.prefix", allow_null=True)
+    action = serializers.CharField()
+    provider = serializers.CharField()
+    target = serializers.CharField()
+    changes = serializers.JSONField()
+
+
+# --- Input serializers ------------------------------------------------------------------------
+
+
+class CredentialsField(serializers.DictField):
+    """A form's values by variable; checked against the provider's schema by the service."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(child=serializers.JSONField(), **kwargs)
+
+
+class CredentialInput(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False, default="Default")
+    credentials = CredentialsField()
+
+
+class CredentialPatchInput(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False)
+    credentials = CredentialsField(required=False)
+
+
+class CustomModelInput(serializers.Serializer):
+    model = serializers.CharField(max_length=255)
+    model_type = serializers.ChoiceField(choices=MODEL_TYPES)
+    credentials = CredentialsField()
+
+
+class ModelPatchInput(serializers.Serializer):
+    enabled = serializers.BooleanField(required=False)
+    load_balancing_enabled = serializers.BooleanField(required=False)
+    credentials = CredentialsField(
+        required=False, help_text="Custom models only: new form values (PATCH semantics)."
+    )
+
+
+class LoadBalancingEntryInput(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False, default="")
+    weight = serializers.IntegerField(default=1)
+    enabled = serializers.BooleanField(default=True)
+    credential_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+    credentials = CredentialsField(required=False, allow_null=True, default=None)
+
+
+class LoadBalancingEntryPatchInput(serializers.Serializer):
+    weight = serializers.IntegerField(required=False)
+    enabled = serializers.BooleanField(required=False)
+    credentials = CredentialsField(required=False)
+
+
+class DefaultModelInput(serializers.Serializer):
+    model_type = serializers.ChoiceField(choices=MODEL_TYPES)
+    provider = serializers.CharField(allow_null=True, required=False)
+    model = serializers.CharField(allow_null=True, required=False)
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        if bool(data.get("provider")) != bool(data.get("model")):
+            raise serializers.ValidationError(
+                {"model": ["Give provider and model together, or neither to clear the default."]}
+            )
+        return data
+
+
+def _valid(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+    given = serializer_class(data=request.data)
+    given.is_valid(raise_exception=True)
+    return dict(given.validated_data)
+
+
+# --- Views ------------------------------------------------------------------------------------
+
+
+class SettingsApi(TenantApi):
+    required_perms = READ_WRITE
+
+
+class ProviderListApi(SettingsApi):
+    @extend_schema(
+        parameters=[OpenApiParameter("model_type", enum=MODEL_TYPES)],
+        responses=ProviderOutput(many=True),
+        summary="Every provider, configured ones first",
+    )
+    def get(self, request: Request) -> Response:
+        model_type = request.query_params.get("model_type") or None
+        if model_type is not None and model_type not in MODEL_TYPES:
+            raise errors.InvalidInput(fields={"model_type": [f"One of {', '.join(MODEL_TYPES)}."]})
+        views = selectors.provider_list(tenant=request.tenant, model_type=model_type)
+        return Response(ProviderOutput(views, many=True).data)
+
+
+class ProviderDetailApi(SettingsApi):
+    @extend_schema(responses=ProviderOutput, summary="One provider with this workspace's status")
+    def get(self, request: Request, provider: str) -> Response:
+        view = selectors.provider_get(tenant=request.tenant, provider=provider)
+        return Response(ProviderOutput(view).data)
+
+
+class CredentialListApi(SettingsApi):
+    @extend_schema(responses=CredentialOutput(many=True), summary="Named credentials")
+    def get(self, request: Request, provider: str) -> Response:
+        rows = selectors.credential_list(tenant=request.tenant, provider=provider)
+        return Response(CredentialOutput(rows, many=True).data)
+
+    @extend_schema(
+        request=CredentialInput, responses={201: CredentialOutput}, summary="Add a credential"
+    )
+    def post(self, request: Request, provider: str) -> Response:
+        data = _valid(CredentialInput, request)
+        credential = services.credential_create(
+            tenant=request.tenant,
+            provider=provider,
+            name=data["name"],
+            values=data["credentials"],
+            actor=self.principal,
+        )
+        return Response(CredentialOutput(credential).data, status=201)
+
+
+class CredentialDetailApi(SettingsApi):
+    def _get(self, request: Request, provider: str, credential_id: int) -> Any:
+        return selectors.credential_get(
+            tenant=request.tenant, provider=provider, credential_id=credential_id
+        )
+
+    @extend_schema(responses=CredentialOutput, summary="One credential")
+    def get(self, request: Request, provider: str, credential_id: int) -> Response:
+        return Response(CredentialOutput(self._get(request, provider, credential_id)).data)
+
+    @extend_schema(
+        request=CredentialInput,
+        responses=CredentialOutput,
+        summary="Replace a credential's values (send a secret's hint back to keep it)",
+    )
+    def put(self, request: Request, provider: str, credential_id: int) -> Response:
+        data = _valid(CredentialInput, request)
+        credential = services.credential_update(
+            credential=self._get(request, provider, credential_id),
+            values=data["credentials"],
+            name=data["name"],
+            partial=False,
+            actor=self.principal,
+        )
+        return Response(CredentialOutput(credential).data)
+
+    @extend_schema(
+        request=CredentialPatchInput,
+        responses=CredentialOutput,
+        summary="Change some of a credential's values or its name",
+    )
+    def patch(self, request: Request, provider: str, credential_id: int) -> Response:
+        data = _valid(CredentialPatchInput, request)
+        credential = services.credential_update(
+            credential=self._get(request, provider, credential_id),
+            values=data.get("credentials"),
+            name=data.get("name"),
+            partial=True,
+            actor=self.principal,
+        )
+        return Response(CredentialOutput(credential).data)
+
+    @extend_schema(responses={204: None}, summary="Delete a credential")
+    def delete(self, request: Request, provider: str, credential_id: int) -> Response:
+        services.credential_delete(
+            credential=self._get(request, provider, credential_id), actor=self.principal
+        )
+        return Response(status=204)
+
+
+class CredentialActivateApi(SettingsApi):
+    @extend_schema(request=None, responses=CredentialOutput, summary="Make this credential active")
+    def post(self, request: Request, provider: str, credential_id: int) -> Response:
+        credential = selectors.credential_get(
+            tenant=request.tenant, provider=provider, credential_id=credential_id
+        )
+        credential = services.credential_activate(credential=credential, actor=self.principal)
+        return Response(CredentialOutput(credential).data)
+
+
+class ModelListApi(SettingsApi):
+    @extend_schema(
+        responses=ModelOutput(many=True), summary="Predefined and custom models of a provider"
+    )
+    def get(self, request: Request, provider: str) -> Response:
+        views = selectors.provider_models(tenant=request.tenant, provider=provider)
+        return Response(ModelOutput(views, many=True).data)
+
+    @extend_schema(
+        request=CustomModelInput,
+        responses={201: ModelOutput},
+        summary="Add a custom model with its credentials",
+    )
+    def post(self, request: Request, provider: str) -> Response:
+        data = _valid(CustomModelInput, request)
+        custom = services.custom_model_create(
+            tenant=request.tenant,
+            provider=provider,
+            model=data["model"],
+            model_type=data["model_type"],
+            values=data["credentials"],
+            actor=self.principal,
+        )
+        view = selectors.model_get(
+            tenant=request.tenant,
+            provider=provider,
+            model_key=selectors.model_id(custom.model_type, custom.model),
+        )
+        return Response(ModelOutput(view).data, status=201)
+
+
+class ModelDetailApi(SettingsApi):
+    @extend_schema(responses=ModelOutput, summary="One model")
+    def get(self, request: Request, provider: str, model_id: str) -> Response:
+        view = selectors.model_get(tenant=request.tenant, provider=provider, model_key=model_id)
+        return Response(ModelOutput(view).data)
+
+    @extend_schema(
+        request=ModelPatchInput,
+        responses=ModelOutput,
+        summary="Enable, disable, switch load balancing, or edit a custom model's credentials",
+    )
+    def patch(self, request: Request, provider: str, model_id: str) -> Response:
+        data = _valid(ModelPatchInput, request)
+        view = selectors.model_get(tenant=request.tenant, provider=provider, model_key=model_id)
+        if "credentials" in data:
+            if view.custom_model is None:
+                raise errors.InvalidInput(
+                    fields={"credentials": ["A predefined model uses the provider's credential."]}
+                )
+            services.custom_model_update(
+                custom=view.custom_model,
+                values=data["credentials"],
+                partial=True,
+                actor=self.principal,
+            )
+        if "enabled" in data or "load_balancing_enabled" in data:
+            services.model_setting_update(
+                tenant=request.tenant,
+                view=view,
+                enabled=data.get("enabled"),
+                load_balancing_enabled=data.get("load_balancing_enabled"),
+                actor=self.principal,
+            )
+        view = selectors.model_get(tenant=request.tenant, provider=provider, model_key=model_id)
+        return Response(ModelOutput(view).data)
+
+    @extend_schema(responses={204: None}, summary="Delete a custom model")
+    def delete(self, request: Request, provider: str, model_id: str) -> Response:
+        view = selectors.model_get(tenant=request.tenant, provider=provider, model_key=model_id)
+        if not isinstance(view.custom_model, CustomModel):
+            raise errors.InvalidInput(
+                "A predefined model cannot be deleted; disable it instead.",
+                code="predefined_model",
+            )
+        services.custom_model_delete(custom=view.custom_model, actor=self.principal)
+        return Response(status=204)
+
+
+class LoadBalancingListApi(SettingsApi):
+    @extend_schema(responses=LoadBalancingEntryOutput(many=True), summary="A model's LB entries")
+    def get(self, request: Request, provider: str, model_id: str) -> Response:
+        view = selectors.model_get(tenant=request.tenant, provider=provider, model_key=model_id)
+        entries = selectors.lb_entry_list(tenant=request.tenant, view=view)
+        return Response(LoadBalancingEntryOutput(entries, many=True).data)
+
+    @extend_schema(
+        request=LoadBalancingEntryInput,
+        responses={201: LoadBalancingEntryOutput},
+        summary="Add a load-balancing entry",
+    )
+    def post(self, request: Request, provider: str, model_id: str) -> Response:
+        data = _valid(LoadBalancingEntryInput, request)
+        view = selectors.model_get(tenant=request.tenant, provider=provider, model_key=model_id)
+        entry = services.lb_entry_create(
+            tenant=request.tenant,
+            view=view,
+            name=data["name"],
+            credential_id=data["credential_id"],
+            values=data["credentials"],
+            weight=data["weight"],
+            enabled=data["enabled"],
+            actor=self.principal,
+        )
+        return Response(LoadBalancingEntryOutput(entry).data, status=201)
+
+
+class LoadBalancingDetailApi(SettingsApi):
+    def _get(self, request: Request, provider: str, model_id: str, entry_id: int) -> Any:
+        view = selectors.model_get(tenant=request.tenant, provider=provider, model_key=model_id)
+        return view, selectors.lb_entry_get(tenant=request.tenant, view=view, entry_id=entry_id)
+
+    @extend_schema(responses=LoadBalancingEntryOutput, summary="One load-balancing entry")
+    def get(self, request: Request, provider: str, model_id: str, entry_id: int) -> Response:
+        _, entry = self._get(request, provider, model_id, entry_id)
+        return Response(LoadBalancingEntryOutput(entry).data)
+
+    @extend_schema(
+        request=LoadBalancingEntryPatchInput,
+        responses=LoadBalancingEntryOutput,
+        summary="Change an entry's weight, switch, or own credentials",
+    )
+    def patch(self, request: Request, provider: str, model_id: str, entry_id: int) -> Response:
+        data = _valid(LoadBalancingEntryPatchInput, request)
+        view, entry = self._get(request, provider, model_id, entry_id)
+        entry = services.lb_entry_update(
+            entry=entry,
+            view=view,
+            weight=data.get("weight"),
+            enabled=data.get("enabled"),
+            values=data.get("credentials"),
+            actor=self.principal,
+        )
+        return Response(LoadBalancingEntryOutput(entry).data)
+
+    @extend_schema(responses={204: None}, summary="Delete a load-balancing entry")
+    def delete(self, request: Request, provider: str, model_id: str, entry_id: int) -> Response:
+        _, entry = self._get(request, provider, model_id, entry_id)
+        services.lb_entry_delete(entry=entry, actor=self.principal)
+        return Response(status=204)
+
+
+class DefaultModelsApi(SettingsApi):
+    @extend_schema(responses=DefaultModelOutput(many=True), summary="Default model per type")
+    def get(self, request: Request) -> Response:
+        views = selectors.default_models(tenant=request.tenant)
+        return Response(DefaultModelOutput(views, many=True).data)
+
+    @extend_schema(
+        request=DefaultModelInput,
+        responses=DefaultModelOutput(many=True),
+        summary="Set (or, with provider and model null, clear) the default model of a type",
+    )
+    def put(self, request: Request) -> Response:
+        data = _valid(DefaultModelInput, request)
+        if data.get("provider"):
+            services.default_model_set(
+                tenant=request.tenant,
+                model_type=data["model_type"],
+                provider=data["provider"],
+                model=data["model"],
+                actor=self.principal,
+            )
+        else:
+            services.default_model_clear(
+                tenant=request.tenant, model_type=data["model_type"], actor=self.principal
+            )
+        views = selectors.default_models(tenant=request.tenant)
+        return Response(DefaultModelOutput(views, many=True).data)
+
+
+class AvailableModelsApi(SettingsApi):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("model_type", enum=MODEL_TYPES),
+            OpenApiParameter("feature", enum=list(FEATURES)),
+        ],
+        responses=ModelOutput(many=True),
+        summary="Every model this workspace can use now, across providers",
+    )
+    def get(self, request: Request) -> Response:
+        model_type = request.query_params.get("model_type") or None
+        feature = request.query_params.get("feature") or None
+        problems = {}
+        if model_type is not None and model_type not in MODEL_TYPES:
+            problems["model_type"] = [f"One of {', '.join(MODEL_TYPES)}."]
+        if feature is not None and feature not in FEATURES:
+            problems["feature"] = [f"One of {', '.join(FEATURES)}."]
+        if problems:
+            raise errors.InvalidInput(fields=problems)
+        views = selectors.available_models(
+            tenant=request.tenant, model_type=model_type, feature=feature
+        )
+        return Response(ModelOutput(views, many=True).data)
+
+
+class AuditLogPagination(LimitOffsetPagination):
+    default_limit = 50
+    max_limit = 500
+
+
+class AuditLogApi(SettingsApi):
+    required_perms = {"GET": Perm.CHANGE_SETTINGS}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("provider", str),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("offset", int),
+        ],
+        responses=AuditLogOutput(many=True),
+        summary="Who changed which setting, newest first (admins only)",
+    )
+    def get(self, request: Request) -> Response:
+        entries = selectors.audit_log(
+            tenant=request.tenant, provider=request.query_params.get("provider") or None
+        )
+        paginator = AuditLogPagination()
+        page = paginator.paginate_queryset(entries, request, view=self)
+        return paginator.get_paginated_response(AuditLogOutput(page, many=True).data)

@@ -1,0 +1,199 @@
+"""Credential forms: check submitted values against a manifest's form, seal the secret ones.
+
+`clean_form` accepts only the fields the form declares and checks each (required, type, options,
+length, URL/integer format, show_on), raising `InvalidInput` with every field's errors at once.
+A secret sent back as its obfuscated hint (what responses show) keeps the stored secret.
+Secrets are decrypted only by `reveal`, which only code that calls a provider uses.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from config import errors
+from providers.models import CheckedConfig
+from providers.schema import MODEL_TYPE_VARIABLE, FormField, ShowOn
+from tenants import vault
+from tenants.fields import secret_place
+
+_MASK_CHAR = "•"
+_INTEGER = re.compile(r"^-?\d+$")
+# Cloud metadata endpoints: a worker must never be pointed at them (SSRF). Private ranges stay
+# allowed: self-hosted model servers usually live there.
+_FORBIDDEN_HOSTS = {"metadata.google.internal", "metadata", "instance-data"}
+
+
+def obfuscate(secret: str) -> str:
+    """`sk-…a1b2`: enough to recognise a key, too little to use it. Short secrets show nothing."""
+    if len(secret) < 12:
+        return _MASK_CHAR * 8
+    return f"{secret[:3]}…{secret[-4:]}"
+
+
+@dataclass(slots=True)
+class CleanedForm:
+    plain: dict[str, Any] = field(default_factory=dict)  # non-secret values, as stored
+    secrets: dict[str, str] = field(default_factory=dict)  # new secret plaintexts, to seal
+    kept: set[str] = field(default_factory=set)  # secrets to keep as stored
+
+    def changed_fields(self, before: Mapping[str, Any]) -> dict[str, Any]:
+        """What an audit entry may say: new non-secret values, and which secrets changed."""
+        changes: dict[str, Any] = {
+            name: value for name, value in self.plain.items() if before.get(name) != value
+        }
+        changes.update(dict.fromkeys(self.secrets, "(secret changed)"))
+        return changes
+
+
+def _visible(form_field: FormField, values: Mapping[str, Any], model_type: str | None) -> bool:
+    return all(_matches(condition, values, model_type) for condition in form_field.show_on)
+
+
+def _matches(condition: ShowOn, values: Mapping[str, Any], model_type: str | None) -> bool:
+    if condition.variable == MODEL_TYPE_VARIABLE:
+        return model_type == condition.value
+    value = values.get(condition.variable)
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    return value == condition.value
+
+
+def _check_url(value: str) -> str | None:
+    if any(c.isspace() for c in value):
+        return "Enter a URL without spaces."
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        return "Enter a full http:// or https:// URL."
+    host = parts.hostname.lower()
+    if host in _FORBIDDEN_HOSTS:
+        return "This host is a cloud metadata service and cannot be used."
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if address.is_link_local or address.is_multicast or address.is_unspecified:
+        return "Link-local, multicast and unspecified addresses cannot be used."
+    return None
+
+
+def _coerce(form_field: FormField, raw: Any, values: Mapping[str, Any]) -> tuple[Any, str | None]:
+    """The stored value for `raw`, or an error message."""
+    if form_field.type == "switch":
+        if isinstance(raw, bool):
+            return raw, None
+        if isinstance(raw, str) and raw.lower() in {"true", "false"}:
+            return raw.lower() == "true", None
+        return None, "Must be true or false."
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        return None, "Must be text."
+    value = str(raw).strip()
+    if len(value) > form_field.max_length:
+        return None, f"Ensure this value has at most {form_field.max_length} characters."
+    if form_field.type in {"select", "radio"}:
+        allowed = [
+            o.value for o in form_field.options if all(_matches(c, values, None) for c in o.show_on)
+        ]
+        if value not in allowed:
+            return None, f"{value!r} is not a valid choice ({', '.join(allowed)})."
+    if value and form_field.format == "url":
+        problem = _check_url(value)
+        if problem:
+            return None, problem
+    if value and form_field.format == "integer" and not _INTEGER.match(value):
+        return None, "Enter a whole number."
+    return value, None
+
+
+def clean_form(
+    fields: Sequence[FormField],
+    submitted: Mapping[str, Any],
+    *,
+    model_type: str | None = None,
+    stored: CheckedConfig | None = None,
+    partial: bool = False,
+) -> CleanedForm:
+    """Check `submitted` against `fields`. With `stored`, an unchanged obfuscated secret is kept;
+    with `partial` (PATCH), fields not submitted keep their stored values."""
+    problems: dict[str, list[str]] = {}
+    declared = {f.variable: f for f in fields}
+    for name in submitted:
+        if name not in declared:
+            problems[name] = ["Unknown field for this form."]
+
+    stored_config = stored.config if stored is not None else {}
+    stored_masked = stored.masked if stored is not None else {}
+    # First pass: the raw value of each field, so show_on can look at the others.
+    raw_values: dict[str, Any] = {}
+    for form_field in fields:
+        name = form_field.variable
+        if name in submitted and submitted[name] is not None:
+            raw_values[name] = submitted[name]
+        elif partial and name in stored_config:
+            raw_values[name] = stored_masked.get(name, stored_config[name])
+        elif form_field.default is not None:
+            raw_values[name] = form_field.default
+
+    cleaned = CleanedForm()
+    for form_field in fields:
+        name = form_field.variable
+        if not _visible(form_field, raw_values, model_type):
+            continue  # hidden by show_on: neither required nor stored
+        raw = raw_values.get(name)
+        if form_field.is_secret and raw and name in stored_masked and raw == stored_masked[name]:
+            cleaned.kept.add(name)  # the form sent back the hint it was shown
+            continue
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            if form_field.required:
+                problems.setdefault(name, []).append("This field is required.")
+            continue
+        value, problem = _coerce(form_field, raw, raw_values)
+        if problem:
+            problems.setdefault(name, []).append(problem)
+        elif form_field.is_secret:
+            cleaned.secrets[name] = value
+        else:
+            cleaned.plain[name] = value
+    if problems:
+        raise errors.InvalidInput("Some credential fields are not valid.", fields=problems)
+    return cleaned
+
+
+def seal(instance: CheckedConfig, cleaned: CleanedForm) -> None:
+    """Write `cleaned` into the (saved) instance's config: secrets sealed, hints in `masked`."""
+    if instance.pk is None:
+        raise ValueError("Save the row first: a secret is sealed to its row's id.")
+    config: dict[str, Any] = dict(cleaned.plain)
+    masked: dict[str, str] = {}
+    for name in cleaned.kept:
+        config[name] = instance.config[name]
+        masked[name] = instance.masked[name]
+    for name, secret in cleaned.secrets.items():
+        config[name] = vault.encrypt(
+            instance.tenant, secret, place=secret_place(instance, "config", name)
+        )
+        masked[name] = obfuscate(secret)
+    instance.config = config
+    instance.masked = masked
+
+
+def shown(instance: CheckedConfig) -> dict[str, Any]:
+    """The form values as responses and pages show them: secrets as their hints."""
+    return {
+        **{k: v for k, v in instance.config.items() if k not in instance.masked},
+        **instance.masked,
+    }
+
+
+def reveal(instance: CheckedConfig) -> dict[str, Any]:
+    """Every value in plaintext. Only for code that calls the provider, inside a worker."""
+    values = dict(instance.config)
+    for name in instance.masked:
+        values[name] = vault.decrypt(
+            instance.tenant, instance.config[name], place=secret_place(instance, "config", name)
+        )
+    return values

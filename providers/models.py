@@ -1,0 +1,217 @@
+"""A workspace's provider settings. Providers and predefined models live in the catalog (YAML), not
+here: rows name them by key. Secret form fields are stored only as envelopes (`SecretsJSONField`);
+`masked` keeps their obfuscated hints, so listing never decrypts anything."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from tenants.fields import SecretsJSONField
+from tenants.models import ApiKey, Tenant
+
+
+class ModelType(models.TextChoices):
+    LLM = "llm", _("LLM")
+    TEXT_EMBEDDING = "text-embedding", _("Text embedding")
+    RERANK = "rerank", _("Rerank")
+    SPEECH2TEXT = "speech2text", _("Speech to text")
+    TTS = "tts", _("Text to speech")
+    MODERATION = "moderation", _("Moderation")
+
+
+class CheckStatus(models.TextChoices):
+    UNCHECKED = "unchecked", _("Unchecked")
+    VALIDATING = "validating", _("Validating")
+    VALID = "valid", _("Valid")
+    INVALID = "invalid", _("Invalid")
+
+
+class CheckedConfig(models.Model):
+    """A form's values (secrets sealed) and what the last check of them said."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    provider = models.CharField(_("provider"), max_length=64)
+    config = SecretsJSONField(default=dict)
+    masked = models.JSONField(default=dict)  # secret variable -> obfuscated hint
+    status = models.CharField(
+        max_length=12, choices=CheckStatus.choices, default=CheckStatus.UNCHECKED
+    )
+    validated_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class ProviderCredential(CheckedConfig):
+    """A named set of provider-level credentials; one per provider is active."""
+
+    name = models.CharField(_("name"), max_length=100)
+    is_active = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["provider", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "provider", "name"], name="credential_unique_name"
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "provider"],
+                condition=Q(is_active=True),
+                name="credential_one_active_per_provider",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "provider"])]
+
+    def __str__(self) -> str:
+        return f"{self.provider}: {self.name}"
+
+
+class CustomModel(CheckedConfig):
+    """A model the workspace adds itself (e.g. an Xinference model UID), with its own credentials.
+
+    `details` keeps what the backend reported when checked (type, abilities, context size)."""
+
+    model = models.CharField(_("model"), max_length=255)
+    model_type = models.CharField(_("model type"), max_length=20, choices=ModelType.choices)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["provider", "model_type", "model"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "provider", "model_type", "model"], name="custom_model_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model} ({self.model_type})"
+
+
+class ModelSetting(models.Model):
+    """Per-model switches. No row means the defaults: enabled, no load balancing."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    provider = models.CharField(max_length=64)
+    model = models.CharField(max_length=255)
+    model_type = models.CharField(max_length=20, choices=ModelType.choices)
+    enabled = models.BooleanField(default=True)
+    load_balancing_enabled = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "provider", "model_type", "model"], name="model_setting_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model}: {'on' if self.enabled else 'off'}"
+
+
+class LoadBalancingEntry(CheckedConfig):
+    """One more credential a model's calls are spread over, by weight. Either it points at a named
+    provider credential, or it carries its own (sealed) form values."""
+
+    model = models.CharField(max_length=255)
+    model_type = models.CharField(max_length=20, choices=ModelType.choices)
+    name = models.CharField(max_length=100)
+    credential = models.ForeignKey(
+        ProviderCredential, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    weight = models.PositiveSmallIntegerField(default=1)
+    enabled = models.BooleanField(default=True)
+    cooldown_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "provider", "model_type", "model", "name"],
+                name="lb_entry_unique_name",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model}: {self.name} (x{self.weight})"
+
+
+class DefaultModel(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    model_type = models.CharField(max_length=20, choices=ModelType.choices)
+    provider = models.CharField(max_length=64)
+    model = models.CharField(max_length=255)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "model_type"], name="default_model_per_type")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_type}: {self.provider}/{self.model}"
+
+
+class QuotaType(models.TextChoices):
+    TRIAL = "trial", _("Trial")
+    PAID = "paid", _("Paid")
+    FREE = "free", _("Free")
+
+
+class ProviderQuota(models.Model):
+    """A usage allowance for a provider, in tokens. `used` only grows through an atomic update that
+    refuses to pass `limit`."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    provider = models.CharField(max_length=64)
+    quota_type = models.CharField(max_length=8, choices=QuotaType.choices)
+    limit = models.BigIntegerField(help_text=_("Tokens; -1 means unlimited."))
+    used = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "provider", "quota_type"], name="quota_unique_type"
+            ),
+            models.CheckConstraint(
+                condition=Q(limit__lt=0) | Q(used__lte=models.F("limit")),
+                name="quota_never_overspent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.quota_type}: {self.used}/{self.limit}"
+
+
+class AuditLogEntry(models.Model):
+    """Who changed which setting, when. `changes` names fields and non-secret values only."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=64)
+    provider = models.CharField(max_length=64, blank=True, default="")
+    target = models.CharField(max_length=300, blank=True, default="")
+    changes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit log entries"
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.target}"

@@ -1,0 +1,379 @@
+"""Reads for provider settings. Everything a page or list needs about a workspace is loaded by
+`workspace_state` in a fixed number of queries, however many providers and models there are;
+the catalog itself is in memory."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from config import errors
+from providers import catalog as catalog_module
+from providers.models import (
+    AuditLogEntry,
+    CheckStatus,
+    CustomModel,
+    DefaultModel,
+    LoadBalancingEntry,
+    ModelSetting,
+    ProviderCredential,
+    ProviderQuota,
+)
+from providers.schema import ProviderManifest
+from tenants.models import Tenant
+
+UNCONFIGURED = "unconfigured"
+
+
+def catalog() -> catalog_module.Catalog:
+    return catalog_module.load(tuple(str(d) for d in settings.PROVIDER_CATALOG_DIRS))
+
+
+def manifest_get(provider: str) -> ProviderManifest:
+    manifest = catalog().get(provider)
+    if manifest is None:
+        raise errors.NotFound(f"No provider {provider!r}.")
+    return manifest
+
+
+# --- Model ids --------------------------------------------------------------------------------
+# Model names contain "/" and ":" (deepseek-ai/DeepSeek-V3, llama3:8b), so a model is addressed in
+# URLs by an opaque id: url-safe base64 of "<model_type>:<model>".
+
+
+def model_id(model_type: str, model: str) -> str:
+    return base64.urlsafe_b64encode(f"{model_type}:{model}".encode()).decode().rstrip("=")
+
+
+def parse_model_id(value: str) -> tuple[str, str]:
+    try:
+        decoded = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise errors.NotFound("No such model.") from exc
+    model_type, _, model = decoded.partition(":")
+    if not model:
+        raise errors.NotFound("No such model.")
+    return model_type, model
+
+
+# --- Workspace state --------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class WorkspaceState:
+    """A workspace's provider rows, grouped for lookups (loaded by `workspace_state`)."""
+
+    credentials: dict[str, list[ProviderCredential]] = field(default_factory=dict)
+    custom_models: dict[str, list[CustomModel]] = field(default_factory=dict)
+    settings: dict[tuple[str, str, str], ModelSetting] = field(default_factory=dict)
+    defaults: dict[str, DefaultModel] = field(default_factory=dict)
+    quotas: dict[str, list[ProviderQuota]] = field(default_factory=dict)
+
+    def active_credential(self, provider: str) -> ProviderCredential | None:
+        return next((c for c in self.credentials.get(provider, []) if c.is_active), None)
+
+
+def workspace_state(*, tenant: Tenant) -> WorkspaceState:
+    state = WorkspaceState()
+    credentials: defaultdict[str, list[ProviderCredential]] = defaultdict(list)
+    for credential in ProviderCredential.objects.filter(tenant=tenant).order_by("name"):
+        credentials[credential.provider].append(credential)
+    custom: defaultdict[str, list[CustomModel]] = defaultdict(list)
+    for custom_model in CustomModel.objects.filter(tenant=tenant).order_by("model_type", "model"):
+        custom[custom_model.provider].append(custom_model)
+    quotas: defaultdict[str, list[ProviderQuota]] = defaultdict(list)
+    for quota in ProviderQuota.objects.filter(tenant=tenant):
+        quotas[quota.provider].append(quota)
+    state.credentials = dict(credentials)
+    state.custom_models = dict(custom)
+    state.quotas = dict(quotas)
+    state.settings = {
+        (s.provider, s.model_type, s.model): s for s in ModelSetting.objects.filter(tenant=tenant)
+    }
+    state.defaults = {d.model_type: d for d in DefaultModel.objects.filter(tenant=tenant)}
+    return state
+
+
+# --- Providers --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderView:
+    manifest: ProviderManifest
+    configured: bool
+    status: str  # unconfigured | unchecked | validating | valid | invalid
+    active_credential: ProviderCredential | None
+    credential_count: int
+    custom_model_count: int
+    last_error: str
+    validated_at: object
+    quotas: tuple[ProviderQuota, ...]
+
+
+def _provider_view(manifest: ProviderManifest, state: WorkspaceState) -> ProviderView:
+    active = state.active_credential(manifest.provider)
+    custom = state.custom_models.get(manifest.provider, [])
+    if active is not None:
+        status, error, checked = active.status, active.last_error, active.validated_at
+    elif custom:
+        statuses = {m.status for m in custom}
+        if CheckStatus.INVALID in statuses:
+            status = CheckStatus.INVALID
+        elif statuses == {CheckStatus.VALID}:
+            status = CheckStatus.VALID
+        elif CheckStatus.VALIDATING in statuses:
+            status = CheckStatus.VALIDATING
+        else:
+            status = CheckStatus.UNCHECKED
+        failing = [m for m in custom if m.status == CheckStatus.INVALID]
+        error = failing[0].last_error if failing else ""
+        checked = max((m.validated_at for m in custom if m.validated_at), default=None)
+    else:
+        status, error, checked = UNCONFIGURED, "", None
+    return ProviderView(
+        manifest=manifest,
+        configured=active is not None or bool(custom),
+        status=status,
+        active_credential=active,
+        credential_count=len(state.credentials.get(manifest.provider, [])),
+        custom_model_count=len(custom),
+        last_error=error,
+        validated_at=checked,
+        quotas=tuple(state.quotas.get(manifest.provider, [])),
+    )
+
+
+def provider_list(*, tenant: Tenant, model_type: str | None = None) -> list[ProviderView]:
+    """Every catalog provider (optionally offering `model_type`): configured ones first."""
+    state = workspace_state(tenant=tenant)
+    views = [
+        _provider_view(manifest, state)
+        for manifest in catalog()
+        if model_type is None or model_type in manifest.supported_model_types
+    ]
+    return sorted(views, key=lambda v: not v.configured)  # stable: catalog order within groups
+
+
+def provider_get(*, tenant: Tenant, provider: str) -> ProviderView:
+    return _provider_view(manifest_get(provider), workspace_state(tenant=tenant))
+
+
+# --- Models -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ModelView:
+    provider: str
+    model: str
+    model_type: str
+    label: str
+    label_zh: str
+    source: str  # predefined | custom
+    features: tuple[str, ...]
+    context_size: int | None
+    mode: str | None
+    pricing: object  # schema.Pricing | None
+    enabled: bool
+    load_balancing_enabled: bool
+    status: str
+    usable: bool
+    custom_model: CustomModel | None = None
+    deprecated: bool = False
+
+    @property
+    def id(self) -> str:
+        return model_id(self.model_type, self.model)
+
+    @property
+    def price_input(self) -> Decimal | None:
+        return self.pricing.input if self.pricing else None
+
+
+def _custom_features(custom: CustomModel) -> tuple[str, ...]:
+    """Features a custom model's form (or its check) says it has."""
+    config, details = custom.config, custom.details
+    features: list[str] = []
+    if config.get("vision_support") in {"support", "true", True} or "vision" in details.get(
+        "abilities", []
+    ):
+        features.append("vision")
+    calling = config.get("function_calling_type") or config.get("function_call_support")
+    if calling in {"tool_call", "function_call", "true", True} or "tools" in details.get(
+        "abilities", []
+    ):
+        features.append("tool-call")
+    if config.get("structured_output_support") in {"support", "true", True}:
+        features.append("structured-output")
+    return tuple(features)
+
+
+def _context_size(custom: CustomModel) -> int | None:
+    for value in (
+        custom.details.get("context_length"),
+        custom.config.get("context_size"),
+        custom.config.get("context_length"),
+    ):
+        if value not in (None, ""):
+            try:
+                return int(value)
+            except (TypeError, ValueError):
+                continue
+    return None
+
+
+def iter_models(manifest: ProviderManifest, state: WorkspaceState) -> Iterator[ModelView]:
+    active = state.active_credential(manifest.provider)
+    credential_ok = active is not None and active.status != CheckStatus.INVALID
+    for model in manifest.models:
+        setting = state.settings.get((manifest.provider, model.model_type, model.model))
+        enabled = setting.enabled if setting else True
+        yield ModelView(
+            provider=manifest.provider,
+            model=model.model,
+            model_type=model.model_type,
+            label=model.label.en_US,
+            label_zh=model.label.zh_Hans,
+            source="predefined",
+            features=model.features,
+            context_size=model.context_size,
+            mode=model.mode,
+            pricing=model.pricing,
+            enabled=enabled,
+            load_balancing_enabled=bool(setting and setting.load_balancing_enabled),
+            status=active.status if active else UNCONFIGURED,
+            usable=enabled and credential_ok,
+            deprecated=model.deprecated,
+        )
+    for custom in state.custom_models.get(manifest.provider, []):
+        setting = state.settings.get((manifest.provider, custom.model_type, custom.model))
+        enabled = setting.enabled if setting else True
+        yield ModelView(
+            provider=manifest.provider,
+            model=custom.model,
+            model_type=custom.model_type,
+            label=custom.config.get("display_name") or custom.model,
+            label_zh=custom.config.get("display_name") or custom.model,
+            source="custom",
+            features=_custom_features(custom),
+            context_size=_context_size(custom),
+            mode=custom.config.get("mode") or custom.config.get("completion_type"),
+            pricing=None,
+            enabled=enabled,
+            load_balancing_enabled=bool(setting and setting.load_balancing_enabled),
+            status=custom.status,
+            usable=enabled and custom.status != CheckStatus.INVALID,
+            custom_model=custom,
+        )
+
+
+def provider_models(*, tenant: Tenant, provider: str) -> list[ModelView]:
+    return list(iter_models(manifest_get(provider), workspace_state(tenant=tenant)))
+
+
+def model_get(*, tenant: Tenant, provider: str, model_key: str) -> ModelView:
+    model_type, model = parse_model_id(model_key)
+    for view in provider_models(tenant=tenant, provider=provider):
+        if (view.model_type, view.model) == (model_type, model):
+            return view
+    raise errors.NotFound("No such model for this provider.")
+
+
+def available_models(
+    *,
+    tenant: Tenant,
+    model_type: str | None = None,
+    feature: str | None = None,
+    state: WorkspaceState | None = None,
+) -> list[ModelView]:
+    """Every model this workspace can use now: enabled, its provider configured and not invalid."""
+    state = state or workspace_state(tenant=tenant)
+    return [
+        view
+        for manifest in catalog()
+        if model_type is None or model_type in manifest.supported_model_types
+        for view in iter_models(manifest, state)
+        if view.usable
+        and (model_type is None or view.model_type == model_type)
+        and (feature is None or feature in view.features)
+    ]
+
+
+# --- Default models ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultView:
+    model_type: str
+    model: ModelView | None
+    source: str  # configured | fallback | none
+
+
+def default_models(*, tenant: Tenant) -> list[DefaultView]:
+    """The default model of each type. A configured default that is still usable wins; otherwise
+    the first usable model of that type in catalog order (providers as listed, predefined models
+    in manifest order, then custom models by name) stands in; otherwise none."""
+    state = workspace_state(tenant=tenant)
+    usable = available_models(tenant=tenant, state=state)
+    result = []
+    for model_type in ("llm", "text-embedding", "rerank", "speech2text", "tts"):
+        of_type = [m for m in usable if m.model_type == model_type]
+        chosen = state.defaults.get(model_type)
+        configured = next(
+            (
+                m
+                for m in of_type
+                if chosen and (m.provider, m.model) == (chosen.provider, chosen.model)
+            ),
+            None,
+        )
+        if configured is not None:
+            result.append(DefaultView(model_type, configured, "configured"))
+        elif of_type:
+            result.append(DefaultView(model_type, of_type[0], "fallback"))
+        else:
+            result.append(DefaultView(model_type, None, "none"))
+    return result
+
+
+# --- Single rows ------------------------------------------------------------------------------
+
+
+def credential_list(*, tenant: Tenant, provider: str) -> list[ProviderCredential]:
+    manifest_get(provider)
+    return list(ProviderCredential.objects.filter(tenant=tenant, provider=provider))
+
+
+def credential_get(*, tenant: Tenant, provider: str, credential_id: int) -> ProviderCredential:
+    credential = ProviderCredential.objects.filter(
+        tenant=tenant, provider=provider, pk=credential_id
+    ).first()
+    if credential is None:
+        raise errors.NotFound("No such credential for this provider.")
+    return credential
+
+
+def lb_entry_list(*, tenant: Tenant, view: ModelView) -> list[LoadBalancingEntry]:
+    return list(
+        LoadBalancingEntry.objects.filter(
+            tenant=tenant, provider=view.provider, model_type=view.model_type, model=view.model
+        ).select_related("credential")
+    )
+
+
+def lb_entry_get(*, tenant: Tenant, view: ModelView, entry_id: int) -> LoadBalancingEntry:
+    for entry in lb_entry_list(tenant=tenant, view=view):
+        if entry.pk == entry_id:
+            return entry
+    raise errors.NotFound("No such load-balancing entry for this model.")
+
+
+def audit_log(*, tenant: Tenant, provider: str | None = None) -> QuerySet[AuditLogEntry]:
+    entries = AuditLogEntry.objects.filter(tenant=tenant).select_related("actor", "api_key")
+    return entries.filter(provider=provider) if provider else entries

@@ -1,0 +1,509 @@
+"""Writes for provider settings. Each service checks its input against the catalog, owns its
+transaction, writes an audit entry (never a secret) and leaves no dangling default model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from config import errors
+from providers import credentials, selectors
+from providers.models import (
+    AuditLogEntry,
+    CheckStatus,
+    CustomModel,
+    DefaultModel,
+    LoadBalancingEntry,
+    ModelSetting,
+    ProviderCredential,
+)
+from providers.schema import FormField, ProviderManifest
+from tenants.models import Tenant
+from tenants.principals import Principal
+
+
+def _audit(
+    *,
+    tenant: Tenant,
+    actor: Principal | None,
+    action: str,
+    provider: str = "",
+    target: str = "",
+    changes: dict[str, Any] | None = None,
+) -> None:
+    AuditLogEntry.objects.create(
+        tenant=tenant,
+        actor=actor.membership.user if actor and actor.membership else None,
+        api_key=actor.api_key if actor else None,
+        action=action,
+        provider=provider,
+        target=target[:300],
+        changes=changes or {},
+    )
+
+
+def _prune_defaults(tenant: Tenant) -> None:
+    """Drop configured defaults whose model is no longer usable (deleted, disabled, invalid)."""
+    defaults = list(DefaultModel.objects.filter(tenant=tenant))
+    if not defaults:
+        return
+    usable = {
+        (m.model_type, m.provider, m.model) for m in selectors.available_models(tenant=tenant)
+    }
+    stale = [d.pk for d in defaults if (d.model_type, d.provider, d.model) not in usable]
+    if stale:
+        DefaultModel.objects.filter(pk__in=stale).delete()
+
+
+def _provider_form(manifest: ProviderManifest) -> tuple[FormField, ...]:
+    if not manifest.provider_credential_schema:
+        raise errors.InvalidInput(
+            f"{manifest.label.en_US} is configured per model: add a custom model instead.",
+            code="configured_per_model",
+        )
+    return manifest.provider_credential_schema
+
+
+def _model_form(manifest: ProviderManifest) -> tuple[FormField, ...]:
+    if manifest.model_credential_schema is None:
+        raise errors.InvalidInput(
+            f"{manifest.label.en_US} offers only its predefined models.",
+            code="not_customizable",
+        )
+    return manifest.model_credential_schema.fields
+
+
+def _name_conflict(message: str) -> errors.Conflict:
+    return errors.Conflict(message, code="duplicate")
+
+
+# --- Provider credentials ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def credential_create(
+    *, tenant: Tenant, provider: str, name: str, values: dict[str, Any], actor: Principal | None
+) -> ProviderCredential:
+    """Add a named credential; the provider's first one becomes active. Status starts unchecked."""
+    manifest = selectors.manifest_get(provider)
+    cleaned = credentials.clean_form(_provider_form(manifest), values)
+    name = name.strip() or "Default"
+    if ProviderCredential.objects.filter(tenant=tenant, provider=provider, name=name).exists():
+        raise _name_conflict(f"A credential named {name!r} already exists for this provider.")
+    has_active = ProviderCredential.objects.filter(
+        tenant=tenant, provider=provider, is_active=True
+    ).exists()
+    credential = ProviderCredential.objects.create(
+        tenant=tenant,
+        provider=provider,
+        name=name,
+        is_active=not has_active,
+        created_by=actor.membership.user if actor and actor.membership else None,
+    )
+    credentials.seal(credential, cleaned)
+    credential.save(update_fields=["config", "masked"])
+    _audit(
+        tenant=tenant,
+        actor=actor,
+        action="credential.create",
+        provider=provider,
+        target=name,
+        changes=cleaned.changed_fields({}),
+    )
+    return credential
+
+
+@transaction.atomic
+def credential_update(
+    *,
+    credential: ProviderCredential,
+    values: dict[str, Any] | None,
+    name: str | None = None,
+    partial: bool,
+    actor: Principal | None,
+) -> ProviderCredential:
+    """Replace (PUT) or patch (PATCH) a credential. Changed values put it back to unchecked."""
+    manifest = selectors.manifest_get(credential.provider)
+    before = credentials.shown(credential)
+    changes: dict[str, Any] = {}
+    if values is not None or not partial:
+        cleaned = credentials.clean_form(
+            _provider_form(manifest), values or {}, stored=credential, partial=partial
+        )
+        changes = cleaned.changed_fields(before)
+        credentials.seal(credential, cleaned)
+        if changes:
+            credential.status = CheckStatus.UNCHECKED
+            credential.last_error = ""
+            credential.validated_at = None
+    if name is not None and name.strip() and name.strip() != credential.name:
+        name = name.strip()
+        taken = ProviderCredential.objects.filter(
+            tenant=credential.tenant, provider=credential.provider, name=name
+        ).exclude(pk=credential.pk)
+        if taken.exists():
+            raise _name_conflict(f"A credential named {name!r} already exists for this provider.")
+        changes["name"] = name
+        credential.name = name
+    credential.save()
+    _audit(
+        tenant=credential.tenant,
+        actor=actor,
+        action="credential.update",
+        provider=credential.provider,
+        target=credential.name,
+        changes=changes,
+    )
+    _prune_defaults(credential.tenant)
+    return credential
+
+
+@transaction.atomic
+def credential_activate(
+    *, credential: ProviderCredential, actor: Principal | None
+) -> ProviderCredential:
+    ProviderCredential.objects.filter(
+        tenant=credential.tenant, provider=credential.provider, is_active=True
+    ).exclude(pk=credential.pk).update(is_active=False)
+    credential.is_active = True
+    credential.save(update_fields=["is_active", "updated_at"])
+    _audit(
+        tenant=credential.tenant,
+        actor=actor,
+        action="credential.activate",
+        provider=credential.provider,
+        target=credential.name,
+    )
+    _prune_defaults(credential.tenant)
+    return credential
+
+
+@transaction.atomic
+def credential_delete(*, credential: ProviderCredential, actor: Principal | None) -> None:
+    """Delete a credential (and the load-balancing entries using it). If it was active, the most
+    recently created remaining one takes over; defaults that lose their model are dropped."""
+    tenant, provider, was_active = credential.tenant, credential.provider, credential.is_active
+    credential.delete()
+    if was_active:
+        successor = (
+            ProviderCredential.objects.filter(tenant=tenant, provider=provider)
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        if successor is not None:
+            successor.is_active = True
+            successor.save(update_fields=["is_active", "updated_at"])
+    _audit(
+        tenant=tenant,
+        actor=actor,
+        action="credential.delete",
+        provider=provider,
+        target=credential.name,
+    )
+    _prune_defaults(tenant)
+
+
+# --- Custom models ----------------------------------------------------------------------------
+
+
+def _check_model_type(manifest: ProviderManifest, model_type: str) -> None:
+    if model_type not in manifest.supported_model_types:
+        raise errors.InvalidInput(
+            fields={
+                "model_type": [
+                    f"{manifest.label.en_US} offers {', '.join(manifest.supported_model_types)}."
+                ]
+            }
+        )
+
+
+@transaction.atomic
+def custom_model_create(
+    *,
+    tenant: Tenant,
+    provider: str,
+    model: str,
+    model_type: str,
+    values: dict[str, Any],
+    actor: Principal | None,
+) -> CustomModel:
+    manifest = selectors.manifest_get(provider)
+    form = _model_form(manifest)
+    _check_model_type(manifest, model_type)
+    model = model.strip()
+    if not model:
+        raise errors.InvalidInput(fields={"model": ["A model needs a name."]})
+    cleaned = credentials.clean_form(form, values, model_type=model_type)
+    exists = CustomModel.objects.filter(
+        tenant=tenant, provider=provider, model_type=model_type, model=model
+    ).exists()
+    if exists or (model_type, model) in {(m.model_type, m.model) for m in manifest.models}:
+        raise _name_conflict(f"This provider already has the {model_type} model {model!r}.")
+    try:
+        with transaction.atomic():
+            custom = CustomModel.objects.create(
+                tenant=tenant, provider=provider, model=model, model_type=model_type
+            )
+    except IntegrityError as exc:  # a concurrent create won the race
+        raise _name_conflict(
+            f"This provider already has the {model_type} model {model!r}."
+        ) from exc
+    credentials.seal(custom, cleaned)
+    custom.save(update_fields=["config", "masked"])
+    _audit(
+        tenant=tenant,
+        actor=actor,
+        action="custom_model.create",
+        provider=provider,
+        target=f"{model_type}:{model}",
+        changes=cleaned.changed_fields({}),
+    )
+    return custom
+
+
+@transaction.atomic
+def custom_model_update(
+    *, custom: CustomModel, values: dict[str, Any], partial: bool, actor: Principal | None
+) -> CustomModel:
+    manifest = selectors.manifest_get(custom.provider)
+    before = credentials.shown(custom)
+    cleaned = credentials.clean_form(
+        _model_form(manifest), values, model_type=custom.model_type, stored=custom, partial=partial
+    )
+    changes = cleaned.changed_fields(before)
+    credentials.seal(custom, cleaned)
+    if changes:
+        custom.status = CheckStatus.UNCHECKED
+        custom.last_error = ""
+        custom.validated_at = None
+        custom.details = {}
+    custom.save()
+    _audit(
+        tenant=custom.tenant,
+        actor=actor,
+        action="custom_model.update",
+        provider=custom.provider,
+        target=f"{custom.model_type}:{custom.model}",
+        changes=changes,
+    )
+    _prune_defaults(custom.tenant)
+    return custom
+
+
+@transaction.atomic
+def custom_model_delete(*, custom: CustomModel, actor: Principal | None) -> None:
+    """Delete a custom model with its settings and load-balancing entries."""
+    scope = {
+        "tenant": custom.tenant,
+        "provider": custom.provider,
+        "model_type": custom.model_type,
+        "model": custom.model,
+    }
+    ModelSetting.objects.filter(**scope).delete()
+    LoadBalancingEntry.objects.filter(**scope).delete()
+    custom.delete()
+    _audit(
+        tenant=scope["tenant"],
+        actor=actor,
+        action="custom_model.delete",
+        provider=scope["provider"],
+        target=f"{scope['model_type']}:{scope['model']}",
+    )
+    _prune_defaults(scope["tenant"])
+
+
+# --- Model settings ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def model_setting_update(
+    *,
+    tenant: Tenant,
+    view: selectors.ModelView,
+    enabled: bool | None = None,
+    load_balancing_enabled: bool | None = None,
+    actor: Principal | None,
+) -> ModelSetting:
+    setting, _ = ModelSetting.objects.get_or_create(
+        tenant=tenant, provider=view.provider, model_type=view.model_type, model=view.model
+    )
+    changes: dict[str, Any] = {}
+    if enabled is not None and enabled != setting.enabled:
+        setting.enabled = changes["enabled"] = enabled
+    if (
+        load_balancing_enabled is not None
+        and load_balancing_enabled != setting.load_balancing_enabled
+    ):
+        setting.load_balancing_enabled = changes["load_balancing_enabled"] = load_balancing_enabled
+    setting.save()
+    if changes:
+        _audit(
+            tenant=tenant,
+            actor=actor,
+            action="model.update",
+            provider=view.provider,
+            target=f"{view.model_type}:{view.model}",
+            changes=changes,
+        )
+    _prune_defaults(tenant)
+    return setting
+
+
+# --- Load balancing ---------------------------------------------------------------------------
+
+
+def _lb_form(manifest: ProviderManifest, view: selectors.ModelView) -> tuple[FormField, ...]:
+    return _model_form(manifest) if view.source == "custom" else _provider_form(manifest)
+
+
+def _check_weight(weight: int) -> None:
+    if not 1 <= weight <= 100:
+        raise errors.InvalidInput(fields={"weight": ["Give a weight from 1 to 100."]})
+
+
+@transaction.atomic
+def lb_entry_create(
+    *,
+    tenant: Tenant,
+    view: selectors.ModelView,
+    name: str,
+    credential_id: int | None,
+    values: dict[str, Any] | None,
+    weight: int,
+    enabled: bool,
+    actor: Principal | None,
+) -> LoadBalancingEntry:
+    """Add a credential to a model's rotation: an existing named credential of the provider
+    (`credential_id`), or a form of its own (`values`), never both."""
+    manifest = selectors.manifest_get(view.provider)
+    _check_weight(weight)
+    if (credential_id is None) == (values is None):
+        raise errors.InvalidInput(
+            fields={"credentials": ["Give either credential_id or credentials, not both."]}
+        )
+    credential = None
+    cleaned = None
+    if credential_id is not None:
+        credential = selectors.credential_get(
+            tenant=tenant, provider=view.provider, credential_id=credential_id
+        )
+    else:
+        cleaned = credentials.clean_form(
+            _lb_form(manifest, view), values or {}, model_type=view.model_type
+        )
+    name = name.strip() or (credential.name if credential else "Entry")
+    scope = {
+        "tenant": tenant,
+        "provider": view.provider,
+        "model_type": view.model_type,
+        "model": view.model,
+    }
+    if LoadBalancingEntry.objects.filter(**scope, name=name).exists():
+        raise _name_conflict(f"This model already has a load-balancing entry named {name!r}.")
+    entry = LoadBalancingEntry.objects.create(
+        **scope, name=name, credential=credential, weight=weight, enabled=enabled
+    )
+    if cleaned is not None:
+        credentials.seal(entry, cleaned)
+        entry.save(update_fields=["config", "masked"])
+    _audit(
+        tenant=tenant,
+        actor=actor,
+        action="lb_entry.create",
+        provider=view.provider,
+        target=f"{view.model_type}:{view.model}/{name}",
+        changes={
+            "weight": weight,
+            "enabled": enabled,
+            **(cleaned.changed_fields({}) if cleaned else {}),
+        },
+    )
+    return entry
+
+
+@transaction.atomic
+def lb_entry_update(
+    *,
+    entry: LoadBalancingEntry,
+    view: selectors.ModelView,
+    weight: int | None = None,
+    enabled: bool | None = None,
+    values: dict[str, Any] | None = None,
+    actor: Principal | None,
+) -> LoadBalancingEntry:
+    changes: dict[str, Any] = {}
+    if weight is not None:
+        _check_weight(weight)
+        entry.weight = changes["weight"] = weight
+    if enabled is not None:
+        entry.enabled = changes["enabled"] = enabled
+    if values is not None:
+        if entry.credential_id is not None:
+            raise errors.InvalidInput(
+                fields={"credentials": ["This entry uses a named credential: edit that instead."]}
+            )
+        manifest = selectors.manifest_get(view.provider)
+        cleaned = credentials.clean_form(
+            _lb_form(manifest, view), values, model_type=view.model_type, stored=entry, partial=True
+        )
+        changes.update(cleaned.changed_fields(credentials.shown(entry)))
+        credentials.seal(entry, cleaned)
+        entry.status = CheckStatus.UNCHECKED
+    entry.save()
+    _audit(
+        tenant=entry.tenant,
+        actor=actor,
+        action="lb_entry.update",
+        provider=view.provider,
+        target=f"{view.model_type}:{view.model}/{entry.name}",
+        changes=changes,
+    )
+    return entry
+
+
+@transaction.atomic
+def lb_entry_delete(*, entry: LoadBalancingEntry, actor: Principal | None) -> None:
+    entry.delete()
+    _audit(
+        tenant=entry.tenant,
+        actor=actor,
+        action="lb_entry.delete",
+        provider=entry.provider,
+        target=f"{entry.model_type}:{entry.model}/{entry.name}",
+    )
+
+
+# --- Default models ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def default_model_set(
+    *, tenant: Tenant, model_type: str, provider: str, model: str, actor: Principal | None
+) -> DefaultModel:
+    """Make a model the workspace default for its type. It must be enabled and usable."""
+    selectors.manifest_get(provider)
+    usable = selectors.available_models(tenant=tenant, model_type=model_type)
+    if not any((m.provider, m.model) == (provider, model) for m in usable):
+        raise errors.InvalidInput(
+            f"{provider}/{model} is not an enabled, configured {model_type} model.",
+            fields={"model": ["Pick an enabled model of this type from a configured provider."]},
+        )
+    default, _ = DefaultModel.objects.update_or_create(
+        tenant=tenant, model_type=model_type, defaults={"provider": provider, "model": model}
+    )
+    _audit(
+        tenant=tenant,
+        actor=actor,
+        action="default_model.set",
+        provider=provider,
+        target=f"{model_type}:{model}",
+    )
+    return default
+
+
+@transaction.atomic
+def default_model_clear(*, tenant: Tenant, model_type: str, actor: Principal | None) -> None:
+    deleted, _ = DefaultModel.objects.filter(tenant=tenant, model_type=model_type).delete()
+    if deleted:
+        _audit(tenant=tenant, actor=actor, action="default_model.clear", target=model_type)
