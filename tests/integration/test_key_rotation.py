@@ -122,3 +122,47 @@ def test_rotation_commands_report_and_refuse_clearly(tenant: Tenant, holders, ca
         call_command("rotate_tenant_keys", "nope")
     call_command("rotate_master_key", "--generate")
     crypto.MasterKeyring([capsys.readouterr().out.strip()])  # a valid new master key
+
+
+def test_tenant_rotation_covers_provider_credentials_models_and_lb_entries(tenant) -> None:
+    from providers import credentials, selectors
+    from providers import services as provider_services
+
+    credential = provider_services.credential_create(
+        tenant=tenant,
+        provider="openai",
+        name="main",
+        values={"openai_api_key": "sk-rotate-me-000000001"},
+        actor=None,
+    )
+    custom = provider_services.custom_model_create(
+        tenant=tenant,
+        provider="xinference",
+        model="m",
+        model_type="llm",
+        values={"server_url": "http://10.0.0.1:9997", "model_uid": "m", "api_key": "xk-0000000001"},
+        actor=None,
+    )
+    view = selectors.model_get(
+        tenant=tenant, provider="openai", model_key=selectors.model_id("llm", "gpt-4o")
+    )
+    entry = provider_services.lb_entry_create(
+        tenant=tenant,
+        view=view,
+        name="b",
+        credential_id=None,
+        weight=1,
+        enabled=True,
+        values={"openai_api_key": "sk-lb-entry-0000000002"},
+        actor=None,
+    )
+    before = credential.config["openai_api_key"]
+
+    assert services.tenant_rotate_keys(tenant=tenant) == 3
+
+    for row in (credential, custom, entry):
+        row.refresh_from_db()
+    assert credential.config["openai_api_key"] != before
+    assert credentials.reveal(credential)["openai_api_key"] == "sk-rotate-me-000000001"
+    assert credentials.reveal(custom)["api_key"] == "xk-0000000001"
+    assert credentials.reveal(entry)["openai_api_key"] == "sk-lb-entry-0000000002"
