@@ -11,7 +11,8 @@ Pure Python (stdlib only), so anything may import it, the runtime adapters inclu
         ├── UpstreamAuth          authorization: bad or missing key
         ├── UpstreamRateLimited   rate_limit (retryable, may carry retry_after)
         ├── UpstreamQuota         quota exhausted
-        ├── UpstreamUnavailable   server_unavailable / connection (retryable)
+        ├── UpstreamUnavailable   server_unavailable (retryable)
+        │   └── UpstreamConnection  connection: refused, reset, DNS (retryable)
         ├── UpstreamTimeout       timeout (retryable)
         ├── UpstreamBadRequest    bad_request
         └── UpstreamNotFound      not_found (unknown model)
@@ -89,6 +90,10 @@ class UpstreamQuota(UpstreamError):
 class UpstreamUnavailable(UpstreamError):
     code = "server_unavailable"
     retryable = True
+
+
+class UpstreamConnection(UpstreamUnavailable):
+    code = "connection"
 
 
 class UpstreamTimeout(UpstreamError):

@@ -8,7 +8,8 @@ import logging
 
 import pytest
 
-from config.log import RedactingJsonFormatter, RedactingTextFormatter, scrub
+from config.log import RedactingJsonFormatter, RedactingTextFormatter
+from config.redact import scrub
 from tenants import apikeys
 
 

@@ -1,0 +1,233 @@
+"""HTTP for adapters: pooled sessions, explicit timeouts, bounded retries, one error mapping.
+
+    status / failure              error (config.errors)      retried
+    401, 403                      UpstreamAuth               no
+    402, quota-ish 429 bodies     UpstreamQuota              no
+    429                           UpstreamRateLimited        yes, after Retry-After (capped)
+    404                           UpstreamNotFound           no
+    400, 413, 422, other 4xx      UpstreamBadRequest         no
+    5xx                           UpstreamUnavailable        yes, with backoff
+    refused / reset / DNS         UpstreamConnection         yes, with backoff
+    connect or read timeout       UpstreamTimeout            yes, with backoff
+    unparseable reply             UpstreamUnavailable        no
+
+A streamed request is retried only until its response starts. Messages keep the backend's words,
+bounded in length, with every credential value and known secret shape masked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from config import errors
+from config.redact import scrub_values
+
+MAX_MESSAGE = 300
+MAX_RETRY_AFTER = 30.0
+
+_sessions: dict[tuple[int, int], requests.Session] = {}
+_lock = threading.Lock()
+
+
+def session() -> requests.Session:
+    """This process's (and thread's) pooled session: one TCP pool per backend host, reused."""
+    key = (os.getpid(), threading.get_ident())
+    found = _sessions.get(key)
+    if found is None:
+        with _lock:
+            found = requests.Session()
+            pool = HTTPAdapter(pool_connections=32, pool_maxsize=32, max_retries=0)
+            found.mount("http://", pool)
+            found.mount("https://", pool)
+            _sessions[key] = found
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect: float = 5.0
+    read: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 3  # tries in all, the first included
+    backoff: float = 0.5  # seconds, doubled each retry
+    max_backoff: float = 8.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, MAX_RETRY_AFTER)
+        return min(self.backoff * (2 ** (attempt - 1)), self.max_backoff)
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _parse_body(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+class HttpClient:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        headers: Mapping[str, str],
+        session: requests.Session,
+        timeouts: Timeouts,
+        retry: RetryPolicy,
+        secrets: tuple[str, ...],
+        error_message: Callable[[Any], str],
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.headers = dict(headers)
+        self.session = session
+        self.timeouts = timeouts
+        self.retry = retry
+        self.secrets = secrets
+        self.error_message = error_message
+        self.sleep = sleep
+
+    def url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            return path
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def bounded(self, text: str) -> str:
+        text = scrub_values(" ".join(str(text).split()), self.secrets)
+        return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+
+    def error_for(self, response: requests.Response) -> errors.UpstreamError:
+        status = response.status_code
+        message = self.bounded(self.error_message(_parse_body(response)) or response.reason)
+        message = f"{status}: {message}"
+        lowered = message.lower()
+        if status in (401, 403):
+            return errors.UpstreamAuth(message)
+        if status == 402 or (status == 429 and ("quota" in lowered or "balance" in lowered)):
+            return errors.UpstreamQuota(message)
+        if status == 429:
+            return errors.UpstreamRateLimited(message, retry_after=_retry_after(response))
+        if status == 404:
+            return errors.UpstreamNotFound(message)
+        if status >= 500:
+            return errors.UpstreamUnavailable(message)
+        return errors.UpstreamBadRequest(message)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        data: Any = None,
+        files: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        stream: bool = False,
+    ) -> requests.Response:
+        """Send, retrying what `RetryPolicy` allows; a non-2xx answer raises its mapped error."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self.session.request(
+                    method,
+                    self.url(path),
+                    json=json_body,
+                    data=data,
+                    files=files,
+                    params=params,
+                    headers={**self.headers, **(headers or {})},
+                    timeout=(self.timeouts.connect, self.timeouts.read),
+                    stream=stream,
+                )
+            except requests.Timeout as exc:
+                failure: errors.UpstreamError = errors.UpstreamTimeout(
+                    f"The backend did not answer in time ({self.bounded(str(exc))})."
+                )
+            except requests.ConnectionError as exc:
+                failure = errors.UpstreamConnection(
+                    f"Could not connect to the backend: {self.bounded(str(exc))}"
+                )
+            else:
+                if response.ok:
+                    return response
+                failure = self.error_for(response)
+                response.close()
+            if not failure.retryable or attempt >= self.retry.attempts:
+                raise failure
+            self.sleep(self.retry.delay(attempt, getattr(failure, "retry_after", None)))
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.request(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise errors.UpstreamUnavailable(
+                f"The backend answered {response.status_code} with a body that is not JSON: "
+                f"{self.bounded(response.text[:200])}"
+            ) from exc
+
+    def lines(self, response: requests.Response) -> Iterator[str]:
+        """The response body line by line as it arrives; a dropped connection is an error."""
+        try:
+            for raw in response.iter_lines(decode_unicode=False):
+                yield raw.decode("utf-8", errors="replace")
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            raise errors.UpstreamConnection(
+                f"The connection dropped mid-stream: {self.bounded(str(exc))}"
+            ) from exc
+        except requests.Timeout as exc:
+            raise errors.UpstreamTimeout("The stream stalled past the read timeout.") from exc
+        finally:
+            response.close()
+
+    def sse(self, response: requests.Response) -> Iterator[tuple[str, str]]:
+        """Server-sent events as (event, data) pairs; `data: [DONE]` ends the stream."""
+        event, data = "", []
+        for line in self.lines(response):
+            if not line:
+                if data:
+                    payload = "\n".join(data)
+                    if payload.strip() == "[DONE]":
+                        return
+                    yield event or "message", payload
+                event, data = "", []
+            elif line.startswith(":"):
+                continue
+            elif line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].lstrip())
+        if data and "\n".join(data).strip() != "[DONE]":
+            yield event or "message", "\n".join(data)
+
+    def parse(self, payload: str) -> Any:
+        try:
+            return json.loads(payload)
+        except ValueError as exc:
+            raise errors.UpstreamUnavailable(
+                f"The backend sent a chunk that is not JSON: {self.bounded(payload[:200])}"
+            ) from exc

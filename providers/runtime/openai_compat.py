@@ -1,0 +1,336 @@
+"""The OpenAI wire protocol: OpenAI itself and every provider that speaks /v1/chat/completions,
+/v1/embeddings, /v1/audio/*, plus the common /v1/rerank (and /rerank) shape.
+
+Credentials: `api_key` (sent as Bearer when given), `organization`, `base_url` (overrides the
+manifest's), `endpoint_model_name` (the name the backend knows the model by).
+Options: `append_v1` (add /v1 to a user-given base without it), `validate_model`,
+`international_base_url` + `international_switch`, `max_chunks` (embedding batch size).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from config import errors
+from providers.runtime import probe
+from providers.runtime.base import (
+    Adapter,
+    ChatChunk,
+    ChatRequest,
+    ChatResult,
+    DiscoveredModel,
+    EmbeddingResult,
+    Message,
+    RerankHit,
+    RerankResult,
+    Speech,
+    ToolCall,
+    ToolCallDelta,
+    Transcription,
+    Usage,
+    Validation,
+    count_tokens,
+)
+
+DEFAULT_BATCH = 512
+
+
+def _content(message: Message) -> Any:
+    if isinstance(message.content, str):
+        return message.content
+    parts: list[dict[str, Any]] = []
+    for part in message.content:
+        if part.type == "image":
+            parts.append({"type": "image_url", "image_url": {"url": part.image_url}})
+        else:
+            parts.append({"type": "text", "text": part.text})
+    return parts
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    data: dict[str, Any] = {"role": message.role, "content": _content(message)}
+    if message.tool_calls:
+        data["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in message.tool_calls
+        ]
+    if message.tool_call_id:
+        data["tool_call_id"] = message.tool_call_id
+    return data
+
+
+def _usage(data: Any, request: ChatRequest | None = None, text: str = "") -> Usage:
+    if isinstance(data, dict) and ("prompt_tokens" in data or "completion_tokens" in data):
+        return Usage(int(data.get("prompt_tokens") or 0), int(data.get("completion_tokens") or 0))
+    prompt = sum(count_tokens(m.text()) for m in request.messages) if request else 0
+    return Usage(prompt, count_tokens(text), counted=True)
+
+
+class OpenAICompatAdapter(Adapter):
+    family = "openai_compat"
+
+    def __init__(self, endpoint: Any, session: Any) -> None:
+        super().__init__(endpoint, session)
+        self.http.base_url = self._base_url()
+
+    def _base_url(self) -> str:
+        options, credentials = self.endpoint.options, self.endpoint.credentials
+        base = (credentials.get("base_url") or "").strip()
+        switch = options.get("international_switch")
+        if not base and switch and str(credentials.get(switch, "")).lower() == "true":
+            base = options.get("international_base_url", "")
+        if not base:
+            return self.endpoint.base_url.rstrip("/")
+        base = base.rstrip("/")
+        if options.get("append_v1") and not base.endswith("/v1"):
+            base += "/v1"
+        return base
+
+    def auth_headers(self) -> dict[str, str]:
+        headers = {}
+        api_key = self.endpoint.credentials.get("api_key")
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        organization = self.endpoint.credentials.get("organization")
+        if organization:
+            headers["OpenAI-Organization"] = organization
+        return headers
+
+    def model_name(self, model: str) -> str:
+        return self.endpoint.credentials.get("endpoint_model_name") or model
+
+    # --- chat ---------------------------------------------------------------------------------
+
+    def chat_body(self, model: str, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model_name(model),
+            "messages": [message_json(m) for m in request.messages],
+            **{k: v for k, v in request.parameters.items() if v is not None},
+        }
+        if request.stop:
+            body["stop"] = list(request.stop)
+        if request.tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": t.name,
+                        "description": t.description,
+                        "parameters": dict(t.parameters) or {"type": "object", "properties": {}},
+                    },
+                }
+                for t in request.tools
+            ]
+            if request.tool_choice:
+                body["tool_choice"] = (
+                    request.tool_choice
+                    if request.tool_choice in {"auto", "none", "required"}
+                    else {"type": "function", "function": {"name": request.tool_choice}}
+                )
+        if request.response_format:
+            body["response_format"] = dict(request.response_format)
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def chat(self, model: str, request: ChatRequest) -> ChatResult:
+        data = self.http.json(
+            "POST", "chat/completions", json_body=self.chat_body(model, request, stream=False)
+        )
+        choices = data.get("choices") if isinstance(data, dict) else None
+        if not choices:
+            raise errors.UpstreamUnavailable(
+                f"The backend's reply has no choices: {self.http.bounded(json.dumps(data)[:200])}"
+            )
+        choice = choices[0]
+        message = choice.get("message") or {}
+        text = message.get("content") or ""
+        calls = tuple(
+            ToolCall(
+                id=c.get("id", ""),
+                name=(c.get("function") or {}).get("name", ""),
+                arguments=(c.get("function") or {}).get("arguments", ""),
+            )
+            for c in message.get("tool_calls") or ()
+        )
+        return ChatResult(
+            text=text,
+            tool_calls=calls,
+            finish_reason=choice.get("finish_reason") or "stop",
+            usage=_usage(data.get("usage"), request, text),
+            model=data.get("model", model),
+        )
+
+    def stream(self, model: str, request: ChatRequest) -> Iterator[ChatChunk]:
+        response = self.http.request(
+            "POST",
+            "chat/completions",
+            json_body=self.chat_body(model, request, stream=True),
+            stream=True,
+        )
+        produced: list[str] = []
+        usage_seen = False
+        for _, payload in self.http.sse(response):
+            data = self.http.parse(payload)
+            if isinstance(data, dict) and "error" in data and not data.get("choices"):
+                raise errors.UpstreamUnavailable(self.http.bounded(self.error_message(data)))
+            usage = None
+            if data.get("usage"):
+                usage, usage_seen = _usage(data["usage"]), True
+            for choice in data.get("choices") or ():
+                delta = choice.get("delta") or {}
+                text = delta.get("content") or ""
+                produced.append(text)
+                calls = tuple(
+                    ToolCallDelta(
+                        index=c.get("index", 0),
+                        id=c.get("id") or "",
+                        name=(c.get("function") or {}).get("name") or "",
+                        arguments=(c.get("function") or {}).get("arguments") or "",
+                    )
+                    for c in delta.get("tool_calls") or ()
+                )
+                if text or calls or choice.get("finish_reason"):
+                    yield ChatChunk(
+                        text=text, tool_calls=calls, finish_reason=choice.get("finish_reason")
+                    )
+            if usage is not None:
+                yield ChatChunk(usage=usage)
+        if not usage_seen:
+            yield ChatChunk(usage=_usage(None, request, "".join(produced)))
+
+    # --- other model types --------------------------------------------------------------------
+
+    def embed(self, model: str, texts: Sequence[str]) -> EmbeddingResult:
+        batch = int(
+            self.endpoint.options.get("max_chunks")
+            or self.endpoint.credentials.get("max_chunks")
+            or DEFAULT_BATCH
+        )
+        vectors: list[tuple[float, ...]] = []
+        prompt_tokens, counted = 0, False
+        for start in range(0, len(texts), max(1, batch)):
+            chunk = list(texts[start : start + batch])
+            data = self.http.json(
+                "POST", "embeddings", json_body={"model": self.model_name(model), "input": chunk}
+            )
+            rows = sorted(data.get("data") or (), key=lambda row: row.get("index", 0))
+            if len(rows) != len(chunk):
+                raise errors.UpstreamUnavailable(
+                    f"Asked for {len(chunk)} embeddings, got {len(rows)}."
+                )
+            vectors.extend(tuple(float(x) for x in row["embedding"]) for row in rows)
+            usage = data.get("usage") or {}
+            if "prompt_tokens" in usage or "total_tokens" in usage:
+                prompt_tokens += int(usage.get("prompt_tokens") or usage.get("total_tokens") or 0)
+            else:
+                prompt_tokens += sum(count_tokens(t) for t in chunk)
+                counted = True
+        return EmbeddingResult(tuple(vectors), Usage(prompt_tokens, 0, counted=counted))
+
+    def rerank(
+        self, model: str, query: str, documents: Sequence[str], top_n: int | None = None
+    ) -> RerankResult:
+        body: dict[str, Any] = {
+            "model": self.model_name(model),
+            "query": query,
+            "documents": list(documents),
+            "return_documents": False,
+        }
+        if top_n:
+            body["top_n"] = top_n
+        path = self.endpoint.options.get("rerank_path", "rerank")
+        data = self.http.json("POST", path, json_body=body)
+        hits = tuple(
+            RerankHit(
+                index=int(r["index"]),
+                score=float(r.get("relevance_score", r.get("score", 0.0))),
+                document=documents[int(r["index"])],
+            )
+            for r in data.get("results") or ()
+        )
+        hits = tuple(sorted(hits, key=lambda h: -h.score))[: top_n or None]
+        tokens = ((data.get("meta") or {}).get("tokens") or {}).get("input_tokens")
+        usage = (
+            Usage(int(tokens))
+            if tokens is not None
+            else Usage(count_tokens(query) + sum(count_tokens(d) for d in documents), counted=True)
+        )
+        return RerankResult(hits, usage)
+
+    def transcribe(
+        self, model: str, audio: bytes, filename: str, language: str | None = None
+    ) -> Transcription:
+        data: dict[str, Any] = {"model": self.model_name(model)}
+        if language:
+            data["language"] = language
+        reply = self.http.json(
+            "POST", "audio/transcriptions", data=data, files={"file": (filename, audio)}
+        )
+        return Transcription(text=reply.get("text", ""), duration_seconds=reply.get("duration"))
+
+    def speak(self, model: str, text: str, voice: str, audio_format: str = "mp3") -> Speech:
+        response = self.http.request(
+            "POST",
+            "audio/speech",
+            json_body={
+                "model": self.model_name(model),
+                "input": text,
+                "voice": voice,
+                "response_format": audio_format,
+            },
+        )
+        return Speech(
+            audio=response.content,
+            content_type=response.headers.get("Content-Type", f"audio/{audio_format}"),
+            characters=len(text),
+        )
+
+    def list_models(self) -> list[DiscoveredModel]:
+        data = self.http.json("GET", "models")
+        return [
+            DiscoveredModel(model=row["id"], model_type=_guess_type(row["id"]), details=row)
+            for row in data.get("data") or ()
+            if row.get("id")
+        ]
+
+    # --- validation ---------------------------------------------------------------------------
+
+    def validate(self, model: str, model_type: str) -> Validation:
+        """The cheapest call that proves the credentials and the model work for that type."""
+        if model_type == "llm":
+            result = self.chat(
+                model,
+                ChatRequest(messages=(Message("user", probe.PING),), parameters={"max_tokens": 1}),
+            )
+            return Validation({"model": result.model or model})
+        if model_type == "text-embedding":
+            result = self.embed(model, [probe.PING])
+            return Validation({"dimensions": result.dimensions})
+        if model_type == "rerank":
+            result = self.rerank(model, probe.PING, probe.RERANK_DOCUMENTS)
+            return Validation({"documents_ranked": len(result.hits)})
+        if model_type == "speech2text":
+            self.transcribe(model, probe.TINY_WAV, "probe.wav")
+            return Validation({})
+        if model_type == "tts":
+            speech = self.speak(model, probe.PING, self.endpoint.options.get("voice", "alloy"))
+            return Validation({"audio_bytes": len(speech.audio)})
+        raise self._unsupported(f"{model_type} models")
+
+
+def _guess_type(model_id: str) -> str:
+    """/v1/models lists names only: guess the type from the usual naming."""
+    name = model_id.lower()
+    if "rerank" in name:
+        return "rerank"
+    if "embed" in name or name.startswith(("bge-", "e5-", "gte-")):
+        return "text-embedding"
+    if "whisper" in name or "transcribe" in name or "asr" in name:
+        return "speech2text"
+    if name.startswith("tts") or "-tts" in name or "speech" in name:
+        return "tts"
+    return "llm"

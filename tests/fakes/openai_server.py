@@ -1,0 +1,292 @@
+"""A fake of the OpenAI wire protocol (and everything that speaks it: OpenAI-compatible servers,
+GPUStack, LocalAI, Xinference's inference endpoints). Checked by the official `openai` client in
+tests/unit/fakes/test_openai_fake.py."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tests.fakes.base import (
+    FakeServer,
+    Reply,
+    Request,
+    embed_text,
+    overlap_score,
+    reply_to,
+    sse,
+    text_in_wav,
+    wav_with_text,
+    words,
+)
+
+
+def _last_user_text(messages: list[dict[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):
+                texts = [p.get("text", "") for p in content if p.get("type") == "text"]
+                images = [p for p in content if p.get("type") == "image_url"]
+                return " ".join(texts) + (f" [{len(images)} image(s)]" if images else "")
+            return str(content)
+    return ""
+
+
+class OpenAIFake(FakeServer):
+    """Models it serves are `models` (name -> type); an unknown model is a 404 model_not_found."""
+
+    prefix = "/v1"
+
+    def __init__(self, api_key: str | None = "fake-key", models: dict[str, str] | None = None):
+        super().__init__(api_key)
+        self.models = models or {
+            "gpt-4o-mini": "llm",
+            "text-embedding-3-small": "text-embedding",
+            "whisper-1": "speech2text",
+            "tts-1": "tts",
+            "rerank-1": "rerank",
+        }
+        p = self.prefix
+        self.route("POST", f"{p}/chat/completions", self.chat)
+        self.route("POST", f"{p}/embeddings", self.embeddings)
+        self.route("POST", f"{p}/rerank", self.rerank)
+        self.route("POST", "/rerank", self.rerank)
+        self.route("POST", f"{p}/audio/transcriptions", self.transcribe)
+        self.route("POST", f"{p}/audio/speech", self.speech)
+        self.route("GET", f"{p}/models", self.list_models)
+
+    def unknown_model(self, model: str) -> Reply | None:
+        if model in self.models:
+            return None
+        return self.error(
+            404,
+            f"The model `{model}` does not exist or you do not have access to it.",
+            type="invalid_request_error",
+            code="model_not_found",
+        )
+
+    def chat(self, request: Request) -> Reply:
+        body = request.json()
+        model = body.get("model", "")
+        missing = self.unknown_model(model)
+        if missing:
+            return missing
+        if not body.get("messages"):
+            return self.error(
+                400, "'messages' is a required property", type="invalid_request_error"
+            )
+        answer = reply_to(_last_user_text(body["messages"]))
+        limit = body.get("max_tokens") or body.get("max_completion_tokens")
+        finish = "stop"
+        if limit and words(answer) > limit:
+            answer, finish = " ".join(answer.split()[:limit]), "length"
+        tool_calls = []
+        if body.get("tools") and body.get("tool_choice") != "none":
+            tool = body["tools"][0]["function"]
+            tool_calls = [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": tool["name"], "arguments": '{"query": "weather"}'},
+                }
+            ]
+            finish, answer = "tool_calls", None
+        prompt_tokens = sum(words(str(m.get("content", ""))) for m in body["messages"])
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": words(answer or "") + len(tool_calls),
+            "total_tokens": 0,
+        }
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        created = int(time.time())
+        if body.get("stream"):
+            return Reply(
+                stream=self._stream(
+                    model,
+                    created,
+                    answer,
+                    tool_calls,
+                    finish,
+                    usage,
+                    body.get("stream_options", {}).get("include_usage"),
+                ),
+                content_type="text/event-stream",
+            )
+        message: dict[str, Any] = {"role": "assistant", "content": answer}
+        if tool_calls:
+            message["tool_calls"] = tool_calls
+        return Reply(
+            200,
+            {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                "usage": usage,
+            },
+        )
+
+    def _stream(self, model, created, answer, tool_calls, finish, usage, include_usage):
+        base = {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+        }
+        events = [
+            {
+                **base,
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {"role": "assistant", "content": ""},
+                        "finish_reason": None,
+                    }
+                ],
+            }
+        ]
+        for i, word in enumerate((answer or "").split(" ")):
+            piece = word if i == 0 else " " + word
+            events.append(
+                {
+                    **base,
+                    "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+                }
+            )
+        for i, call in enumerate(tool_calls):
+            args = call["function"]["arguments"]
+            events.append(
+                {
+                    **base,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "delta": {
+                                "tool_calls": [
+                                    {
+                                        "index": i,
+                                        "id": call["id"],
+                                        "type": "function",
+                                        "function": {
+                                            "name": call["function"]["name"],
+                                            "arguments": args[:5],
+                                        },
+                                    }
+                                ]
+                            },
+                            "finish_reason": None,
+                        }
+                    ],
+                }
+            )
+            events.append(
+                {
+                    **base,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "delta": {
+                                "tool_calls": [{"index": i, "function": {"arguments": args[5:]}}]
+                            },
+                            "finish_reason": None,
+                        }
+                    ],
+                }
+            )
+        events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+        if include_usage:
+            events.append({**base, "choices": [], "usage": usage})
+        return sse(events)
+
+    def embeddings(self, request: Request) -> Reply:
+        body = request.json()
+        missing = self.unknown_model(body.get("model", ""))
+        if missing:
+            return missing
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else texts
+        if not texts:
+            return self.error(400, "'input' must not be empty", type="invalid_request_error")
+        tokens = sum(words(t) for t in texts)
+        return Reply(
+            200,
+            {
+                "object": "list",
+                "model": body["model"],
+                "data": [
+                    {"object": "embedding", "index": i, "embedding": embed_text(t)}
+                    for i, t in enumerate(texts)
+                ],
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            },
+        )
+
+    def rerank(self, request: Request) -> Reply:
+        body = request.json()
+        missing = self.unknown_model(body.get("model", ""))
+        if missing:
+            return missing
+        documents = body.get("documents") or []
+        ranked = sorted(
+            (
+                {
+                    "index": i,
+                    "relevance_score": overlap_score(body.get("query", ""), d),
+                    **({"document": {"text": d}} if body.get("return_documents") else {}),
+                }
+                for i, d in enumerate(documents)
+            ),
+            key=lambda hit: -hit["relevance_score"],
+        )
+        if body.get("top_n"):
+            ranked = ranked[: body["top_n"]]
+        return Reply(
+            200,
+            {
+                "id": "rerank-fake",
+                "results": ranked,
+                "meta": {
+                    "tokens": {
+                        "input_tokens": words(body.get("query", ""))
+                        + sum(words(d) for d in documents)
+                    }
+                },
+            },
+        )
+
+    def transcribe(self, request: Request) -> Reply:
+        fields, files = request.form()
+        missing = self.unknown_model(fields.get("model", ""))
+        if missing:
+            return missing
+        if "file" not in files:
+            return self.error(400, "Missing file", type="invalid_request_error")
+        text = text_in_wav(files["file"][1]) or "(silence)"
+        return Reply(200, {"text": text})
+
+    def speech(self, request: Request) -> Reply:
+        body = request.json()
+        missing = self.unknown_model(body.get("model", ""))
+        if missing:
+            return missing
+        if not body.get("input"):
+            return self.error(400, "'input' is required", type="invalid_request_error")
+        return Reply(
+            200,
+            wav_with_text(f"{body.get('voice', 'alloy')}: {body['input']}"),
+            content_type="audio/wav",
+        )
+
+    def list_models(self, request: Request) -> Reply:
+        return Reply(
+            200,
+            {
+                "object": "list",
+                "data": [
+                    {"id": name, "object": "model", "created": 0, "owned_by": "fake"}
+                    for name in self.models
+                ],
+            },
+        )
