@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "tenants",
     "providers",
+    "invocations",
 ]
 
 MIDDLEWARE = [
@@ -129,6 +130,13 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stuck-jobs": {"task": "invocations.sweep_stuck_jobs", "schedule": 60.0},
+}
+# A job still queued / running after this many seconds is presumed lost and queued again.
+JOB_QUEUED_TIMEOUT = env.int("JOB_QUEUED_TIMEOUT", default=300)
+JOB_RUNNING_TIMEOUT = env.int("JOB_RUNNING_TIMEOUT", default=900)
+JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -17,8 +17,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config import errors
-from providers import credentials, selectors, services
-from providers.models import CustomModel, ModelType
+from providers import credentials, selectors, services, validation
+from providers.models import CustomModel, ModelType, ValidationJob
 from providers.schema import FEATURES
 from tenants.api import TenantApi
 from tenants.principals import Perm
@@ -194,6 +194,33 @@ class DefaultModelOutput(serializers.Serializer):
         help_text="configured (chosen by the workspace), fallback (the first usable model of "
         "the type, in catalog order) or none (no usable model of the type)."
     )
+
+
+class ValidationJobOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    provider = serializers.CharField()
+    model_type = serializers.CharField()
+    model = serializers.CharField()
+    target = serializers.SerializerMethodField()
+    status = serializers.CharField(help_text="queued, running, succeeded or failed")
+    valid = serializers.BooleanField(allow_null=True)
+    error_code = serializers.CharField(
+        help_text="authorization, rate_limit, quota, server_unavailable, connection, timeout, "
+        "bad_request, not_found, ..."
+    )
+    error_message = serializers.CharField(help_text="The backend's own words, bounded.")
+    details = serializers.JSONField(help_text="What the backend reported (type, abilities, ...).")
+    latency_ms = serializers.IntegerField(allow_null=True)
+    attempts = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+    def get_target(self, job: ValidationJob) -> dict[str, Any]:
+        for kind in ("credential", "custom_model", "lb_entry"):
+            if getattr(job, f"{kind}_id"):
+                return {"kind": kind, "id": getattr(job, f"{kind}_id")}
+        return {"kind": None, "id": None}
 
 
 class AuditLogOutput(serializers.Serializer):
@@ -381,6 +408,52 @@ class CredentialActivateApi(SettingsApi):
         )
         credential = services.credential_activate(credential=credential, actor=self.principal)
         return Response(CredentialOutput(credential).data)
+
+
+class CredentialValidateApi(SettingsApi):
+    @extend_schema(
+        request=None,
+        responses={202: ValidationJobOutput},
+        summary="Check this credential against the provider (queued job)",
+    )
+    def post(self, request: Request, provider: str, credential_id: int) -> Response:
+        credential = selectors.credential_get(
+            tenant=request.tenant, provider=provider, credential_id=credential_id
+        )
+        job = validation.validation_queue(target=credential)
+        return Response(ValidationJobOutput(job).data, status=202)
+
+
+class ModelValidateApi(SettingsApi):
+    @extend_schema(
+        request=None,
+        responses={202: ValidationJobOutput},
+        summary="Check a model works: a custom model with its own credentials, a predefined one "
+        "with the provider's active credential (queued job)",
+    )
+    def post(self, request: Request, provider: str, model_id: str) -> Response:
+        view = selectors.model_get(tenant=request.tenant, provider=provider, model_key=model_id)
+        if view.custom_model is not None:
+            job = validation.validation_queue(target=view.custom_model)
+        else:
+            active = selectors.workspace_state(tenant=request.tenant).active_credential(provider)
+            if active is None:
+                raise errors.Conflict(
+                    "Configure the provider's credentials first.", code="not_configured"
+                )
+            job = validation.validation_queue(
+                target=active, model_type=view.model_type, model=view.model
+            )
+        return Response(ValidationJobOutput(job).data, status=202)
+
+
+class ValidationDetailApi(SettingsApi):
+    @extend_schema(responses=ValidationJobOutput, summary="A validation job and its result")
+    def get(self, request: Request, job_id: int) -> Response:
+        job = ValidationJob.objects.filter(tenant=request.tenant, pk=job_id).first()
+        if job is None:
+            raise errors.NotFound("No such validation job.")
+        return Response(ValidationJobOutput(job).data)
 
 
 class ModelListApi(SettingsApi):

@@ -215,3 +215,56 @@ class AuditLogEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.target}"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class ValidationJob(models.Model):
+    """One check of a credential, custom model or load-balancing entry against its backend.
+
+    Written before it is queued; the worker claims it (queued -> running), records what the
+    backend said, and copies the verdict onto the target if no newer check of it exists."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    provider = models.CharField(max_length=64)
+    model_type = models.CharField(max_length=20, choices=ModelType.choices)
+    model = models.CharField(max_length=255)
+    credential = models.ForeignKey(
+        ProviderCredential, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    custom_model = models.ForeignKey(
+        CustomModel, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    lb_entry = models.ForeignKey(
+        LoadBalancingEntry, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    valid = models.BooleanField(null=True)
+    error_code = models.CharField(max_length=40, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+    details = models.JSONField(default=dict, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"validation #{self.pk} {self.provider}/{self.model}: {self.status}"
+
+    @property
+    def target(self) -> CheckedConfig | None:
+        return self.credential or self.custom_model or self.lb_entry

@@ -8,9 +8,10 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from config import errors
-from providers import credentials, selectors
+from providers import credentials, selectors, validation
 from providers.models import (
     AuditLogEntry,
+    CheckedConfig,
     CheckStatus,
     CustomModel,
     DefaultModel,
@@ -18,6 +19,7 @@ from providers.models import (
     ModelSetting,
     ProviderCredential,
 )
+from providers.runtime import registry
 from providers.schema import FormField, ProviderManifest
 from tenants.models import Tenant
 from tenants.principals import Principal
@@ -43,7 +45,7 @@ def _audit(
     )
 
 
-def _prune_defaults(tenant: Tenant) -> None:
+def prune_defaults(tenant: Tenant) -> None:
     """Drop configured defaults whose model is no longer usable (deleted, disabled, invalid)."""
     defaults = list(DefaultModel.objects.filter(tenant=tenant))
     if not defaults:
@@ -72,6 +74,12 @@ def _model_form(manifest: ProviderManifest) -> tuple[FormField, ...]:
             code="not_customizable",
         )
     return manifest.model_credential_schema.fields
+
+
+def _check_later(target: CheckedConfig) -> None:
+    """Queue a validation of what was just saved, when its protocol family can be called."""
+    if selectors.manifest_get(target.provider).runtime.family in registry.ADAPTERS:
+        validation.validation_queue(target=target)
 
 
 def _name_conflict(message: str) -> errors.Conflict:
@@ -103,6 +111,7 @@ def credential_create(
     )
     credentials.seal(credential, cleaned)
     credential.save(update_fields=["config", "masked"])
+    _check_later(credential)
     _audit(
         tenant=tenant,
         actor=actor,
@@ -147,6 +156,8 @@ def credential_update(
         changes["name"] = name
         credential.name = name
     credential.save()
+    if credential.status == CheckStatus.UNCHECKED:
+        _check_later(credential)
     _audit(
         tenant=credential.tenant,
         actor=actor,
@@ -155,7 +166,7 @@ def credential_update(
         target=credential.name,
         changes=changes,
     )
-    _prune_defaults(credential.tenant)
+    prune_defaults(credential.tenant)
     return credential
 
 
@@ -175,7 +186,7 @@ def credential_activate(
         provider=credential.provider,
         target=credential.name,
     )
-    _prune_defaults(credential.tenant)
+    prune_defaults(credential.tenant)
     return credential
 
 
@@ -201,7 +212,7 @@ def credential_delete(*, credential: ProviderCredential, actor: Principal | None
         provider=provider,
         target=credential.name,
     )
-    _prune_defaults(tenant)
+    prune_defaults(tenant)
 
 
 # --- Custom models ----------------------------------------------------------------------------
@@ -251,6 +262,7 @@ def custom_model_create(
         ) from exc
     credentials.seal(custom, cleaned)
     custom.save(update_fields=["config", "masked"])
+    _check_later(custom)
     _audit(
         tenant=tenant,
         actor=actor,
@@ -279,6 +291,8 @@ def custom_model_update(
         custom.validated_at = None
         custom.details = {}
     custom.save()
+    if changes:
+        _check_later(custom)
     _audit(
         tenant=custom.tenant,
         actor=actor,
@@ -287,7 +301,7 @@ def custom_model_update(
         target=f"{custom.model_type}:{custom.model}",
         changes=changes,
     )
-    _prune_defaults(custom.tenant)
+    prune_defaults(custom.tenant)
     return custom
 
 
@@ -310,7 +324,7 @@ def custom_model_delete(*, custom: CustomModel, actor: Principal | None) -> None
         provider=scope["provider"],
         target=f"{scope['model_type']}:{scope['model']}",
     )
-    _prune_defaults(scope["tenant"])
+    prune_defaults(scope["tenant"])
 
 
 # --- Model settings ---------------------------------------------------------------------------
@@ -346,7 +360,7 @@ def model_setting_update(
             target=f"{view.model_type}:{view.model}",
             changes=changes,
         )
-    _prune_defaults(tenant)
+    prune_defaults(tenant)
     return setting
 
 
@@ -407,6 +421,7 @@ def lb_entry_create(
     if cleaned is not None:
         credentials.seal(entry, cleaned)
         entry.save(update_fields=["config", "masked"])
+        _check_later(entry)
     _audit(
         tenant=tenant,
         actor=actor,
@@ -451,6 +466,8 @@ def lb_entry_update(
         credentials.seal(entry, cleaned)
         entry.status = CheckStatus.UNCHECKED
     entry.save()
+    if values is not None:
+        _check_later(entry)
     _audit(
         tenant=entry.tenant,
         actor=actor,

@@ -19,7 +19,14 @@ urlpatterns = [
         api.CredentialActivateApi.as_view(),
         name="credential-activate",
     ),
+    path(
+        f"{provider}/credentials/<int:credential_id>/validate",
+        api.CredentialValidateApi.as_view(),
+        name="credential-validate",
+    ),
     path(f"{provider}/models", api.ModelListApi.as_view(), name="model-list"),
+    path(f"{model}/validate", api.ModelValidateApi.as_view(), name="model-validate"),
+    path("validations/<int:job_id>", api.ValidationDetailApi.as_view(), name="validation-detail"),
     path(model, api.ModelDetailApi.as_view(), name="model-detail"),
     path(f"{model}/load-balancing", api.LoadBalancingListApi.as_view(), name="lb-list"),
     path(

@@ -80,11 +80,13 @@ def session_client(make_member: Callable[..., User]) -> Callable[..., APIClient]
 
 @pytest.fixture
 def celery_worker_thread(transactional_db: None) -> Iterator[None]:
-    """A real Celery worker (in-process, consuming from the real Redis broker)."""
+    """A real Celery worker (in-process thread, consuming from the real Redis broker), started on
+    an empty queue."""
     from celery.contrib.testing.worker import start_worker
 
     from config.celery import app
 
+    app.control.purge()
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
         yield
 

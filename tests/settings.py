@@ -17,3 +17,8 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True  # tests serve static files without collectstatic
 WHITENOISE_AUTOREFRESH = True
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not Django's in-memory default: the Celery worker thread needs its own connection
+    # with real locking (an in-memory shared cache fails with "table is locked").
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}  # noqa: F405

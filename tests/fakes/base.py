@@ -98,6 +98,11 @@ class FakeServer:
         regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
         self._routes.append((method, regex, handler))
 
+    def reset(self) -> None:
+        """Forget pending failures (a test that injected more than it used must not leak them)."""
+        with self._lock:
+            self._failures.clear()
+
     def fail(self, mode: str, times: int = 1, **kwargs: float) -> None:
         with self._lock:
             self._failures.append(Failure(mode, times, **kwargs))

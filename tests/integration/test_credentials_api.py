@@ -55,7 +55,7 @@ def test_secrets_are_obfuscated_in_every_response(client) -> None:
     created = _create(client)
     hint = credentials.obfuscate(SECRET)
     assert created["credentials"]["openai_api_key"] == hint
-    assert created["status"] == "unchecked"
+    assert created["status"] == "validating"  # saving queued a check against the backend
     responses = [
         client.get(URL),
         client.get(f"{URL}/{created['id']}"),

@@ -1,0 +1,257 @@
+"""/api/v1/invocations: queue a model call (202), read it back, optionally waiting for it."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from django.http import FileResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from config import errors
+from invocations import services
+from invocations.models import Invocation
+from providers.api import MODEL_TYPES
+from providers.models import JobStatus
+from tenants.api import TenantApi
+from tenants.principals import Perm
+
+MAX_WAIT = 30.0
+MAX_AUDIO_BYTES = 25 * 1024 * 1024
+
+
+# --- Input, one shape per model type ------------------------------------------------------------
+
+
+class MessageInput(serializers.Serializer):
+    role = serializers.ChoiceField(choices=["system", "user", "assistant", "tool"])
+    content = serializers.JSONField(
+        required=False,
+        help_text='Text, or parts: [{"type": "text", "text"}, {"type": "image_url", '
+        '"image_url": {"url"}}]',
+    )
+    tool_calls = serializers.ListField(child=serializers.DictField(), required=False)
+    tool_call_id = serializers.CharField(required=False)
+
+    def validate_content(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return value
+        if not isinstance(value, list) or not all(isinstance(p, dict) for p in value):
+            raise serializers.ValidationError("Give text, or a list of content parts.")
+        for part in value:
+            if part.get("type") == "text" and isinstance(part.get("text"), str):
+                continue
+            url = (
+                (part.get("image_url") or {}).get("url")
+                if part.get("type") == "image_url"
+                else None
+            )
+            if not isinstance(url, str) or not url.startswith(
+                ("http://", "https://", "data:image/")
+            ):
+                raise serializers.ValidationError(
+                    "Each part is {type: text, text} or {type: image_url, image_url: {url}}."
+                )
+        return value
+
+
+class ToolInput(serializers.Serializer):
+    name = serializers.RegexField(r"^[a-zA-Z0-9_-]{1,64}$")
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    parameters = serializers.DictField(required=False, default=dict)
+
+
+class ChatInput(serializers.Serializer):
+    messages = MessageInput(many=True, allow_empty=False)
+    parameters = serializers.DictField(required=False, default=dict)
+    tools = ToolInput(many=True, required=False)
+    tool_choice = serializers.CharField(required=False)
+    response_format = serializers.DictField(required=False)
+    stop = serializers.ListField(child=serializers.CharField(), required=False, max_length=4)
+
+
+class EmbeddingInput(serializers.Serializer):
+    texts = serializers.ListField(
+        child=serializers.CharField(max_length=100_000), allow_empty=False, max_length=2048
+    )
+
+
+class RerankInput(serializers.Serializer):
+    query = serializers.CharField(max_length=10_000)
+    documents = serializers.ListField(
+        child=serializers.CharField(max_length=100_000), allow_empty=False, max_length=1000
+    )
+    top_n = serializers.IntegerField(required=False, min_value=1)
+
+
+class TranscriptionInput(serializers.Serializer):
+    audio = serializers.CharField(help_text="The audio file, base64-encoded (25 MB at most).")
+    filename = serializers.RegexField(r"^[\w.-]{1,100}$", default="audio.wav")
+    language = serializers.CharField(required=False, max_length=16)
+
+    def validate_audio(self, value: str) -> str:
+        try:
+            decoded = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise serializers.ValidationError("Not valid base64.") from exc
+        if not decoded:
+            raise serializers.ValidationError("The audio is empty.")
+        if len(decoded) > MAX_AUDIO_BYTES:
+            raise serializers.ValidationError("The audio is larger than 25 MB.")
+        return value
+
+
+class SpeechInput(serializers.Serializer):
+    text = serializers.CharField(max_length=4096)
+    voice = serializers.CharField(required=False, max_length=64, default="alloy")
+    format = serializers.ChoiceField(choices=list(services.AUDIO_TYPES), default="mp3")
+
+
+INPUTS: dict[str, type[serializers.Serializer]] = {
+    "llm": ChatInput,
+    "text-embedding": EmbeddingInput,
+    "rerank": RerankInput,
+    "speech2text": TranscriptionInput,
+    "tts": SpeechInput,
+}
+
+
+class InvocationInput(serializers.Serializer):
+    model_type = serializers.ChoiceField(choices=MODEL_TYPES)
+    provider = serializers.CharField(required=False, allow_null=True, max_length=64)
+    model = serializers.CharField(required=False, allow_null=True, max_length=255)
+    input = serializers.DictField(help_text="Shape depends on model_type; see the docs.")
+    idempotency_key = serializers.CharField(required=False, max_length=128)
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        shape = INPUTS[data["model_type"]](data=data["input"])
+        if not shape.is_valid():
+            raise serializers.ValidationError({"input": shape.errors})
+        data["input"] = dict(shape.validated_data)
+        if bool(data.get("provider")) != bool(data.get("model")):
+            raise serializers.ValidationError(
+                {"model": ["Give provider and model together, or neither for the default."]}
+            )
+        return data
+
+
+# --- Output -------------------------------------------------------------------------------------
+
+
+class InvocationOutput(serializers.ModelSerializer):
+    model_type = serializers.CharField()
+    result = serializers.SerializerMethodField()
+    audio_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Invocation
+        fields = [
+            "id", "status", "model_type", "provider", "model", "result", "audio_url",
+            "error_code", "error_message", "prompt_tokens", "completion_tokens", "usage_counted",
+            "audio_seconds", "characters", "cost", "currency", "latency_ms", "ttft_ms",
+            "attempts", "idempotency_key", "created_at", "started_at", "finished_at",
+        ]  # fmt: skip
+
+    def get_result(self, obj: Invocation) -> dict[str, Any]:
+        return obj.result
+
+    def get_audio_url(self, obj: Invocation) -> str | None:
+        return f"/api/v1/invocations/{obj.pk}/audio" if obj.result_file else None
+
+
+# --- Views --------------------------------------------------------------------------------------
+
+
+class InvocationApi(TenantApi):
+    required_perms = {"GET": Perm.INVOKE, "POST": Perm.INVOKE}
+
+    def _get(self, request: Request, invocation_id: int) -> Invocation:
+        found = Invocation.objects.filter(tenant=request.tenant, pk=invocation_id).first()
+        if found is None:
+            raise errors.NotFound("No such invocation.")
+        return found
+
+
+class InvocationPagination(LimitOffsetPagination):
+    default_limit = 50
+    max_limit = 200
+
+
+class InvocationListApi(InvocationApi):
+    @extend_schema(
+        request=InvocationInput,
+        responses={202: InvocationOutput, 200: InvocationOutput},
+        summary="Queue a model call (202); a repeated idempotency_key returns the first (200)",
+    )
+    def post(self, request: Request) -> Response:
+        given = InvocationInput(data=request.data)
+        given.is_valid(raise_exception=True)
+        data = given.validated_data
+        invocation, created = services.invocation_create(
+            principal=self.principal,
+            model_type=data["model_type"],
+            provider=data.get("provider"),
+            model=data.get("model"),
+            request=data["input"],
+            idempotency_key=data.get("idempotency_key"),
+        )
+        return Response(InvocationOutput(invocation).data, status=202 if created else 200)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", enum=list(JobStatus.values)),
+            OpenApiParameter("model_type", enum=MODEL_TYPES),
+            OpenApiParameter("provider", str),
+            OpenApiParameter("model", str),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("offset", int),
+        ],
+        responses=InvocationOutput(many=True),
+        summary="This workspace's invocations, newest first",
+    )
+    def get(self, request: Request) -> Response:
+        rows = Invocation.objects.filter(tenant=request.tenant)
+        for name in ("status", "model_type", "provider", "model"):
+            value = request.query_params.get(name)
+            if value:
+                rows = rows.filter(**{name: value})
+        paginator = InvocationPagination()
+        page = paginator.paginate_queryset(rows, request, view=self)
+        return paginator.get_paginated_response(InvocationOutput(page, many=True).data)
+
+
+class InvocationDetailApi(InvocationApi):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("wait", float, description=f"Seconds to wait (<= {MAX_WAIT:g})")
+        ],
+        responses=InvocationOutput,
+        summary="One invocation; with ?wait=N, answers when it finishes or after N seconds",
+    )
+    def get(self, request: Request, invocation_id: int) -> Response:
+        invocation = self._get(request, invocation_id)
+        raw = request.query_params.get("wait")
+        if raw:
+            try:
+                seconds = min(max(float(raw), 0.0), MAX_WAIT)
+            except ValueError as exc:
+                raise errors.InvalidInput(fields={"wait": ["Give seconds, e.g. 10."]}) from exc
+            invocation = services.invocation_wait(invocation=invocation, seconds=seconds)
+        return Response(InvocationOutput(invocation).data)
+
+
+class InvocationAudioApi(InvocationApi):
+    @extend_schema(responses={(200, "audio/*"): bytes}, summary="The audio a tts invocation made")
+    def get(self, request: Request, invocation_id: int) -> FileResponse:
+        invocation = self._get(request, invocation_id)
+        if not invocation.result_file:
+            raise errors.NotFound("This invocation has no audio.")
+        return FileResponse(
+            invocation.result_file.open("rb"),
+            content_type=invocation.result.get("content_type", "application/octet-stream"),
+        )

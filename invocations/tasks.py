@@ -1,0 +1,24 @@
+"""Celery tasks: run an invocation, and sweep jobs a lost worker left behind."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError
+
+from invocations import services, sweep
+
+
+@shared_task(
+    name="invocations.run",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+def run(invocation_id: int) -> None:
+    services.invocation_run(invocation_id=invocation_id)
+
+
+@shared_task(name="invocations.sweep_stuck_jobs")
+def sweep_stuck_jobs() -> dict[str, int]:
+    return sweep.sweep_stuck_jobs()

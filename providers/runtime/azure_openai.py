@@ -1,0 +1,308 @@
+"""Azure OpenAI Service: OpenAI's bodies and replies, Azure's URLs, auth and error bodies.
+
+The model name is the Azure *deployment* name. Two URL shapes:
+
+    {base}/openai/deployments/{deployment}/chat/completions?api-version=<version>
+        (also /embeddings, /audio/transcriptions, /audio/speech), header `api-key: <key>`;
+    {base ending /openai/v1}/chat/completions
+        the versionless v1 API: plain OpenAI paths, the deployment as `model` in the body, no
+        api-version (same `api-key` header).
+
+Credentials (generic names, see the manifest): `base_url`, `api_key`, `api_version`,
+`auth_method` (api_key | entra_id_service_principal), `client_id`, `tenant_id`,
+`client_secret`, `base_model` (which OpenAI model the deployment runs; recorded by validation and
+used to shape requests for reasoning models).
+Options: `default_api_version` (when the credentials give none), `versionless_suffix`
+(`/openai/v1`), `enable_request_metadata` ("enabled" adds `store: true`), `max_chunks`, `voice`.
+
+Entra ID (service principal) sign-in is not implemented: it needs a client-credentials token from
+login.microsoftonline.com, which we can neither call offline nor fake through the official
+client. Such credentials fail every call with InvalidInput(code="unsupported").
+
+Everything else (bodies, streaming, tool calls, usage, embeddings batching, audio) is
+OpenAICompatAdapter's; this class only routes URLs, sets headers and query parameters, adapts
+bodies for reasoning base models, and reads Azure's error bodies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+
+from config import errors
+from providers.runtime import probe
+from providers.runtime.base import (
+    ChatChunk,
+    ChatRequest,
+    ChatResult,
+    DiscoveredModel,
+    EmbeddingResult,
+    Message,
+    RerankResult,
+    Speech,
+    Transcription,
+    Validation,
+)
+from providers.runtime.http import HttpClient
+from providers.runtime.openai_compat import OpenAICompatAdapter
+
+DEFAULT_API_VERSION = "2024-02-15-preview"
+VERSIONLESS_SUFFIX = "/openai/v1"
+API_KEY, ENTRA_ID = "api_key", "entra_id_service_principal"
+# Paths that live under /openai/deployments/{deployment}/ (as in the official client).
+DEPLOYMENT_PATHS = frozenset(
+    {
+        "completions",
+        "chat/completions",
+        "embeddings",
+        "audio/transcriptions",
+        "audio/translations",
+        "audio/speech",
+        "images/generations",
+    }
+)
+# `stream_options.include_usage` is rejected ("Unrecognized request argument supplied:
+# stream_options") by API versions older than this one; for those, stream usage is counted.
+STREAM_USAGE_SINCE = "2024-09-01"
+# Reasoning models take max_completion_tokens and reject `max_tokens` and `stop`.
+REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+# Credential values that are not secrets (kept readable in error messages).
+NOT_SECRET = ("base_url", "api_version", "auth_method", "base_model", "client_id", "tenant_id")
+
+
+class AzureHttpClient(HttpClient):
+    """HttpClient that puts the deployment into the path and api-version into the query (as
+    `openai.AzureOpenAI` does: the deployment is the body's `model`), and reads Azure's 429s."""
+
+    def __init__(self, *, api_version: str | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.api_version = api_version  # None: the versionless /openai/v1 API
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        data: Any = None,
+        params: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> requests.Response:
+        if self.api_version is not None and path.strip("/") in DEPLOYMENT_PATHS:
+            fields = json_body if isinstance(json_body, Mapping) else data
+            deployment = fields.get("model") if isinstance(fields, Mapping) else None
+            if not deployment:
+                raise errors.InvalidInput("Name the Azure deployment to call.", code="invalid")
+            path = f"deployments/{quote(str(deployment), safe='')}/{path.strip('/')}"
+            params = {**(params or {}), "api-version": self.api_version}
+        return super().request(
+            method, path, json_body=json_body, data=data, params=params, **kwargs
+        )
+
+    def error_for(self, response: requests.Response) -> errors.UpstreamError:
+        """Azure's rate-limit 429 says "...go here: https://aka.ms/oai/quotaincrease...", which the
+        generic mapping would read as an exhausted quota: a 429 is a rate limit here unless its
+        code says quota. `retry-after-ms` (Azure sends it beside Retry-After) wins when present."""
+        failure = super().error_for(response)
+        if response.status_code != 429:
+            return failure
+        code = _error_code(response)
+        if code == "insufficient_quota":
+            return errors.UpstreamQuota(failure.message)
+        retry_after = getattr(failure, "retry_after", None)
+        with contextlib.suppress(KeyError, ValueError):
+            retry_after = max(0.0, float(response.headers["retry-after-ms"]) / 1000)
+        return errors.UpstreamRateLimited(failure.message, retry_after=retry_after)
+
+
+def _error_code(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    error = body.get("error") if isinstance(body, dict) else None
+    return str(error.get("code") or "") if isinstance(error, dict) else ""
+
+
+class AzureOpenAIAdapter(OpenAICompatAdapter):
+    family = "azure_openai"
+
+    def __init__(self, endpoint: Any, session: Any) -> None:
+        super().__init__(endpoint, session)  # its _base_url() is ours
+        credentials = endpoint.credentials
+        secrets = tuple(
+            str(value)
+            for name, value in credentials.items()
+            if name not in NOT_SECRET and isinstance(value, str) and value
+        )
+        self.http = AzureHttpClient(
+            api_version=None if self.versionless else self.api_version,
+            base_url=self.http.base_url,
+            headers=self.http.headers,
+            session=session,
+            timeouts=endpoint.timeouts,
+            retry=endpoint.retry,
+            secrets=secrets,
+            error_message=self.error_message,
+        )
+
+    # --- where and how --------------------------------------------------------------------------
+
+    @property
+    def versionless(self) -> bool:
+        suffix = self.endpoint.options.get("versionless_suffix") or VERSIONLESS_SUFFIX
+        base = str(self.endpoint.credentials.get("base_url") or self.endpoint.base_url or "")
+        return urlsplit(base.strip()).path.rstrip("/").endswith(suffix.rstrip("/"))
+
+    @property
+    def api_version(self) -> str:
+        return str(
+            self.endpoint.credentials.get("api_version")
+            or self.endpoint.options.get("default_api_version")
+            or DEFAULT_API_VERSION
+        ).strip()
+
+    @property
+    def base_model(self) -> str:
+        return str(self.endpoint.credentials.get("base_model") or "").strip()
+
+    @property
+    def auth_method(self) -> str:
+        return str(self.endpoint.credentials.get("auth_method") or API_KEY)
+
+    def _base_url(self) -> str:
+        """`https://<resource>.openai.azure.com` -> `.../openai` (the deployments API lives under
+        it); a base already ending in /openai/v1 (or /openai) is kept as given."""
+        base = str(self.endpoint.credentials.get("base_url") or self.endpoint.base_url or "")
+        base = base.strip().rstrip("/")
+        if not base or self.versionless or base.endswith("/openai"):
+            return base
+        return f"{base}/openai"
+
+    def auth_headers(self) -> dict[str, str]:
+        api_key = self.endpoint.credentials.get("api_key")
+        if self.auth_method == API_KEY and api_key:
+            return {"api-key": str(api_key)}
+        return {}
+
+    def _ready(self) -> None:
+        """Fail early, with a clear message, for credentials we cannot call with."""
+        if self.auth_method == ENTRA_ID:
+            raise errors.InvalidInput(
+                "Microsoft Entra ID (service principal) sign-in is not supported yet: it needs a "
+                "token from login.microsoftonline.com. Use the API key authentication method.",
+                code="unsupported",
+            )
+        if self.auth_method != API_KEY:
+            raise errors.InvalidInput(
+                f"Unknown authentication method {self.auth_method!r}.", code="invalid"
+            )
+        if not self.http.base_url:
+            raise errors.InvalidInput("The Azure OpenAI API base URL is required.", code="invalid")
+        if not self.endpoint.credentials.get("api_key"):
+            raise errors.InvalidInput(
+                "An API key is required with the API key authentication method.", code="invalid"
+            )
+
+    def error_message(self, body: Any) -> str:
+        """Azure's `{"error": {"code", "message"}}`: the message, led by a descriptive code
+        (DeploymentNotFound, content_filter, OperationNotSupported...); numeric codes dropped."""
+        message = super().error_message(body)
+        error = body.get("error") if isinstance(body, dict) else None
+        code = str(error.get("code") or "") if isinstance(error, dict) else ""
+        if code and not code.isdigit() and code not in message:
+            return f"{code}: {message}"
+        return message
+
+    def model_name(self, model: str) -> str:
+        return model  # the deployment name, on both URL shapes
+
+    # --- requests -------------------------------------------------------------------------------
+
+    def _reasoning(self) -> bool:
+        return self.base_model.lower().startswith(REASONING_PREFIXES)
+
+    def _stream_usage(self) -> bool:
+        if self.versionless:
+            return True
+        date = _version_date(self.api_version)
+        return not date or date >= STREAM_USAGE_SINCE
+
+    def chat_body(self, model: str, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        body = super().chat_body(model, request, stream=stream)
+        if self._reasoning():
+            if "max_tokens" in body:
+                limit = body.pop("max_tokens")
+                body.setdefault("max_completion_tokens", limit)
+            body.pop("stop", None)
+        if stream and not self._stream_usage():
+            body.pop("stream_options", None)
+        if self.endpoint.options.get("enable_request_metadata") == "enabled":
+            body.setdefault("store", True)
+        return body
+
+    def chat(self, model: str, request: ChatRequest) -> ChatResult:
+        self._ready()
+        return super().chat(model, request)
+
+    def stream(self, model: str, request: ChatRequest) -> Iterator[ChatChunk]:
+        self._ready()  # raised here, not at the first next()
+        return super().stream(model, request)
+
+    def embed(self, model: str, texts: Sequence[str]) -> EmbeddingResult:
+        self._ready()
+        return super().embed(model, texts)
+
+    def transcribe(
+        self, model: str, audio: bytes, filename: str, language: str | None = None
+    ) -> Transcription:
+        self._ready()
+        return super().transcribe(model, audio, filename, language)
+
+    def speak(self, model: str, text: str, voice: str, audio_format: str = "mp3") -> Speech:
+        self._ready()
+        return super().speak(model, text, voice, audio_format)
+
+    def rerank(
+        self, model: str, query: str, documents: Sequence[str], top_n: int | None = None
+    ) -> RerankResult:
+        raise self._unsupported("rerank")
+
+    def list_models(self) -> list[DiscoveredModel]:
+        # Deployments are listed by the Azure management API (ARM), not the data plane.
+        raise self._unsupported("model listing")
+
+    # --- validation -------------------------------------------------------------------------------
+
+    def validate(self, model: str, model_type: str) -> Validation:
+        """One cheap call on the deployment for its type; details record the deployment's base
+        model (as configured) and what Azure reported."""
+        self._ready()
+        details: dict[str, Any] = {"deployment": model, "base_model": self.base_model or None}
+        details["api_version"] = None if self.versionless else self.api_version
+        if model_type == "llm":
+            result = self.chat(
+                model,
+                ChatRequest(messages=(Message("user", probe.PING),), parameters={"max_tokens": 1}),
+            )
+            details["model"] = result.model or model
+        elif model_type == "text-embedding":
+            details["dimensions"] = self.embed(model, [probe.PING]).dimensions
+        elif model_type == "speech2text":
+            self.transcribe(model, probe.TINY_WAV, "probe.wav")
+        elif model_type == "tts":
+            voice = self.endpoint.options.get("voice", "alloy")
+            details["audio_bytes"] = len(self.speak(model, probe.PING, voice).audio)
+        else:
+            raise self._unsupported(f"{model_type} models")
+        return Validation(details)
+
+
+def _version_date(version: str) -> str:
+    match = re.match(r"\d{4}-\d{2}-\d{2}", version)
+    return match.group(0) if match else ""

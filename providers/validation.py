@@ -1,0 +1,142 @@
+"""Validation jobs: queue a check of stored credentials, run it in a worker, record the verdict.
+
+Tasks take the job id; plaintext credentials exist only inside the worker, while it runs."""
+
+from __future__ import annotations
+
+import time
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from config import errors
+from providers import binding, selectors, services, tasks
+from providers.models import (
+    CheckedConfig,
+    CheckStatus,
+    CustomModel,
+    JobStatus,
+    LoadBalancingEntry,
+    ProviderCredential,
+    ValidationJob,
+)
+from providers.runtime import registry
+
+
+def _what_to_check(target: CheckedConfig) -> tuple[str, str]:
+    if isinstance(target, ProviderCredential):
+        manifest = selectors.manifest_get(target.provider)
+        return binding.validation_model(manifest, target.config)
+    if isinstance(target, CustomModel | LoadBalancingEntry):
+        return target.model_type, target.model
+    raise TypeError(f"Cannot validate {type(target).__name__}")
+
+
+def validation_queue(
+    *, target: CheckedConfig, model_type: str | None = None, model: str | None = None
+) -> ValidationJob:
+    """Write the job, mark the target as being checked, and enqueue once the data is committed.
+    A provider credential is checked with `model` when given, else as `_what_to_check` says."""
+    registry.adapter_class(selectors.manifest_get(target.provider).runtime.family)  # supported?
+    if model_type is None or model is None:
+        model_type, model = _what_to_check(target)
+    kind = {
+        ProviderCredential: "credential",
+        CustomModel: "custom_model",
+        LoadBalancingEntry: "lb_entry",
+    }[type(target)]
+    job = ValidationJob.objects.create(
+        tenant=target.tenant,
+        provider=target.provider,
+        model_type=model_type,
+        model=model,
+        **{kind: target},
+    )
+    # .update(): the check does not change the row's values, so its updated_at (the key of the
+    # decrypted-credential cache) stays.
+    type(target).objects.filter(pk=target.pk).update(status=CheckStatus.VALIDATING)
+    target.status = CheckStatus.VALIDATING
+    transaction.on_commit(lambda: tasks.validate.delay(job.pk))
+    return job
+
+
+def _claim(job: ValidationJob) -> bool:
+    """queued/running -> running, once per delivery; False when the job already finished."""
+    claimed = ValidationJob.objects.filter(
+        pk=job.pk, status__in=(JobStatus.QUEUED, JobStatus.RUNNING)
+    ).update(status=JobStatus.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1)
+    return bool(claimed)
+
+
+def validation_run(*, job_id: int) -> None:
+    """Run one validation job (idempotent: a finished job is left alone)."""
+    job = ValidationJob.objects.filter(pk=job_id).first()
+    if job is None or not _claim(job):
+        return
+    target = job.target
+    started = time.perf_counter()
+    details: dict = {}
+    try:
+        if target is None:
+            raise errors.NotFound("What this job was to check has been deleted.")
+        row = (
+            target.credential
+            if isinstance(target, LoadBalancingEntry) and target.credential
+            else target
+        )
+        manifest = selectors.manifest_get(job.provider)
+        result = binding.adapter_for(manifest, row).validate(job.model, job.model_type)
+        details = dict(result.details)
+        error: errors.ServiceError | None = None
+    except errors.ServiceError as exc:
+        error = exc
+    latency = int((time.perf_counter() - started) * 1000)
+    _finish(job, target, error=error, details=details, latency=latency)
+
+
+@transaction.atomic
+def _finish(
+    job: ValidationJob,
+    target: CheckedConfig | None,
+    *,
+    error: errors.ServiceError | None,
+    details: dict,
+    latency: int,
+) -> None:
+    now = timezone.now()
+    ValidationJob.objects.filter(pk=job.pk).update(
+        status=JobStatus.SUCCEEDED if error is None else JobStatus.FAILED,
+        valid=error is None,
+        error_code=error.code if error else "",
+        error_message=error.message if error else "",
+        details=details,
+        latency_ms=latency,
+        finished_at=now,
+    )
+    if target is None:
+        return
+    kind = type(target)
+    newer = ValidationJob.objects.filter(
+        **{_field(target): target}, created_at__gt=job.created_at
+    ).exists()
+    if newer:
+        return  # a later check of newer values owns the verdict
+    fields = {
+        "status": CheckStatus.VALID if error is None else CheckStatus.INVALID,
+        "validated_at": now,
+        "last_error": error.message if error else "",
+    }
+    if isinstance(target, CustomModel):
+        fields["details"] = details
+    kind.objects.filter(pk=target.pk).update(**fields)
+    if error is not None:
+        services.prune_defaults(target.tenant)
+
+
+def _field(target: CheckedConfig) -> str:
+    if isinstance(target, ProviderCredential):
+        return "credential"
+    if isinstance(target, CustomModel):
+        return "custom_model"
+    return "lb_entry"

@@ -1,0 +1,410 @@
+"""A fake of Azure OpenAI Service's data plane. Checked by the official `openai.AzureOpenAI` (and
+`openai.OpenAI` on /openai/v1) client in tests/unit/runtime/test_azure_openai_fake.py.
+
+Wire facts it keeps:
+- `POST /openai/deployments/{deployment}/{chat/completions|embeddings|audio/transcriptions|
+  audio/speech}?api-version=YYYY-MM-DD[-preview]`, authenticated by the `api-key` header (a
+  Bearer there would be an Entra ID token, which this fake does not issue);
+- the versionless `POST /openai/v1/...` API: the deployment is the body's `model`, `api-key` or
+  `Authorization: Bearer <key>` both accepted, no api-version needed;
+- a missing or malformed api-version is 404 "Resource not found" [U: exact body];
+- an unknown deployment is 404 `DeploymentNotFound`; the wrong operation for a deployment (chat on
+  an embedding model) is 400 `OperationNotSupported`;
+- a bad key is 401 `{"error": {"code": "401", "message": "Access denied due to invalid
+  subscription key or wrong API endpoint..."}}`;
+- 429 carries Retry-After and retry-after-ms, and a message that mentions "quotaincrease";
+- a prompt with "jailbreak" in it is 400 `content_filter` (innererror ResponsibleAIPolicyViolation);
+- replies carry `prompt_filter_results` / `content_filter_results`; a stream starts with a chunk
+  of empty choices holding only `prompt_filter_results`;
+- `stream_options` is rejected by api-versions before 2024-09-01 ("Unrecognized request argument
+  supplied: stream_options");
+- reasoning base models (o1/o3/o4/gpt-5) reject `max_tokens` and `stop`
+  (`unsupported_parameter`), take `max_completion_tokens`, and spend 2 reasoning tokens first.
+Replies echo the request (reply_to, embed_text, wav_with_text), never canned text.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from tests.fakes.base import (
+    FakeServer,
+    Reply,
+    Request,
+    embed_text,
+    reply_to,
+    sse,
+    text_in_wav,
+    wav_with_text,
+    words,
+)
+
+UNAUTHORIZED = (
+    "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a "
+    "valid key for an active subscription and use a correct regional API endpoint for your "
+    "resource."
+)
+NOT_DEPLOYED = (
+    "The API deployment for this resource does not exist. If you created the deployment within "
+    "the last 5 minutes, please wait a moment and try again."
+)
+RATE_LIMITED = (
+    "Requests to the ChatCompletions_Create Operation under Azure OpenAI API version {version} "
+    "have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after "
+    "{seconds} seconds. Please go here: https://aka.ms/oai/quotaincrease if you would like to "
+    "further increase the default rate limit."
+)
+FILTERED = (
+    "The response was filtered due to the prompt triggering Azure OpenAI's content management "
+    "policy. Please modify your prompt and retry. To learn more about our content filtering "
+    "policies please read our documentation: https://go.microsoft.com/fwlink/?linkid=2198766"
+)
+SERVER_ERROR = "The server had an error while processing your request. Sorry about that!"
+VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
+STREAM_USAGE_SINCE = "2024-09-01"
+REASONING_TOKENS = 2
+OPERATIONS = {  # route -> (Azure's operation name, the base-model kind it needs)
+    "chat/completions": ("chatCompletion", "llm"),
+    "embeddings": ("embeddings", "text-embedding"),
+    "audio/transcriptions": ("transcription", "speech2text"),
+    "audio/speech": ("speech", "tts"),
+}
+SAFE = {"filtered": False, "severity": "safe"}
+CATEGORIES = ("hate", "self_harm", "sexual", "violence")
+
+
+def base_model_kind(base_model: str) -> str:
+    if "embedding" in base_model:
+        return "text-embedding"
+    if "whisper" in base_model or "transcribe" in base_model:
+        return "speech2text"
+    if base_model.startswith("tts") or base_model.endswith("-tts"):
+        return "tts"
+    return "llm"
+
+
+def _filter_results() -> dict[str, Any]:
+    return {name: dict(SAFE) for name in CATEGORIES}
+
+
+def _last_user_text(messages: list[dict[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):
+                texts = [p.get("text", "") for p in content if p.get("type") == "text"]
+                images = [p for p in content if p.get("type") == "image_url"]
+                return " ".join(texts) + (f" [{len(images)} image(s)]" if images else "")
+            return str(content)
+    return ""
+
+
+class AzureOpenAIFake(FakeServer):
+    """`deployments` maps deployment name -> base model (its kind follows from the name)."""
+
+    def __init__(
+        self, api_key: str | None = "fake-azure-key", deployments: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(api_key)
+        self.deployments = deployments or {
+            "chat-prod": "gpt-4o-mini",
+            "reasoner": "o3-mini",
+            "embedder": "text-embedding-3-small",
+            "whisper": "whisper-1",
+            "voice": "tts-1",
+        }
+        for path, handler in (
+            ("chat/completions", self.chat),
+            ("embeddings", self.embeddings),
+            ("audio/transcriptions", self.transcribe),
+            ("audio/speech", self.speech),
+        ):
+            self.route(
+                "POST", f"/openai/deployments/{{deployment}}/{path}", self._on(path, handler)
+            )
+            self.route("POST", f"/openai/v1/{path}", self._on(path, handler))
+
+    # --- family hooks ---------------------------------------------------------------------------
+
+    def authorized(self, request: Request) -> bool:
+        if self.api_key is None:
+            return True
+        if request.header("api-key") == self.api_key:
+            return True
+        # The v1 API also takes the key as a Bearer token (what a plain OpenAI client sends).
+        return request.path.startswith("/openai/v1/") and (
+            request.header("authorization") == f"Bearer {self.api_key}"
+        )
+
+    def unauthorized(self) -> Reply:
+        return self.azure_error(401, "401", UNAUTHORIZED)
+
+    def error(self, status: int, message: str, **extra: Any) -> Reply:
+        """Failure injection and unknown paths, in Azure's words."""
+        if status == 404 and message.startswith("No route"):
+            return self.azure_error(404, "404", "Resource not found")
+        if status == 404:
+            return self.azure_error(404, "DeploymentNotFound", NOT_DEPLOYED)
+        if status == 429:
+            return self.azure_error(
+                429, "429", RATE_LIMITED.format(version="2024-10-21", seconds=1)
+            )
+        if status >= 500:
+            return Reply(
+                status,
+                {
+                    "error": {
+                        "message": SERVER_ERROR,
+                        "type": "server_error",
+                        "param": None,
+                        "code": None,
+                    }
+                },
+            )
+        return self.azure_error(status, str(extra.get("code") or status), message)
+
+    def _reply(self, request: Request, failure: Any) -> Reply:
+        reply = super()._reply(request, failure)
+        if reply.status == 429 and "Retry-After" in reply.headers:
+            seconds = float(reply.headers["Retry-After"])
+            reply.headers["retry-after-ms"] = str(int(seconds * 1000))
+        return reply
+
+    @staticmethod
+    def azure_error(http_status: int, code: str | None, message: str, **extra: Any) -> Reply:
+        return Reply(http_status, {"error": {"code": code, "message": message, **extra}})
+
+    def bad_request(self, message: str, param: str | None = None, code: str | None = None):
+        return self.azure_error(
+            400, code, message, param=param, type="invalid_request_error", status=400
+        )
+
+    # --- routing --------------------------------------------------------------------------------
+
+    def _on(self, path: str, handler):
+        operation, kind = OPERATIONS[path]
+
+        def serve(request: Request) -> Reply:
+            versionless = "deployment" not in request.params
+            version = (request.query.get("api-version") or [""])[0]
+            if not versionless and not VERSION.match(version):
+                return self.azure_error(404, "404", "Resource not found")
+            if versionless:
+                fields = request.form()[0] if path == "audio/transcriptions" else request.json()
+                deployment = str((fields or {}).get("model") or "")
+            else:
+                deployment = request.params["deployment"]
+            base_model = self.deployments.get(deployment)
+            if base_model is None:
+                return self.azure_error(404, "DeploymentNotFound", NOT_DEPLOYED)
+            if base_model_kind(base_model) != kind:
+                return self.azure_error(
+                    400,
+                    "OperationNotSupported",
+                    f"The {operation} operation does not work with the specified model, "
+                    f"{base_model}. Please choose different model and try again. You can learn "
+                    "more about which models can be used with each operation here: "
+                    "https://go.microsoft.com/fwlink/?linkid=2197993.",
+                )
+            return handler(request, base_model, version or "v1")
+
+        return serve
+
+    # --- operations -----------------------------------------------------------------------------
+
+    def chat(self, request: Request, base_model: str, version: str) -> Reply:
+        body = request.json()
+        messages = body.get("messages")
+        if not messages:
+            return self.bad_request("'messages' is a required property", "messages")
+        reasoning = base_model.startswith(("o1", "o3", "o4", "gpt-5"))
+        for param in ("max_tokens", "stop") if reasoning else ():
+            if body.get(param) is not None:
+                hint = " Use 'max_completion_tokens' instead." if param == "max_tokens" else ""
+                return self.bad_request(
+                    f"Unsupported parameter: '{param}' is not supported with this model.{hint}",
+                    param,
+                    "unsupported_parameter",
+                )
+        if body.get("stream_options") is not None and version[:10] < STREAM_USAGE_SINCE:
+            return self.bad_request("Unrecognized request argument supplied: stream_options")
+        prompt = _last_user_text(messages)
+        if "jailbreak" in prompt.lower():
+            return self.azure_error(
+                400,
+                "content_filter",
+                FILTERED,
+                param="prompt",
+                type=None,
+                status=400,
+                innererror={
+                    "code": "ResponsibleAIPolicyViolation",
+                    "content_filter_result": {
+                        **_filter_results(),
+                        "jailbreak": {"filtered": True, "detected": True},
+                    },
+                },
+            )
+        answer: str | None = reply_to(prompt)
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        spent = REASONING_TOKENS if reasoning else 0
+        finish = "stop"
+        if limit is not None and words(answer) + spent > limit:
+            answer, finish = " ".join(answer.split()[: max(0, limit - spent)]), "length"
+        tool_calls = []
+        if body.get("tools") and body.get("tool_choice") != "none" and finish != "length":
+            tool = body["tools"][0]["function"]
+            tool_calls = [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": tool["name"], "arguments": '{"query": "weather"}'},
+                }
+            ]
+            finish, answer = "tool_calls", None
+        prompt_tokens = sum(words(str(m.get("content", ""))) for m in messages)
+        completion = words(answer or "") + len(tool_calls) + spent
+        usage: dict[str, Any] = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion,
+            "total_tokens": prompt_tokens + completion,
+        }
+        if reasoning:
+            usage["completion_tokens_details"] = {"reasoning_tokens": spent}
+        created = int(time.time())
+        if body.get("stream"):
+            include_usage = (body.get("stream_options") or {}).get("include_usage")
+            return Reply(
+                stream=self._stream(
+                    base_model, created, answer, tool_calls, finish, usage, include_usage
+                ),
+                content_type="text/event-stream",
+            )
+        message: dict[str, Any] = {"role": "assistant", "content": answer, "refusal": None}
+        if tool_calls:
+            message["tool_calls"] = tool_calls
+        return Reply(
+            200,
+            {
+                "id": "chatcmpl-azure-fake",
+                "object": "chat.completion",
+                "created": created,
+                "model": base_model,
+                "system_fingerprint": "fp_fake",
+                "prompt_filter_results": [
+                    {"prompt_index": 0, "content_filter_results": _filter_results()}
+                ],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": message,
+                        "finish_reason": finish,
+                        "logprobs": None,
+                        "content_filter_results": _filter_results(),
+                    }
+                ],
+                "usage": usage,
+            },
+        )
+
+    def _stream(self, base_model, created, answer, tool_calls, finish, usage, include_usage):
+        base = {
+            "id": "chatcmpl-azure-fake",
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": base_model,
+            "system_fingerprint": "fp_fake",
+        }
+
+        def choice(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+            return {
+                **base,
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": delta,
+                        "finish_reason": finish_reason,
+                        "logprobs": None,
+                        "content_filter_results": _filter_results() if delta else {},
+                    }
+                ],
+            }
+
+        # Azure's first chunk: no choices, only the prompt's filter results.
+        events: list[dict[str, Any]] = [
+            {
+                "id": "",
+                "object": "",
+                "created": 0,
+                "model": "",
+                "choices": [],
+                "prompt_filter_results": [
+                    {"prompt_index": 0, "content_filter_results": _filter_results()}
+                ],
+            },
+            choice({"role": "assistant", "content": "", "refusal": None}),
+        ]
+        for i, word in enumerate((answer or "").split(" ") if answer else ()):
+            events.append(choice({"content": word if i == 0 else " " + word}))
+        for i, call in enumerate(tool_calls):
+            args = call["function"]["arguments"]
+            head = {
+                "index": i,
+                "id": call["id"],
+                "type": "function",
+                "function": {"name": call["function"]["name"], "arguments": args[:5]},
+            }
+            events.append(choice({"tool_calls": [head]}))
+            events.append(
+                choice({"tool_calls": [{"index": i, "function": {"arguments": args[5:]}}]})
+            )
+        events.append(choice({}, finish))
+        if include_usage:
+            events.append({**base, "choices": [], "usage": usage})
+        return sse(events)
+
+    def embeddings(self, request: Request, base_model: str, version: str) -> Reply:
+        body = request.json()
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else texts
+        if not texts:
+            return self.bad_request("'input' must not be empty", "input")
+        tokens = sum(words(t) for t in texts)
+        dimensions = int(body.get("dimensions") or 8)
+        return Reply(
+            200,
+            {
+                "object": "list",
+                "model": base_model,
+                "data": [
+                    {"object": "embedding", "index": i, "embedding": embed_text(t, dimensions)}
+                    for i, t in enumerate(texts)
+                ],
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            },
+        )
+
+    def transcribe(self, request: Request, base_model: str, version: str) -> Reply:
+        fields, files = request.form()
+        if "file" not in files:
+            return self.bad_request("Missing file", "file")
+        text = text_in_wav(files["file"][1]) or "(silence)"
+        if fields.get("response_format") == "text":
+            return Reply(200, text.encode(), content_type="text/plain")
+        return Reply(200, {"text": text})
+
+    def speech(self, request: Request, base_model: str, version: str) -> Reply:
+        body = request.json()
+        if not body.get("input"):
+            return self.bad_request("'input' is required", "input")
+        audio_format = body.get("response_format") or "mp3"
+        content_type = {"mp3": "audio/mpeg", "wav": "audio/wav", "opus": "audio/ogg"}.get(
+            audio_format, f"audio/{audio_format}"
+        )
+        return Reply(
+            200,
+            wav_with_text(f"{body.get('voice', 'alloy')}: {body['input']}"),
+            content_type=content_type,
+        )
