@@ -7,8 +7,12 @@ from config import errors
 from providers.runtime.anthropic import AnthropicAdapter
 from providers.runtime.azure_openai import AzureOpenAIAdapter
 from providers.runtime.base import Adapter
+from providers.runtime.cohere import CohereAdapter
+from providers.runtime.jina import JinaAdapter
 from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
+from providers.runtime.tei import TEIAdapter
+from providers.runtime.xinference import XinferenceAdapter
 
 ADAPTERS: dict[str, type[Adapter]] = {
     adapter.family: adapter
@@ -16,7 +20,11 @@ ADAPTERS: dict[str, type[Adapter]] = {
         OpenAICompatAdapter,
         AzureOpenAIAdapter,
         AnthropicAdapter,
+        CohereAdapter,
+        JinaAdapter,
         OllamaAdapter,
+        TEIAdapter,
+        XinferenceAdapter,
     )
 }
 
