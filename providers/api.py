@@ -10,14 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.templatetags.static import static
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config import errors
-from providers import credentials, selectors, services, validation
+from providers import credentials, discovery, selectors, services, validation
 from providers.models import CustomModel, ModelType, ValidationJob
 from providers.schema import FEATURES
 from tenants.api import TenantApi
@@ -454,6 +454,81 @@ class ValidationDetailApi(SettingsApi):
         if job is None:
             raise errors.NotFound("No such validation job.")
         return Response(ValidationJobOutput(job).data)
+
+
+class DiscoverInput(serializers.Serializer):
+    credentials = CredentialsField(help_text="The model form's values (server URL, key...).")
+
+
+class ProposalOutput(serializers.Serializer):
+    model = serializers.CharField()
+    model_type = serializers.CharField()
+    details = serializers.JSONField()
+    added = serializers.BooleanField(help_text="Already a custom model of this workspace.")
+
+
+class ImportInput(DiscoverInput):
+    class ModelRef(serializers.Serializer):
+        model = serializers.CharField(max_length=255)
+        model_type = serializers.ChoiceField(choices=MODEL_TYPES)
+
+    models = ModelRef(many=True, allow_empty=False)
+
+
+class DiscoverApi(SettingsApi):
+    required_perms = {"POST": Perm.CHANGE_SETTINGS}
+
+    @extend_schema(
+        request=DiscoverInput,
+        responses=ProposalOutput(many=True),
+        summary="Ask the server which models it serves (Xinference, Ollama, OpenAI-compatible...)",
+    )
+    def post(self, request: Request, provider: str) -> Response:
+        data = _valid(DiscoverInput, request)
+        found = discovery.discover(
+            tenant=request.tenant, provider=provider, values=data["credentials"]
+        )
+        return Response(ProposalOutput(found, many=True).data)
+
+
+class ImportApi(SettingsApi):
+    required_perms = {"POST": Perm.CHANGE_SETTINGS}
+
+    @extend_schema(
+        request=ImportInput,
+        responses={
+            201: inline_serializer(
+                "ImportOutput",
+                {
+                    "added": ModelOutput(many=True),
+                    "refused": serializers.DictField(child=serializers.CharField()),
+                },
+            )
+        },
+        summary="Add discovered models as custom models (each is then validated)",
+    )
+    def post(self, request: Request, provider: str) -> Response:
+        data = _valid(ImportInput, request)
+        added, refused = discovery.import_models(
+            tenant=request.tenant,
+            provider=provider,
+            values=data["credentials"],
+            models=[(m["model_type"], m["model"]) for m in data["models"]],
+            actor=self.principal,
+        )
+        views = {
+            (v.model_type, v.model): v
+            for v in selectors.provider_models(tenant=request.tenant, provider=provider)
+        }
+        return Response(
+            {
+                "added": ModelOutput(
+                    [views[(c.model_type, c.model)] for c in added], many=True
+                ).data,
+                "refused": refused,
+            },
+            status=201,
+        )
 
 
 class ModelListApi(SettingsApi):

@@ -67,7 +67,7 @@ def _provider_form(manifest: ProviderManifest) -> tuple[FormField, ...]:
     return manifest.provider_credential_schema
 
 
-def _model_form(manifest: ProviderManifest) -> tuple[FormField, ...]:
+def model_form(manifest: ProviderManifest) -> tuple[FormField, ...]:
     if manifest.model_credential_schema is None:
         raise errors.InvalidInput(
             f"{manifest.label.en_US} offers only its predefined models.",
@@ -240,7 +240,7 @@ def custom_model_create(
     actor: Principal | None,
 ) -> CustomModel:
     manifest = selectors.manifest_get(provider)
-    form = _model_form(manifest)
+    form = model_form(manifest)
     _check_model_type(manifest, model_type)
     model = model.strip()
     if not model:
@@ -281,7 +281,7 @@ def custom_model_update(
     manifest = selectors.manifest_get(custom.provider)
     before = credentials.shown(custom)
     cleaned = credentials.clean_form(
-        _model_form(manifest), values, model_type=custom.model_type, stored=custom, partial=partial
+        model_form(manifest), values, model_type=custom.model_type, stored=custom, partial=partial
     )
     changes = cleaned.changed_fields(before)
     credentials.seal(custom, cleaned)
@@ -368,7 +368,7 @@ def model_setting_update(
 
 
 def _lb_form(manifest: ProviderManifest, view: selectors.ModelView) -> tuple[FormField, ...]:
-    return _model_form(manifest) if view.source == "custom" else _provider_form(manifest)
+    return model_form(manifest) if view.source == "custom" else _provider_form(manifest)
 
 
 def _check_weight(weight: int) -> None:

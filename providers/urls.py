@@ -24,6 +24,8 @@ urlpatterns = [
         api.CredentialValidateApi.as_view(),
         name="credential-validate",
     ),
+    path(f"{provider}/discover", api.DiscoverApi.as_view(), name="model-discover"),
+    path(f"{provider}/models/import", api.ImportApi.as_view(), name="model-import"),
     path(f"{provider}/models", api.ModelListApi.as_view(), name="model-list"),
     path(f"{model}/validate", api.ModelValidateApi.as_view(), name="model-validate"),
     path("validations/<int:job_id>", api.ValidationDetailApi.as_view(), name="validation-detail"),

@@ -36,8 +36,17 @@ def _what_to_check(target: CheckedConfig) -> tuple[str, str]:
 def validation_queue(
     *, target: CheckedConfig, model_type: str | None = None, model: str | None = None
 ) -> ValidationJob:
-    """Write the job, mark the target as being checked, and enqueue once the data is committed.
-    A provider credential is checked with `model` when given, else as `_what_to_check` says."""
+    """Write the job, mark the target as being checked, and enqueue once the data is committed."""
+    job = validation_create(target=target, model_type=model_type, model=model)
+    transaction.on_commit(lambda: tasks.validate.delay(job.pk))
+    return job
+
+
+def validation_create(
+    *, target: CheckedConfig, model_type: str | None = None, model: str | None = None
+) -> ValidationJob:
+    """Write the job and mark the target as being checked. A provider credential is checked with
+    `model` when given, else as `_what_to_check` says."""
     registry.adapter_class(selectors.manifest_get(target.provider).runtime.family)  # supported?
     if model_type is None or model is None:
         model_type, model = _what_to_check(target)
@@ -57,7 +66,6 @@ def validation_queue(
     # decrypted-credential cache) stays.
     type(target).objects.filter(pk=target.pk).update(status=CheckStatus.VALIDATING)
     target.status = CheckStatus.VALIDATING
-    transaction.on_commit(lambda: tasks.validate.delay(job.pk))
     return job
 
 

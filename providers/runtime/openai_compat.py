@@ -98,6 +98,12 @@ class OpenAICompatAdapter(Adapter):
             headers["OpenAI-Organization"] = organization
         return headers
 
+    def route(self, model: str, path: str) -> str:
+        """`path` under the base URL; a per-model host template (`{model}`) is filled in."""
+        if "{model}" in self.http.base_url:
+            return f"{self.http.base_url.format(model=model)}/{path}"
+        return path
+
     def model_name(self, model: str) -> str:
         return self.endpoint.credentials.get("endpoint_model_name") or model
 
@@ -138,7 +144,9 @@ class OpenAICompatAdapter(Adapter):
 
     def chat(self, model: str, request: ChatRequest) -> ChatResult:
         data = self.http.json(
-            "POST", "chat/completions", json_body=self.chat_body(model, request, stream=False)
+            "POST",
+            self.route(model, "chat/completions"),
+            json_body=self.chat_body(model, request, stream=False),
         )
         choices = data.get("choices") if isinstance(data, dict) else None
         if not choices:
@@ -167,7 +175,7 @@ class OpenAICompatAdapter(Adapter):
     def stream(self, model: str, request: ChatRequest) -> Iterator[ChatChunk]:
         response = self.http.request(
             "POST",
-            "chat/completions",
+            self.route(model, "chat/completions"),
             json_body=self.chat_body(model, request, stream=True),
             stream=True,
         )
@@ -215,7 +223,9 @@ class OpenAICompatAdapter(Adapter):
         for start in range(0, len(texts), max(1, batch)):
             chunk = list(texts[start : start + batch])
             data = self.http.json(
-                "POST", "embeddings", json_body={"model": self.model_name(model), "input": chunk}
+                "POST",
+                self.route(model, "embeddings"),
+                json_body={"model": self.model_name(model), "input": chunk},
             )
             rows = sorted(data.get("data") or (), key=lambda row: row.get("index", 0))
             if len(rows) != len(chunk):
@@ -242,7 +252,7 @@ class OpenAICompatAdapter(Adapter):
         }
         if top_n:
             body["top_n"] = top_n
-        path = self.endpoint.options.get("rerank_path", "rerank")
+        path = self.route(model, self.endpoint.options.get("rerank_path", "rerank"))
         data = self.http.json("POST", path, json_body=body)
         hits = tuple(
             RerankHit(
@@ -268,14 +278,17 @@ class OpenAICompatAdapter(Adapter):
         if language:
             data["language"] = language
         reply = self.http.json(
-            "POST", "audio/transcriptions", data=data, files={"file": (filename, audio)}
+            "POST",
+            self.route(model, "audio/transcriptions"),
+            data=data,
+            files={"file": (filename, audio)},
         )
         return Transcription(text=reply.get("text", ""), duration_seconds=reply.get("duration"))
 
     def speak(self, model: str, text: str, voice: str, audio_format: str = "mp3") -> Speech:
         response = self.http.request(
             "POST",
-            "audio/speech",
+            self.route(model, "audio/speech"),
             json_body={
                 "model": self.model_name(model),
                 "input": text,

@@ -219,3 +219,23 @@ def test_base_url_options(fake) -> None:
         OpenAICompatAdapter(international, http.session()).http.base_url
         == "https://intl.example/v1"
     )
+
+
+def test_upstream_error_bodies_are_bounded_and_scrubbed(fake) -> None:
+    key = "fake-key"  # the credential the fake accepts; the backend echoes it back
+    long_message = f"Bad things with key {key} and sk-another-secret-123456 " + "x" * 5000
+
+    def shout(request):
+        return fake.error(400, long_message)
+
+    fake.route("POST", "/v1/shout/chat/completions", shout)
+    endpoint = Endpoint(
+        base_url=f"{fake.url}/v1/shout", credentials={"api_key": key}, retry=FAST_RETRY
+    )
+    with pytest.raises(errors.UpstreamBadRequest) as caught:
+        OpenAICompatAdapter(endpoint, http.session()).chat("gpt-4o-mini", ask("x"))
+    message = caught.value.message
+    assert len(message) <= http.MAX_MESSAGE + 10
+    assert key not in message
+    assert "sk-another-secret-123456" not in message
+    assert "Bad things" in message

@@ -1,0 +1,145 @@
+"""Invocation requests are checked before anything is queued; disabled or unconfigured models are
+a clear 409; lost jobs are swept back into the queue."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from invocations import sweep
+from invocations.models import Invocation
+from providers import selectors, services
+from providers.models import JobStatus, ValidationJob
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def client(tenant, key_client):
+    services.credential_create(
+        tenant=tenant,
+        provider="openai",
+        name="main",
+        values={"openai_api_key": "sk-test-000000000000"},
+        actor=None,
+    )
+    return key_client()
+
+
+def post(client, body):
+    return client.post("/api/v1/invocations", body, format="json")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"model_type": "llm", "input": {}}, "input"),
+        ({"model_type": "llm", "input": {"messages": []}}, "input"),
+        (
+            {"model_type": "llm", "input": {"messages": [{"role": "robot", "content": "x"}]}},
+            "input",
+        ),
+        (
+            {
+                "model_type": "llm",
+                "input": {"messages": [{"role": "user", "content": [{"type": "video"}]}]},
+            },
+            "input",
+        ),
+        ({"model_type": "text-embedding", "input": {"texts": []}}, "input"),
+        ({"model_type": "rerank", "input": {"query": "q"}}, "input"),
+        ({"model_type": "speech2text", "input": {"audio": "%%%not-base64"}}, "input"),
+        ({"model_type": "tts", "input": {"text": "hi", "format": "midi"}}, "input"),
+        ({"model_type": "image", "input": {}}, "model_type"),
+        (
+            {
+                "model_type": "llm",
+                "provider": "openai",
+                "input": {"messages": [{"role": "user", "content": "x"}]},
+            },
+            "model",
+        ),
+    ],
+)
+def test_bad_requests_are_400_and_queue_nothing(client, body, field) -> None:
+    response = post(client, body)
+    assert response.status_code == 400, response.content
+    assert field in response.json()["error"]["fields"]
+    assert not Invocation.objects.exists()
+
+
+def test_disabled_unconfigured_and_unknown_models_are_refused(client, tenant) -> None:
+    chat = {"messages": [{"role": "user", "content": "x"}]}
+    unconfigured = post(
+        client,
+        {"model_type": "llm", "provider": "anthropic", "model": "claude-sonnet-4-6", "input": chat},
+    )
+    assert unconfigured.status_code == 409
+    assert unconfigured.json()["error"]["code"] == "not_configured"
+
+    view = selectors.model_get(
+        tenant=tenant, provider="openai", model_key=selectors.model_id("llm", "gpt-4o")
+    )
+    services.model_setting_update(tenant=tenant, view=view, enabled=False, actor=None)
+    disabled = post(
+        client, {"model_type": "llm", "provider": "openai", "model": "gpt-4o", "input": chat}
+    )
+    assert disabled.status_code == 409
+    assert disabled.json()["error"]["code"] == "model_disabled"
+
+    unknown = post(
+        client, {"model_type": "llm", "provider": "openai", "model": "gpt-1", "input": chat}
+    )
+    assert unknown.status_code == 404
+    assert not Invocation.objects.exists()
+
+
+def test_without_provider_and_model_the_default_is_used(client) -> None:
+    response = post(client, {"model_type": "text-embedding", "input": {"texts": ["x"]}})
+    assert response.status_code == 202, response.content
+    assert (response.json()["provider"], response.json()["model"]) == (
+        "openai",
+        "text-embedding-3-large",  # the fallback default: first in catalog order
+    )
+    none = post(client, {"model_type": "rerank", "input": {"query": "q", "documents": ["d"]}})
+    assert none.status_code == 409
+    assert none.json()["error"]["code"] == "no_model"
+
+
+def test_another_workspaces_invocations_are_404(client, other_tenant, key_client) -> None:
+    created = post(client, {"model_type": "text-embedding", "input": {"texts": ["x"]}}).json()
+    outsider = key_client(for_tenant=other_tenant, scopes=["invoke"])
+    assert outsider.get(f"/api/v1/invocations/{created['id']}").status_code == 404
+    assert outsider.get("/api/v1/invocations").json()["results"] == []
+    reader = key_client(scopes=["read"])
+    assert reader.post("/api/v1/invocations", {}, format="json").status_code == 403
+
+
+def test_the_sweep_requeues_lost_jobs_and_gives_up_after_max_attempts(client, settings) -> None:
+    created = post(client, {"model_type": "text-embedding", "input": {"texts": ["x"]}}).json()
+    long_ago = timezone.now() - timedelta(hours=1)
+    Invocation.objects.filter(pk=created["id"]).update(
+        status=JobStatus.RUNNING, started_at=long_ago, attempts=1
+    )
+    hopeless = Invocation.objects.create(
+        tenant_id=Invocation.objects.get(pk=created["id"]).tenant_id,
+        model_type="llm",
+        provider="openai",
+        model="gpt-4o",
+        status=JobStatus.RUNNING,
+        started_at=long_ago,
+        attempts=settings.JOB_MAX_ATTEMPTS,
+    )
+    fresh_job = ValidationJob.objects.latest("created_at")  # queued moments ago: left alone
+
+    assert sweep.sweep_stuck_jobs() == {"requeued": 1, "failed": 1}
+
+    requeued = Invocation.objects.get(pk=created["id"])
+    assert requeued.status == JobStatus.QUEUED
+    hopeless.refresh_from_db()
+    assert (hopeless.status, hopeless.error_code) == (JobStatus.FAILED, "lost")
+    fresh_job.refresh_from_db()
+    assert fresh_job.status == JobStatus.QUEUED
+    assert sweep.sweep_stuck_jobs() == {"requeued": 0, "failed": 0}  # a second sweep is a no-op
