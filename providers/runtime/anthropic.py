@@ -16,7 +16,6 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from config import errors
-from providers.runtime import probe
 from providers.runtime.base import (
     Adapter,
     ChatChunk,
@@ -27,7 +26,6 @@ from providers.runtime.base import (
     ToolCall,
     ToolCallDelta,
     Usage,
-    Validation,
     count_tokens,
 )
 
@@ -439,14 +437,3 @@ class AnthropicAdapter(Adapter):
                 break
             params = {"limit": 1000, "after_id": data["last_id"]}
         return found
-
-    def validate(self, model: str, model_type: str) -> Validation:
-        """A 1-token message: proves the key, the base URL and the model together."""
-        if model_type != "llm":
-            raise self._unsupported(f"{model_type} models")
-        model = model or self.endpoint.options.get("validate_model", "")
-        result = self.chat(
-            model,
-            ChatRequest(messages=(Message("user", probe.PING),), parameters={"max_tokens": 1}),
-        )
-        return Validation({"model": result.model or model})

@@ -35,14 +35,12 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from config import errors
-from providers.runtime import probe
 from providers.runtime.base import (
     ChatChunk,
     ChatRequest,
     ChatResult,
     DiscoveredModel,
     EmbeddingResult,
-    Message,
     RerankResult,
     Speech,
     Transcription,
@@ -285,21 +283,7 @@ class AzureOpenAIAdapter(OpenAICompatAdapter):
         self._ready()
         details: dict[str, Any] = {"deployment": model, "base_model": self.base_model or None}
         details["api_version"] = None if self.versionless else self.api_version
-        if model_type == "llm":
-            result = self.chat(
-                model,
-                ChatRequest(messages=(Message("user", probe.PING),), parameters={"max_tokens": 1}),
-            )
-            details["model"] = result.model or model
-        elif model_type == "text-embedding":
-            details["dimensions"] = self.embed(model, [probe.PING]).dimensions
-        elif model_type == "speech2text":
-            self.transcribe(model, probe.TINY_WAV, "probe.wav")
-        elif model_type == "tts":
-            voice = self.endpoint.options.get("voice", "alloy")
-            details["audio_bytes"] = len(self.speak(model, probe.PING, voice).audio)
-        else:
-            raise self._unsupported(f"{model_type} models")
+        details.update(super().validate(model, model_type).details)
         return Validation(details)
 
 

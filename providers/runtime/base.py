@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import requests
 
 from config import errors
+from providers.runtime import probe
 from providers.runtime.http import HttpClient, RetryPolicy, Timeouts
 
 # --- Inputs -----------------------------------------------------------------------------------
@@ -219,7 +220,26 @@ class Adapter:
         return errors.InvalidInput(f"The {self.family} protocol has no {what}.", code="unsupported")
 
     def validate(self, model: str, model_type: str) -> Validation:
-        raise self._unsupported("validation")
+        """The cheapest call that proves the credentials and the model work for that type: a
+        1-token chat, one short embedding (its dimensions recorded), a two-document rerank, a
+        tiny WAV, a short phrase. Families with a listing or model-info call override this."""
+        if model_type == "llm":
+            ping = ChatRequest(
+                messages=(Message("user", probe.PING),), parameters={"max_tokens": 1}
+            )
+            return Validation({"model": self.chat(model, ping).model or model})
+        if model_type == "text-embedding":
+            return Validation({"dimensions": self.embed(model, [probe.PING]).dimensions})
+        if model_type == "rerank":
+            ranked = self.rerank(model, probe.PING, probe.RERANK_DOCUMENTS)
+            return Validation({"documents_ranked": len(ranked.hits)})
+        if model_type == "speech2text":
+            self.transcribe(model, probe.TINY_WAV, "probe.wav")
+            return Validation({})
+        if model_type == "tts":
+            speech = self.speak(model, probe.PING, self.endpoint.options.get("voice", "alloy"))
+            return Validation({"audio_bytes": len(speech.audio)})
+        raise self._unsupported(f"{model_type} models")
 
     def chat(self, model: str, request: ChatRequest) -> ChatResult:
         raise self._unsupported("chat")

@@ -22,7 +22,6 @@ from typing import Any
 import requests
 
 from config import errors
-from providers.runtime import probe
 from providers.runtime.base import (
     Adapter,
     ChatChunk,
@@ -37,7 +36,6 @@ from providers.runtime.base import (
     ToolCall,
     ToolCallDelta,
     Usage,
-    Validation,
     count_tokens,
 )
 from providers.runtime.http import HttpClient
@@ -419,19 +417,3 @@ class CohereAdapter(Adapter):
             if not token:
                 break
         return found
-
-    def validate(self, model: str, model_type: str) -> Validation:
-        """The cheapest call that proves the key and the model work for that type."""
-        if model_type == "llm":
-            result = self.chat(
-                model,
-                ChatRequest(messages=(Message("user", probe.PING),), parameters={"max_tokens": 1}),
-            )
-            return Validation({"model": result.model or model})
-        if model_type == "text-embedding":
-            result = self.embed(model, [probe.PING])
-            return Validation({"dimensions": result.dimensions})
-        if model_type == "rerank":
-            ranked = self.rerank(model, probe.PING, probe.RERANK_DOCUMENTS)
-            return Validation({"documents_ranked": len(ranked.hits)})
-        raise self._unsupported(f"{model_type} models")

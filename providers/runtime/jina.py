@@ -25,14 +25,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from config import errors
-from providers.runtime import probe
 from providers.runtime.base import (
     Adapter,
     EmbeddingResult,
     RerankHit,
     RerankResult,
     Usage,
-    Validation,
     count_tokens,
 )
 
@@ -191,13 +189,3 @@ class JinaAdapter(Adapter):
         return RerankResult(tuple(hits[: top_n or None]), usage)
 
     # --- validation ---------------------------------------------------------------------------
-
-    def validate(self, model: str, model_type: str) -> Validation:
-        """One short embedding (recording its dimensions), or a two-document rerank."""
-        if model_type == "text-embedding":
-            result = self.embed(model, [probe.PING])
-            return Validation({"dimensions": result.dimensions})
-        if model_type == "rerank":
-            result = self.rerank(model, probe.PING, probe.RERANK_DOCUMENTS)
-            return Validation({"documents_ranked": len(result.hits)})
-        raise self._unsupported(f"{model_type} models")

@@ -14,7 +14,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from config import errors
-from providers.runtime import probe
 from providers.runtime.base import (
     Adapter,
     ChatChunk,
@@ -30,7 +29,6 @@ from providers.runtime.base import (
     ToolCallDelta,
     Transcription,
     Usage,
-    Validation,
     count_tokens,
 )
 
@@ -311,28 +309,6 @@ class OpenAICompatAdapter(Adapter):
         ]
 
     # --- validation ---------------------------------------------------------------------------
-
-    def validate(self, model: str, model_type: str) -> Validation:
-        """The cheapest call that proves the credentials and the model work for that type."""
-        if model_type == "llm":
-            result = self.chat(
-                model,
-                ChatRequest(messages=(Message("user", probe.PING),), parameters={"max_tokens": 1}),
-            )
-            return Validation({"model": result.model or model})
-        if model_type == "text-embedding":
-            result = self.embed(model, [probe.PING])
-            return Validation({"dimensions": result.dimensions})
-        if model_type == "rerank":
-            result = self.rerank(model, probe.PING, probe.RERANK_DOCUMENTS)
-            return Validation({"documents_ranked": len(result.hits)})
-        if model_type == "speech2text":
-            self.transcribe(model, probe.TINY_WAV, "probe.wav")
-            return Validation({})
-        if model_type == "tts":
-            speech = self.speak(model, probe.PING, self.endpoint.options.get("voice", "alloy"))
-            return Validation({"audio_bytes": len(speech.audio)})
-        raise self._unsupported(f"{model_type} models")
 
 
 def _guess_type(model_id: str) -> str:

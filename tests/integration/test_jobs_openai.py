@@ -13,6 +13,7 @@ from invocations.models import Invocation
 from providers.models import CheckStatus, ProviderCredential
 from tests.fakes.base import embed_text, text_in_wav, wav_with_text
 from tests.fakes.openai_server import OpenAIFake
+from tests.jobs import finished
 
 pytestmark = pytest.mark.usefixtures("celery_worker_thread")
 
@@ -32,16 +33,6 @@ def fake(openai_fake):
 @pytest.fixture
 def client(tenant, key_client):
     return key_client()
-
-
-def wait_for(client, url: str, seconds: float = 15.0) -> dict:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        body = client.get(url).json()
-        if body["status"] in {"succeeded", "failed"}:
-            return body
-        time.sleep(0.05)
-    raise AssertionError(f"{url} did not finish: {body}")
 
 
 def configure(client, fake, key="sk-fake-openai-key-0001") -> dict:
@@ -69,7 +60,7 @@ def invoke(client, model_type, model, payload, **extra):
     }
     response = client.post("/api/v1/invocations", body, format="json")
     assert response.status_code == 202, response.content
-    return wait_for(client, f"/api/v1/invocations/{response.json()['id']}")
+    return finished(client, f"/api/v1/invocations/{response.json()['id']}")
 
 
 def test_saving_a_credential_validates_it_in_the_worker(client, fake) -> None:
@@ -84,7 +75,7 @@ def test_saving_a_credential_validates_it_in_the_worker(client, fake) -> None:
 
     job = client.post(f"/api/v1/model-providers/openai/credentials/{credential['id']}/validate")
     assert job.status_code == 202
-    result = wait_for(client, f"/api/v1/validations/{job.json()['id']}")
+    result = finished(client, f"/api/v1/validations/{job.json()['id']}")
     assert (result["valid"], result["error_code"]) == (True, "")
     assert result["latency_ms"] is not None
 
@@ -92,7 +83,7 @@ def test_saving_a_credential_validates_it_in_the_worker(client, fake) -> None:
 def test_a_wrong_key_fails_validation_with_the_providers_message(client, fake) -> None:
     credential = configure(client, fake, key="sk-not-the-right-key-99")
     job = client.post(f"/api/v1/model-providers/openai/credentials/{credential['id']}/validate")
-    result = wait_for(client, f"/api/v1/validations/{job.json()['id']}")
+    result = finished(client, f"/api/v1/validations/{job.json()['id']}")
     assert (result["valid"], result["error_code"]) == (False, "authorization")
     assert "Incorrect API key" in result["error_message"]
     assert "sk-not-the-right-key-99" not in str(result)

@@ -15,6 +15,7 @@ from tests.fakes.anthropic_server import AnthropicFake
 from tests.fakes.base import wav_with_text
 from tests.fakes.ollama_server import OllamaFake
 from tests.fakes.xinference_server import XinferenceFake, vector
+from tests.jobs import finished
 
 pytestmark = pytest.mark.usefixtures("celery_worker_thread")
 XINF_KEY = "xinf-secret-key-0042"
@@ -35,16 +36,6 @@ def xinference(xinference_server):
 @pytest.fixture
 def client(tenant, key_client):
     return key_client()
-
-
-def finished(client, url: str, seconds: float = 20.0) -> dict:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        body = client.get(url).json()
-        if body["status"] in {"succeeded", "failed"}:
-            return body
-        time.sleep(0.05)
-    raise AssertionError(f"{url} did not finish: {body}")
 
 
 def add_model(client, provider, model, model_type, **credentials) -> dict:
