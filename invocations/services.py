@@ -25,6 +25,7 @@ from config import errors
 from invocations import tasks
 from invocations.models import Invocation
 from providers import binding, selectors
+from providers import services as provider_services
 from providers.models import CustomModel, JobStatus, ProviderCredential
 from providers.runtime import base as rt
 from tenants.principals import Principal
@@ -241,6 +242,7 @@ def invocation_run(*, invocation_id: int) -> None:
             model_type=invocation.model_type,
             model=invocation.model,
         )
+        provider_services.quota_check(tenant=invocation.tenant, provider=invocation.provider)
         fields = _call(target.adapter(), invocation, started)
     except errors.ServiceError as exc:
         Invocation.objects.filter(pk=invocation.pk).update(
@@ -252,6 +254,11 @@ def invocation_run(*, invocation_id: int) -> None:
         )
         return
     audio = fields.pop("audio", None)
+    provider_services.quota_consume(
+        tenant=invocation.tenant,
+        provider=invocation.provider,
+        tokens=(fields.get("prompt_tokens") or 0) + (fields.get("completion_tokens") or 0),
+    )
     fields["cost"], fields["currency"] = _cost(invocation, fields)
     if audio is not None:
         extension = next(
