@@ -1,12 +1,69 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.health import healthz
+from invocations import pages as invocation_pages
+from providers import views as provider_views
+from tenants import pages as tenant_pages
+from tenants import web
+
+provider = "settings/model-providers/<slug:provider>"
+
+settings_pages = [
+    path("", RedirectView.as_view(pattern_name="settings-providers"), name="settings"),
+    path("model-providers/", provider_views.providers_page, name="settings-providers"),
+    path("model-providers/defaults", provider_views.defaults_section, name="settings-defaults"),
+    path("workspace", web.switch_workspace, name="switch-workspace"),
+    path("usage/", invocation_pages.usage_page, name="settings-usage"),
+    path("api-keys/", tenant_pages.api_keys_page, name="settings-api-keys"),
+    path("api-keys/create", tenant_pages.api_key_create, name="settings-api-keys-create"),
+    path(
+        "api-keys/<int:key_id>/revoke",
+        tenant_pages.api_key_revoke,
+        name="settings-api-keys-revoke",
+    ),
+    path("members/", tenant_pages.members_page, name="settings-members"),
+    path("members/invite", tenant_pages.member_invite, name="settings-members-invite"),
+    path(
+        "members/<int:membership_id>/role",
+        tenant_pages.member_role,
+        name="settings-members-role",
+    ),
+    path(
+        "members/<int:membership_id>/remove",
+        tenant_pages.member_remove,
+        name="settings-members-remove",
+    ),
+]
+provider_fragments = [
+    path(f"{provider}/card", provider_views.provider_card, name="settings-provider-card"),
+    path(f"{provider}/setup", provider_views.provider_setup, name="settings-provider-setup"),
+    path(
+        f"{provider}/credentials/<int:credential_id>/<slug:action>",
+        provider_views.credential_action,
+        name="settings-credential-action",
+    ),
+    path(f"{provider}/models", provider_views.provider_models, name="settings-provider-models"),
+    path(f"{provider}/models/add", provider_views.add_model, name="settings-add-model"),
+    path(
+        f"{provider}/models/<str:model_id>/<slug:action>",
+        provider_views.model_action,
+        name="settings-model-action",
+    ),
+]
 
 urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="settings-providers"), name="home"),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("settings/", include(settings_pages)),
+    *provider_fragments,
     path("api/v1/", include("tenants.urls")),
     path("api/v1/", include("providers.urls")),
     path("api/v1/", include("invocations.urls")),

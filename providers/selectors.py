@@ -116,6 +116,10 @@ class ProviderView:
     validated_at: object
     quotas: tuple[ProviderQuota, ...]
 
+    @property
+    def model_count(self) -> int:
+        return len(self.manifest.models) + self.custom_model_count
+
 
 def _provider_view(manifest: ProviderManifest, state: WorkspaceState) -> ProviderView:
     active = state.active_credential(manifest.provider)

@@ -42,3 +42,15 @@ start_bundled_redis() {
   echo "The bundled Redis did not start; see $dir/redis.log" >&2
   return 1
 }
+
+# The browser tests drive Debian's chromium (never a downloaded browser); CJK fonts render 简体中文.
+ensure_chromium() {
+  if command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then
+    return 0
+  fi
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "Installing Debian's chromium and fonts-noto-cjk for the browser tests ..."
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+}

@@ -11,12 +11,13 @@ import hashlib
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
-from tenants import services
+from tenants import crypto, services
 from tenants.models import ApiKey, ApiKeyScope, Membership, Tenant
 
 
@@ -32,6 +33,7 @@ class TenantAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug"]
     readonly_fields = ["key_fingerprint", "key_version", "created_at"]
     inlines = [MembershipInline]
+    actions = ["rotate_key_pair"]
 
     def get_fields(self, request: HttpRequest, obj: Tenant | None = None) -> list[str]:
         return ["name", "slug"] if obj is None else ["name", "slug", *self.readonly_fields]
@@ -48,6 +50,35 @@ class TenantAdmin(admin.ModelAdmin):
         created = services.tenant_create(name=obj.name, slug=obj.slug)
         obj.pk = created.pk
         obj.refresh_from_db()
+
+    @admin.action(description=_("Rotate key pair"), permissions=["change"])
+    def rotate_key_pair(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        """A new key pair for each workspace, every secret re-encrypted under it. Each workspace
+        rotates in its own transaction: one that fails keeps its old key pair and secrets."""
+        rotated = secrets = 0
+        for tenant in queryset:
+            try:
+                secrets += services.tenant_rotate_keys(tenant=tenant)
+            except crypto.CryptoError as exc:
+                # CryptoError messages never contain key material.
+                self.message_user(
+                    request,
+                    _(
+                        "The key pair of %(tenant)s was not rotated, and nothing of it changed: "
+                        "%(error)s"
+                    )
+                    % {"tenant": tenant, "error": exc},
+                    messages.ERROR,
+                )
+            else:
+                rotated += 1
+        if rotated:
+            self.message_user(
+                request,
+                _("Rotated the key pair of %(n)d workspace(s); re-encrypted %(secrets)d secret(s).")
+                % {"n": rotated, "secrets": secrets},
+                messages.SUCCESS,
+            )
 
 
 @admin.register(Membership)

@@ -181,3 +181,158 @@ def master_key_rotate() -> int:
         tenant.save(update_fields=["wrapped_private_key"])
         count += 1
     return count
+
+
+# --- Members ----------------------------------------------------------------------------------
+# Invited, re-roled and removed by owners and admins from the settings page. Accounts are not
+# created here: an invitation names an existing, active user by username or e-mail address.
+# Rules: only owners make owners or change or remove an owner; a workspace always keeps at least
+# one owner (so its last owner can neither be demoted nor removed, not even by themselves).
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.utils.translation import gettext as _  # noqa: E402
+
+from tenants.principals import Perm  # noqa: E402
+
+
+def _require_manage_members(actor: Principal) -> None:
+    if not actor.can(Perm.MANAGE_MEMBERS):
+        raise errors.PermissionDenied(_("Only owners and admins can manage members."))
+
+
+def _check_role(role: str) -> None:
+    if role not in Role.values:
+        raise errors.InvalidInput(fields={"role": [_("Choose one of the listed roles.")]})
+
+
+def _lock_tenant(tenant: Tenant) -> None:
+    """Serialise member changes in one workspace, so two can't both remove "another" owner."""
+    Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+
+
+def _member_for_update(*, tenant: Tenant, membership_id: int) -> Membership:
+    membership = (
+        Membership.objects.select_for_update(of=("self",))
+        .select_related("user")
+        .filter(tenant=tenant, pk=membership_id)
+        .first()
+    )
+    if membership is None:
+        raise errors.NotFound(_("No such member in this workspace."))
+    return membership
+
+
+def _is_last_owner(membership: Membership) -> bool:
+    if membership.role != Role.OWNER:
+        return False
+    return not (
+        Membership.objects.filter(tenant_id=membership.tenant_id, role=Role.OWNER)
+        .exclude(pk=membership.pk)
+        .exists()
+    )
+
+
+def _find_user(identifier: str) -> AbstractBaseUser:
+    """The active account whose username (exactly) or e-mail address (any case) is given."""
+    user_model = get_user_model()
+    users = user_model._default_manager.filter(is_active=True)
+    found = users.filter(**{user_model.USERNAME_FIELD: identifier}).first()
+    if found is not None:
+        return found
+    if "@" in identifier:
+        by_email = list(
+            users.filter(**{f"{user_model.get_email_field_name()}__iexact": identifier})[:2]
+        )
+        if len(by_email) == 1:
+            return by_email[0]
+        if by_email:
+            raise errors.InvalidInput(
+                fields={
+                    "user": [
+                        _("Several accounts use this e-mail address. Invite by username instead.")
+                    ]
+                }
+            )
+    raise errors.InvalidInput(
+        fields={
+            "user": [
+                _(
+                    "No account has this username or e-mail address. "
+                    "Only people who already have an account can be invited."
+                )
+            ]
+        }
+    )
+
+
+def member_invite(*, tenant: Tenant, identifier: str, role: str, actor: Principal) -> Membership:
+    """Add an existing user to the workspace with `role`."""
+    _require_manage_members(actor)
+    identifier = identifier.strip()
+    if not identifier:
+        raise errors.InvalidInput(
+            fields={"user": [_("Enter the username or e-mail address of an existing account.")]}
+        )
+    _check_role(role)
+    if role == Role.OWNER and actor.role != Role.OWNER:
+        raise errors.PermissionDenied(_("Only owners can make someone an owner."))
+    user = _find_user(identifier)
+    with transaction.atomic():
+        _lock_tenant(tenant)
+        if Membership.objects.filter(tenant=tenant, user=user).exists():
+            raise errors.InvalidInput(
+                fields={
+                    "user": [
+                        _("%(name)s is already a member of this workspace.")
+                        % {"name": user.get_username()}
+                    ]
+                }
+            )
+        return Membership.objects.create(tenant=tenant, user=user, role=role)
+
+
+def member_role_set(
+    *, tenant: Tenant, membership_id: int, role: str, actor: Principal
+) -> Membership:
+    """Change a member's role. Raises NotFound for a member of another workspace."""
+    _require_manage_members(actor)
+    with transaction.atomic():
+        _lock_tenant(tenant)
+        membership = _member_for_update(tenant=tenant, membership_id=membership_id)
+        _check_role(role)
+        if role == membership.role:
+            return membership
+        if actor.role != Role.OWNER:
+            if membership.role == Role.OWNER:
+                raise errors.PermissionDenied(_("Only owners can change an owner's role."))
+            if role == Role.OWNER:
+                raise errors.PermissionDenied(_("Only owners can make someone an owner."))
+        if _is_last_owner(membership):
+            raise errors.InvalidInput(
+                _(
+                    "A workspace must keep at least one owner. "
+                    "Make someone else an owner before changing this role."
+                )
+            )
+        membership.role = role
+        membership.save(update_fields=["role"])
+        return membership
+
+
+def member_remove(*, tenant: Tenant, membership_id: int, actor: Principal) -> Membership:
+    """Remove a member (their account stays). Raises NotFound for another workspace's member."""
+    _require_manage_members(actor)
+    with transaction.atomic():
+        _lock_tenant(tenant)
+        membership = _member_for_update(tenant=tenant, membership_id=membership_id)
+        if membership.role == Role.OWNER and actor.role != Role.OWNER:
+            raise errors.PermissionDenied(_("Only owners can remove an owner."))
+        if _is_last_owner(membership):
+            raise errors.InvalidInput(
+                _(
+                    "A workspace must keep at least one owner. "
+                    "Make someone else an owner before removing this one."
+                )
+            )
+        membership.delete()
+        return membership

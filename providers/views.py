@@ -1,0 +1,264 @@
+"""Settings > Model Providers in the browser: a page and the htmx fragments it swaps in.
+
+Views are thin: they read with selectors, write with the same services the API uses, and render
+templates. Field errors come back inside the re-rendered form (status 200, so htmx swaps it).
+Secrets are never sent to the page: secret inputs carry the obfuscated hint, which, sent back
+unchanged, keeps the stored secret.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from config import errors
+from providers import credentials, selectors, services, validation
+from providers.models import CheckStatus, ProviderCredential
+from providers.schema import MODEL_TYPES, FormField, ProviderManifest
+from tenants.web import require_change, workspace_page
+
+DEFAULT_TYPES = [t for t in MODEL_TYPES if t != "moderation"]
+POLL_STATUSES = {CheckStatus.VALIDATING}
+
+
+def _values(request: HttpRequest, fields: tuple[FormField, ...]) -> dict[str, Any]:
+    """The declared fields the form sent (hidden fields are disabled, so absent)."""
+    values: dict[str, Any] = {}
+    for form_field in fields:
+        sent = request.POST.getlist(form_field.variable)
+        if sent:
+            values[form_field.variable] = sent[-1]
+    return values
+
+
+def _triggers(response: HttpResponse, *events: str) -> HttpResponse:
+    response["HX-Trigger"] = ", ".join(events)
+    return response
+
+
+def _card(request: HttpRequest, provider: str) -> HttpResponse:
+    view = selectors.provider_get(tenant=request.tenant, provider=provider)
+    response = render(
+        request, "providers/_card.html", {"p": view, "poll": view.status in POLL_STATUSES}
+    )
+    return response
+
+
+@workspace_page
+def providers_page(request: HttpRequest) -> HttpResponse:
+    views = selectors.provider_list(tenant=request.tenant)
+    return render(
+        request,
+        "settings/providers.html",
+        {
+            "configured": [v for v in views if v.configured],
+            "unconfigured": [v for v in views if not v.configured],
+            "model_types": DEFAULT_TYPES,
+            **_defaults_context(request),
+        },
+    )
+
+
+def _defaults_context(request: HttpRequest) -> dict[str, Any]:
+    available = selectors.available_models(tenant=request.tenant)
+    catalog = selectors.catalog()
+    rows = []
+    for default in selectors.default_models(tenant=request.tenant):
+        rows.append(
+            {
+                "model_type": default.model_type,
+                "current": default.model,
+                "source": default.source,
+                "choices": [
+                    (m, catalog.get(m.provider))
+                    for m in available
+                    if m.model_type == default.model_type
+                ],
+            }
+        )
+    return {"defaults": rows}
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_page
+def defaults_section(request: HttpRequest) -> HttpResponse:
+    error = ""
+    if request.method == "POST":
+        require_change(request)
+        model_type = request.POST.get("model_type", "")
+        provider, _, model = request.POST.get("choice", "").partition("/")
+        try:
+            if provider and model:
+                services.default_model_set(
+                    tenant=request.tenant,
+                    model_type=model_type,
+                    provider=provider,
+                    model=model,
+                    actor=request.principal,
+                )
+            else:
+                services.default_model_clear(
+                    tenant=request.tenant, model_type=model_type, actor=request.principal
+                )
+        except errors.ServiceError as exc:
+            error = exc.message
+    return render(
+        request, "providers/_defaults.html", {**_defaults_context(request), "error": error}
+    )
+
+
+@workspace_page
+def provider_card(request: HttpRequest, provider: str) -> HttpResponse:
+    response = _card(request, provider)
+    view = selectors.provider_get(tenant=request.tenant, provider=provider)
+    if view.status not in POLL_STATUSES:
+        _triggers(response, "defaults-changed")  # a finished check may change what is usable
+    return response
+
+
+def _setup_context(
+    request: HttpRequest, manifest: ProviderManifest, *, editing: ProviderCredential | None = None
+) -> dict[str, Any]:
+    return {
+        "manifest": manifest,
+        "credentials": selectors.credential_list(tenant=request.tenant, provider=manifest.provider),
+        "editing": editing,
+        "values": credentials.shown(editing) if editing else {},
+        "name": editing.name if editing else "",
+        "field_errors": {},
+    }
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_page
+def provider_setup(request: HttpRequest, provider: str) -> HttpResponse:
+    """The set-up dialog: named credentials (activate, edit) and the form to add or edit one."""
+    manifest = selectors.manifest_get(provider)
+    editing = None
+    credential_id = request.GET.get("credential") or request.POST.get("credential")
+    if credential_id:
+        editing = selectors.credential_get(
+            tenant=request.tenant, provider=provider, credential_id=int(credential_id)
+        )
+    if request.method == "GET":
+        return render(
+            request, "providers/_setup.html", _setup_context(request, manifest, editing=editing)
+        )
+    require_change(request)
+    values = _values(request, manifest.provider_credential_schema)
+    name = request.POST.get("name", "").strip()
+    try:
+        if editing is None:
+            services.credential_create(
+                tenant=request.tenant,
+                provider=provider,
+                name=name,
+                values=values,
+                actor=request.principal,
+            )
+        else:
+            services.credential_update(
+                credential=editing,
+                values=values,
+                name=name,
+                partial=False,
+                actor=request.principal,
+            )
+    except (errors.InvalidInput, errors.Conflict) as exc:
+        context = _setup_context(request, manifest, editing=editing)
+        fields = getattr(exc, "fields", {}) or {}
+        context.update(
+            values=values,
+            name=name,
+            field_errors=fields,
+            form_error="" if fields else exc.message,
+        )
+        return render(request, "providers/_setup.html", context)
+    response = _card(request, provider)
+    response["HX-Retarget"] = f"#card-{provider}"
+    response["HX-Reswap"] = "outerHTML"
+    return _triggers(response, "close-dialog", "defaults-changed", "providers-changed")
+
+
+@require_POST
+@workspace_page
+def credential_action(
+    request: HttpRequest, provider: str, credential_id: int, action: str
+) -> HttpResponse:
+    require_change(request)
+    credential = selectors.credential_get(
+        tenant=request.tenant, provider=provider, credential_id=credential_id
+    )
+    if action == "activate":
+        services.credential_activate(credential=credential, actor=request.principal)
+    elif action == "delete":
+        services.credential_delete(credential=credential, actor=request.principal)
+    elif action == "validate":
+        validation.validation_queue(target=credential)
+    manifest = selectors.manifest_get(provider)
+    response = render(request, "providers/_setup.html", _setup_context(request, manifest))
+    return _triggers(response, "defaults-changed", f"card-{provider}")
+
+
+@workspace_page
+def provider_models(request: HttpRequest, provider: str) -> HttpResponse:
+    manifest = selectors.manifest_get(provider)
+    models = selectors.provider_models(tenant=request.tenant, provider=provider)
+    polling = any(m.status in POLL_STATUSES for m in models if m.source == "custom")
+    return render(
+        request, "providers/_models.html", {"manifest": manifest, "models": models, "poll": polling}
+    )
+
+
+@require_POST
+@workspace_page
+def model_action(request: HttpRequest, provider: str, model_id: str, action: str) -> HttpResponse:
+    require_change(request)
+    view = selectors.model_get(tenant=request.tenant, provider=provider, model_key=model_id)
+    if action in {"enable", "disable"}:
+        services.model_setting_update(
+            tenant=request.tenant, view=view, enabled=action == "enable", actor=request.principal
+        )
+    elif action == "delete" and view.custom_model is not None:
+        services.custom_model_delete(custom=view.custom_model, actor=request.principal)
+    elif action == "validate" and view.custom_model is not None:
+        validation.validation_queue(target=view.custom_model)
+    return _triggers(provider_models(request, provider), "defaults-changed", f"card-{provider}")
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_page
+def add_model(request: HttpRequest, provider: str) -> HttpResponse:
+    """Add a custom model (e.g. Xinference: name, type, server URL, model UID)."""
+    manifest = selectors.manifest_get(provider)
+    context: dict[str, Any] = {"manifest": manifest, "values": {}, "field_errors": {}}
+    if request.method == "GET":
+        context["model_type"] = request.GET.get("model_type") or manifest.supported_model_types[0]
+        return render(request, "providers/_add_model.html", context)
+    require_change(request)
+    fields = manifest.model_credential_schema.fields if manifest.model_credential_schema else ()
+    values = _values(request, fields)
+    model, model_type = request.POST.get("model", "").strip(), request.POST.get("model_type", "")
+    try:
+        services.custom_model_create(
+            tenant=request.tenant,
+            provider=provider,
+            model=model,
+            model_type=model_type,
+            values=values,
+            actor=request.principal,
+        )
+    except (errors.InvalidInput, errors.Conflict) as exc:
+        fields_errors = getattr(exc, "fields", {}) or {}
+        context.update(
+            values=values,
+            model=model,
+            model_type=model_type,
+            field_errors=fields_errors,
+            form_error="" if fields_errors else exc.message,
+        )
+        return render(request, "providers/_add_model.html", context)
+    return _triggers(provider_models(request, provider), "defaults-changed", f"card-{provider}")

@@ -1,0 +1,65 @@
+// A little plain JavaScript: the modal dialog, show_on conditions, and the provider search.
+(function () {
+  "use strict";
+  const dialog = () => document.getElementById("dialog");
+
+  // htmx puts a fragment into the dialog body: open it, focus the first field.
+  document.addEventListener("htmx:afterSwap", (event) => {
+    if (event.detail.target.id === "dialog-body") {
+      const d = dialog();
+      if (!d.open) d.showModal();
+      const first = d.querySelector("[autofocus], input:not([type=hidden]), select, textarea, button");
+      if (first) first.focus();
+      applyShowOn(d);
+    }
+  });
+  // The server closes the dialog by sending the HX-Trigger "close-dialog".
+  document.addEventListener("close-dialog", () => { if (dialog().open) dialog().close(); });
+  document.addEventListener("click", (event) => {
+    if (event.target.matches("[data-close-dialog]")) dialog().close();
+  });
+
+  // show_on: a field is shown when every condition holds (data-show-on='[{"variable","value"}]').
+  function valueOf(form, name) {
+    if (name === "__model_type") return valueOf(form, "model_type");
+    const checked = form.querySelector(`[name="${name}"]:checked`);
+    if (checked) return checked.value;
+    const box = form.querySelector(`input[type=checkbox][name="${name}"]`);
+    if (box) return box.checked ? "true" : "false";
+    const el = form.querySelector(`[name="${name}"]`);
+    return el ? el.value : "";
+  }
+  function applyShowOn(root) {
+    root.querySelectorAll("form").forEach((form) => {
+      form.querySelectorAll("[data-show-on]").forEach((field) => {
+        const rules = JSON.parse(field.dataset.showOn);
+        const visible = rules.every((r) => valueOf(form, r.variable) === r.value);
+        field.hidden = !visible;
+        field.querySelectorAll("input, select, textarea").forEach((el) => { el.disabled = !visible; });
+      });
+    });
+  }
+  document.addEventListener("change", (event) => {
+    const form = event.target.closest("form");
+    if (form) applyShowOn(form.parentElement || form);
+  });
+
+  // Provider search and model-type filter (client side: all cards are on the page).
+  function filterCards() {
+    const search = document.getElementById("provider-search");
+    const type = document.getElementById("provider-type");
+    if (!search || !type) return;
+    const needle = search.value.trim().toLowerCase();
+    document.querySelectorAll(".card[data-name]").forEach((card) => {
+      const byName = !needle || card.dataset.name.includes(needle);
+      const byType = !type.value || card.dataset.types.split(" ").includes(type.value);
+      card.hidden = !(byName && byType);
+    });
+  }
+  document.addEventListener("input", (event) => {
+    if (event.target.id === "provider-search") filterCards();
+  });
+  document.addEventListener("change", (event) => {
+    if (event.target.id === "provider-type") filterCards();
+  });
+})();

