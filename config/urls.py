@@ -49,6 +49,11 @@ provider_fragments = [
     path(f"{provider}/models", provider_views.provider_models, name="settings-provider-models"),
     path(f"{provider}/models/add", provider_views.add_model, name="settings-add-model"),
     path(
+        f"{provider}/models/<str:model_id>/load-balancing",
+        provider_views.load_balancing,
+        name="settings-load-balancing",
+    ),
+    path(
         f"{provider}/models/<str:model_id>/<slug:action>",
         provider_views.model_action,
         name="settings-model-action",

@@ -262,3 +262,75 @@ def add_model(request: HttpRequest, provider: str) -> HttpResponse:
         )
         return render(request, "providers/_add_model.html", context)
     return _triggers(provider_models(request, provider), "defaults-changed", f"card-{provider}")
+
+
+def _lb_context(request: HttpRequest, provider: str, model_id: str) -> dict[str, Any]:
+    manifest = selectors.manifest_get(provider)
+    view = selectors.model_get(tenant=request.tenant, provider=provider, model_key=model_id)
+    form = (
+        manifest.model_credential_schema.fields
+        if view.source == "custom" and manifest.model_credential_schema
+        else manifest.provider_credential_schema
+    )
+    return {
+        "manifest": manifest,
+        "model": view,
+        "entries": selectors.lb_entry_list(tenant=request.tenant, view=view),
+        "named": selectors.credential_list(tenant=request.tenant, provider=provider),
+        "fields": form,
+        "values": {},
+        "field_errors": {},
+    }
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_page
+def load_balancing(request: HttpRequest, provider: str, model_id: str) -> HttpResponse:
+    """A model's load-balancing entries: switch it on, add entries (a named credential of the
+    provider, or credentials of their own), set weights, enable or drop entries."""
+    context = _lb_context(request, provider, model_id)
+    view = context["model"]
+    if request.method == "POST":
+        require_change(request)
+        action = request.POST.get("action", "")
+        try:
+            if action in {"on", "off"}:
+                services.model_setting_update(
+                    tenant=request.tenant,
+                    view=view,
+                    load_balancing_enabled=action == "on",
+                    actor=request.principal,
+                )
+            elif action == "add":
+                named = request.POST.get("credential_id") or None
+                services.lb_entry_create(
+                    tenant=request.tenant,
+                    view=view,
+                    name=request.POST.get("name", ""),
+                    credential_id=int(named) if named else None,
+                    values=None if named else _values(request, context["fields"]),
+                    weight=int(request.POST.get("weight") or 1),
+                    enabled=True,
+                    actor=request.principal,
+                )
+            else:
+                entry = selectors.lb_entry_get(
+                    tenant=request.tenant, view=view, entry_id=int(request.POST.get("entry", 0))
+                )
+                if action == "delete":
+                    services.lb_entry_delete(entry=entry, actor=request.principal)
+                else:
+                    services.lb_entry_update(
+                        entry=entry,
+                        view=view,
+                        weight=int(request.POST["weight"]) if action == "weight" else None,
+                        enabled={"enable": True, "disable": False}.get(action),
+                        actor=request.principal,
+                    )
+        except (errors.InvalidInput, errors.Conflict, ValueError) as exc:
+            context = _lb_context(request, provider, model_id)
+            context["field_errors"] = getattr(exc, "fields", {}) or {}
+            context["form_error"] = getattr(exc, "message", "") or str(exc)
+            return render(request, "providers/_load_balancing.html", context)
+        context = _lb_context(request, provider, model_id)
+    return render(request, "providers/_load_balancing.html", context)
