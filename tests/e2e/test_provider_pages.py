@@ -95,6 +95,9 @@ def test_configure_xinference_end_to_end(workspace, xinference, new_page) -> Non
     assert DefaultModel.objects.get(model_type="text-embedding").model == "bge"
     expect(page.locator("#card-xinference .status")).to_have_text(re.compile("Valid"))
     screenshot(page, "03-providers-configured")
+    page.reload()  # configured providers first, as a user coming back sees them
+    expect(page.locator("#card-xinference")).to_be_visible()
+    screenshot(page, "readme-providers-page", full_page=False)  # docs/providers-page.png
 
     # Disable the model: it leaves the default selector.
     page.locator("#card-xinference").get_by_role("button", name=re.compile("models")).click()
@@ -126,7 +129,7 @@ def test_members_see_read_only_pages(workspace, new_page) -> None:
     for path in ("/settings/usage/", "/settings/api-keys/", "/settings/members/"):
         response = page.goto(path)
         assert response.status == 200, path
-        screenshot(page, "member" + path.strip("/").replace("/", "-"))
+        screenshot(page, "member-" + path.strip("/").replace("/", "-"))
 
 
 def test_phone_width_and_keyboard(workspace, new_page) -> None:
@@ -149,3 +152,21 @@ def test_phone_width_and_keyboard(workspace, new_page) -> None:
     expect(dialog).to_be_hidden()
     overflow = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
     assert not overflow
+
+
+def test_the_pages_switch_to_simplified_chinese(workspace, new_page) -> None:
+    page = new_page()
+    log_in(page, "ada", PASSWORD)
+    page.get_by_label("Language").select_option("zh-hans")
+    expect(page.get_by_role("heading", name="系统模型设置")).to_be_visible()
+    expect(page.locator("#card-tongyi h3")).to_have_text("通义千问")
+    expect(page.get_by_role("link", name="用量")).to_be_visible()
+    page.locator("#card-openai").get_by_role("button", name="设置").click()
+    expect(page.locator("dialog#dialog").get_by_label("组织 ID")).to_be_visible()
+    screenshot(page, "07-setup-dialog-zh-hans")
+    page.keyboard.press("Escape")
+    screenshot(page, "05-providers-zh-hans")
+    for path in ("/settings/usage/", "/settings/api-keys/", "/settings/members/"):
+        page.goto(path)
+        assert "Usage" not in page.locator("nav").inner_text()  # the navigation is translated too
+        screenshot(page, "zh-" + path.strip("/").replace("/", "-"))
