@@ -39,6 +39,7 @@ from providers.runtime.base import (
     count_tokens,
 )
 from providers.runtime.http import HttpClient
+from providers.runtime.openai_compat import content_json, function_tools
 
 MAX_EMBED_BATCH = 96  # the API refuses more texts in one request
 MAX_MODEL_PAGES = 50
@@ -80,18 +81,6 @@ class CohereHttp(HttpClient):
 # --- request building -------------------------------------------------------------------------
 
 
-def _content(message: Message) -> Any:
-    if isinstance(message.content, str):
-        return message.content
-    parts: list[dict[str, Any]] = []
-    for part in message.content:
-        if part.type == "image":
-            parts.append({"type": "image_url", "image_url": {"url": part.image_url}})
-        else:
-            parts.append({"type": "text", "text": part.text})
-    return parts
-
-
 def message_json(message: Message) -> dict[str, Any]:
     """One message in v2 form. An assistant turn that called tools carries its words as
     `tool_plan`, as the API returned them; a tool result names its call."""
@@ -114,7 +103,7 @@ def message_json(message: Message) -> dict[str, Any]:
         return data
     if message.role in ("system", "assistant"):
         return {"role": message.role, "content": message.text()}
-    return {"role": "user", "content": _content(message)}
+    return {"role": "user", "content": content_json(message)}
 
 
 def _response_format(value: Any) -> dict[str, Any] | None:
@@ -230,17 +219,7 @@ class CohereAdapter(Adapter):
             tools = tuple(t for t in tools if t.name == request.tool_choice) or tools
             choice = "required"
         if tools:
-            body["tools"] = [
-                {
-                    "type": "function",
-                    "function": {
-                        "name": t.name,
-                        "description": t.description,
-                        "parameters": dict(t.parameters) or {"type": "object", "properties": {}},
-                    },
-                }
-                for t in tools
-            ]
+            body["tools"] = function_tools(tools)
             if choice in ("none", "required"):
                 body["tool_choice"] = choice.upper()
         response_format = _response_format(request.response_format)

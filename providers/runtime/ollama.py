@@ -35,6 +35,7 @@ from providers.runtime.base import (
     Validation,
     count_tokens,
 )
+from providers.runtime.openai_compat import function_tools
 
 DEFAULT_BATCH = 256
 # Parameters that are top-level request fields in Ollama; everything else goes in `options`.
@@ -200,17 +201,7 @@ class OllamaAdapter(Adapter):
             tools = request.tools
             if request.tool_choice not in (None, "auto", "required"):
                 tools = tuple(t for t in tools if t.name == request.tool_choice) or tools
-            body["tools"] = [
-                {
-                    "type": "function",
-                    "function": {
-                        "name": t.name,
-                        "description": t.description,
-                        "parameters": dict(t.parameters) or {"type": "object", "properties": {}},
-                    },
-                }
-                for t in tools
-            ]
+            body["tools"] = function_tools(tools)
         return body
 
     def generate_body(self, model: str, request: ChatRequest, *, stream: bool) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from providers.runtime.base import (
     RerankHit,
     RerankResult,
     Speech,
+    Tool,
     ToolCall,
     ToolCallDelta,
     Transcription,
@@ -35,7 +36,23 @@ from providers.runtime.base import (
 DEFAULT_BATCH = 512
 
 
-def _content(message: Message) -> Any:
+def function_tools(tools: Sequence[Tool]) -> list[dict[str, Any]]:
+    """Tools in the OpenAI function shape (also what Cohere v2 and Ollama take)."""
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": t.name,
+                "description": t.description,
+                "parameters": dict(t.parameters) or {"type": "object", "properties": {}},
+            },
+        }
+        for t in tools
+    ]
+
+
+def content_json(message: Message) -> Any:
+    """A message's content: its text, or OpenAI content parts (text and image_url)."""
     if isinstance(message.content, str):
         return message.content
     parts: list[dict[str, Any]] = []
@@ -48,7 +65,7 @@ def _content(message: Message) -> Any:
 
 
 def message_json(message: Message) -> dict[str, Any]:
-    data: dict[str, Any] = {"role": message.role, "content": _content(message)}
+    data: dict[str, Any] = {"role": message.role, "content": content_json(message)}
     if message.tool_calls:
         data["tool_calls"] = [
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
@@ -116,17 +133,7 @@ class OpenAICompatAdapter(Adapter):
         if request.stop:
             body["stop"] = list(request.stop)
         if request.tools:
-            body["tools"] = [
-                {
-                    "type": "function",
-                    "function": {
-                        "name": t.name,
-                        "description": t.description,
-                        "parameters": dict(t.parameters) or {"type": "object", "properties": {}},
-                    },
-                }
-                for t in request.tools
-            ]
+            body["tools"] = function_tools(request.tools)
             if request.tool_choice:
                 body["tool_choice"] = (
                     request.tool_choice
