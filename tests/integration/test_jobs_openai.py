@@ -192,3 +192,24 @@ def test_long_poll_returns_when_the_job_ends(client, fake) -> None:
     assert waited["status"] == "succeeded"
     listed = client.get("/api/v1/invocations?status=succeeded&model_type=llm").json()
     assert created["id"] in {row["id"] for row in listed["results"]}
+
+
+def test_no_secret_travels_in_a_celery_message(client, fake) -> None:
+    """Tasks take ids: what goes to Redis names rows, never a credential."""
+    from celery.signals import before_task_publish
+
+    published: list[str] = []
+
+    def record(body=None, headers=None, **kwargs) -> None:
+        published.append(repr(body) + repr(headers))
+
+    before_task_publish.connect(record, weak=False)
+    try:
+        configure(client, fake)
+        invoke(client, "llm", "gpt-4o-mini", {"messages": [{"role": "user", "content": "hi"}]})
+    finally:
+        before_task_publish.disconnect(record)
+    assert len(published) >= 2  # the validation queued on save, and the invocation
+    for message in published:
+        assert "sk-fake-openai-key-0001" not in message
+        assert "enc1:" not in message
