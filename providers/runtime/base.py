@@ -272,6 +272,26 @@ def count_tokens(text: str) -> int:
     return max(1, (len(text) + 3) // 4) if text else 0
 
 
+class TokenTally:
+    """Prompt tokens summed over batches: the backend's figure where it reports one, else counted
+    (and the usage marked as counted)."""
+
+    def __init__(self) -> None:
+        self.tokens = 0
+        self.counted = False
+
+    def add(self, reported: int | None, texts: Sequence[str]) -> None:
+        if reported is None:
+            self.tokens += sum(count_tokens(t) for t in texts)
+            self.counted = True
+        else:
+            self.tokens += int(reported)
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(self.tokens, 0, counted=self.counted)
+
+
 def accumulate(chunks: Iterator[ChatChunk]) -> ChatResult:
     """Fold a stream into one result (what a worker stores after streaming)."""
     text: list[str] = []

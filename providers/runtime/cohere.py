@@ -33,6 +33,7 @@ from providers.runtime.base import (
     Message,
     RerankHit,
     RerankResult,
+    TokenTally,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -322,7 +323,7 @@ class CohereAdapter(Adapter):
         )
         batch = max(1, min(MAX_EMBED_BATCH, int(limit or MAX_EMBED_BATCH)))
         vectors: list[tuple[float, ...]] = []
-        prompt_tokens, counted = 0, False
+        tally = TokenTally()
         for start in range(0, len(texts), batch):
             chunk = list(texts[start : start + batch])
             data = self.http.json(
@@ -343,12 +344,8 @@ class CohereAdapter(Adapter):
                 )
             vectors.extend(tuple(float(x) for x in row) for row in rows)
             billed = (data.get("meta") or {}).get("billed_units") or {}
-            if billed.get("input_tokens") is not None:
-                prompt_tokens += int(billed["input_tokens"])
-            else:
-                prompt_tokens += sum(count_tokens(t) for t in chunk)
-                counted = True
-        return EmbeddingResult(tuple(vectors), Usage(prompt_tokens, 0, counted=counted))
+            tally.add(billed.get("input_tokens"), chunk)
+        return EmbeddingResult(tuple(vectors), tally.usage)
 
     def rerank(
         self, model: str, query: str, documents: Sequence[str], top_n: int | None = None

@@ -30,6 +30,7 @@ from providers.runtime.base import (
     EmbeddingResult,
     RerankHit,
     RerankResult,
+    TokenTally,
     Usage,
     count_tokens,
 )
@@ -124,7 +125,7 @@ class JinaAdapter(Adapter):
         batch = self._batch_size()
         task = self.endpoint.options.get("task") or (DEFAULT_TASK if model in TASK_MODELS else "")
         vectors: list[tuple[float, ...]] = []
-        prompt_tokens, counted = 0, False
+        tally = TokenTally()
         for start in range(0, len(texts), batch):
             chunk = list(texts[start : start + batch])
             body: dict[str, Any] = {"model": model, "input": [self._input(model, t) for t in chunk]}
@@ -143,13 +144,8 @@ class JinaAdapter(Adapter):
                     "The backend sent an embedding that is not a list of numbers."
                 ) from exc
             usage = data.get("usage") or {}
-            tokens = usage.get("prompt_tokens") or usage.get("total_tokens")
-            if tokens is not None:
-                prompt_tokens += int(tokens)
-            else:
-                prompt_tokens += sum(count_tokens(t) for t in chunk)
-                counted = True
-        return EmbeddingResult(tuple(vectors), Usage(prompt_tokens, 0, counted=counted))
+            tally.add(usage.get("prompt_tokens") or usage.get("total_tokens"), chunk)
+        return EmbeddingResult(tuple(vectors), tally.usage)
 
     def rerank(
         self, model: str, query: str, documents: Sequence[str], top_n: int | None = None

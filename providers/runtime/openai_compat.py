@@ -25,6 +25,7 @@ from providers.runtime.base import (
     RerankHit,
     RerankResult,
     Speech,
+    TokenTally,
     Tool,
     ToolCall,
     ToolCallDelta,
@@ -224,7 +225,7 @@ class OpenAICompatAdapter(Adapter):
             or DEFAULT_BATCH
         )
         vectors: list[tuple[float, ...]] = []
-        prompt_tokens, counted = 0, False
+        tally = TokenTally()
         for start in range(0, len(texts), max(1, batch)):
             chunk = list(texts[start : start + batch])
             data = self.http.json(
@@ -239,12 +240,11 @@ class OpenAICompatAdapter(Adapter):
                 )
             vectors.extend(tuple(float(x) for x in row["embedding"]) for row in rows)
             usage = data.get("usage") or {}
+            reported = None
             if "prompt_tokens" in usage or "total_tokens" in usage:
-                prompt_tokens += int(usage.get("prompt_tokens") or usage.get("total_tokens") or 0)
-            else:
-                prompt_tokens += sum(count_tokens(t) for t in chunk)
-                counted = True
-        return EmbeddingResult(tuple(vectors), Usage(prompt_tokens, 0, counted=counted))
+                reported = usage.get("prompt_tokens") or usage.get("total_tokens") or 0
+            tally.add(reported, chunk)
+        return EmbeddingResult(tuple(vectors), tally.usage)
 
     def rerank(
         self, model: str, query: str, documents: Sequence[str], top_n: int | None = None

@@ -40,6 +40,7 @@ from tests.fakes.base import (
     wav_with_text,
     words,
 )
+from tests.fakes.openai_server import last_user_text
 
 UNAUTHORIZED = (
     "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a "
@@ -87,18 +88,6 @@ def base_model_kind(base_model: str) -> str:
 
 def _filter_results() -> dict[str, Any]:
     return {name: dict(SAFE) for name in CATEGORIES}
-
-
-def _last_user_text(messages: list[dict[str, Any]]) -> str:
-    for message in reversed(messages):
-        if message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, list):
-                texts = [p.get("text", "") for p in content if p.get("type") == "text"]
-                images = [p for p in content if p.get("type") == "image_url"]
-                return " ".join(texts) + (f" [{len(images)} image(s)]" if images else "")
-            return str(content)
-    return ""
 
 
 class AzureOpenAIFake(FakeServer):
@@ -230,7 +219,7 @@ class AzureOpenAIFake(FakeServer):
                 )
         if body.get("stream_options") is not None and version[:10] < STREAM_USAGE_SINCE:
             return self.bad_request("Unrecognized request argument supplied: stream_options")
-        prompt = _last_user_text(messages)
+        prompt = last_user_text(messages)
         if "jailbreak" in prompt.lower():
             return self.azure_error(
                 400,

@@ -21,7 +21,7 @@ from tests.fakes.base import (
 )
 
 
-def _last_user_text(messages: list[dict[str, Any]]) -> str:
+def last_user_text(messages: list[dict[str, Any]]) -> str:
     for message in reversed(messages):
         if message.get("role") == "user":
             content = message.get("content")
@@ -76,7 +76,7 @@ class OpenAIFake(FakeServer):
             return self.error(
                 400, "'messages' is a required property", type="invalid_request_error"
             )
-        answer = reply_to(_last_user_text(body["messages"]))
+        answer = reply_to(last_user_text(body["messages"]))
         limit = body.get("max_tokens") or body.get("max_completion_tokens")
         finish = "stop"
         if limit and words(answer) > limit:
