@@ -15,7 +15,9 @@ Pure Python (stdlib only), so anything may import it, the runtime adapters inclu
         │   └── UpstreamConnection  connection: refused, reset, DNS (retryable)
         ├── UpstreamTimeout       timeout (retryable)
         ├── UpstreamBadRequest    bad_request
-        └── UpstreamNotFound      not_found (unknown model)
+        ├── UpstreamNotFound      not_found (unknown model)
+        └── UpstreamForbiddenAddress  forbidden_address: the URL leads to an address this server
+                                      refuses to connect to (SSRF guard); never connected
 
 `config.exceptions` renders these as `{"error": {"code", "message", "fields"?}}`.
 """
@@ -108,6 +110,12 @@ class UpstreamBadRequest(UpstreamError):
 
 class UpstreamNotFound(UpstreamError):
     code = "not_found"
+
+
+class UpstreamForbiddenAddress(UpstreamError):
+    """Refused before connecting: the message is the guard's own, never a response body."""
+
+    code = "forbidden_address"
 
 
 RETRYABLE: tuple[type[ServiceError], ...] = (

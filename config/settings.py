@@ -4,6 +4,7 @@ Every variable is listed, with its meaning, in `.env.example`. A `.env` file bes
 read when present (the README's run command writes one with generated keys for the embedded mode).
 """
 
+import ipaddress
 from pathlib import Path
 
 import environ
@@ -208,3 +209,17 @@ PROVIDER_CATALOG_DIRS = [
 # --- Product settings -------------------------------------------------------------------------
 API_KEY_LAST_USED_RESOLUTION = env.int("API_KEY_LAST_USED_RESOLUTION", default=60)  # seconds
 HEALTHCHECK_TIMEOUT = env.float("HEALTHCHECK_TIMEOUT", default=1.0)  # seconds per check
+
+# --- Outbound calls (SSRF guard) --------------------------------------------------------------
+# Every call to a model backend connects only to addresses this policy allows, checked after DNS
+# (providers/runtime/netguard.py). Cloud metadata, link-local, multicast and the like are always
+# refused; loopback and private networks are where self-hosted model servers live, so allowed
+# unless an operator of a shared server says otherwise.
+OUTBOUND_ALLOW_LOOPBACK = env.bool("OUTBOUND_ALLOW_LOOPBACK", default=True)
+OUTBOUND_ALLOW_PRIVATE = env.bool("OUTBOUND_ALLOW_PRIVATE", default=True)
+OUTBOUND_DENY_NETWORKS = env.list("OUTBOUND_DENY_NETWORKS", default=[])  # extra CIDRs refused
+for _network in OUTBOUND_DENY_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"OUTBOUND_DENY_NETWORKS: {_exc}") from None

@@ -14,7 +14,7 @@ from threading import Lock
 from typing import Any
 
 from config import errors
-from providers import credentials, selectors
+from providers import credentials, outbound, selectors
 from providers.models import (
     CheckedConfig,
     CheckStatus,
@@ -79,7 +79,7 @@ def endpoint(manifest: ProviderManifest, values: dict[str, Any]) -> Endpoint:
 
 def adapter_for(manifest: ProviderManifest, row: CheckedConfig) -> Adapter:
     cls = registry.adapter_class(manifest.runtime.family)
-    return cls(endpoint(manifest, revealed(row)), http.session())
+    return cls(endpoint(manifest, revealed(row)), http.session(outbound.policy()))
 
 
 @dataclass(frozen=True, slots=True)

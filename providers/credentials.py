@@ -8,7 +8,6 @@ Secrets are decrypted only by `reveal`, which only code that calls a provider us
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,16 +15,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from config import errors
+from providers import outbound
 from providers.models import CheckedConfig
+from providers.runtime import netguard
 from providers.schema import MODEL_TYPE_VARIABLE, FormField, ShowOn
 from tenants import vault
 from tenants.fields import secret_place
 
 _MASK_CHAR = "•"
 _INTEGER = re.compile(r"^-?\d+$")
-# Cloud metadata endpoints: a worker must never be pointed at them (SSRF). Private ranges stay
-# allowed: self-hosted model servers usually live there.
-_FORBIDDEN_HOSTS = {"metadata.google.internal", "metadata", "instance-data"}
 
 
 def obfuscate(secret: str) -> str:
@@ -69,15 +67,12 @@ def _check_url(value: str) -> str | None:
     parts = urlsplit(value)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         return "Enter a full http:// or https:// URL."
-    host = parts.hostname.lower()
-    if host in _FORBIDDEN_HOSTS:
-        return "This host is a cloud metadata service and cannot be used."
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    if address.is_link_local or address.is_multicast or address.is_unspecified:
-        return "Link-local, multicast and unspecified addresses cannot be used."
+    # An early, friendly refusal (SSRF): metadata names and literal addresses in every spelling
+    # (2852039166, 0xa9fea9fe, [::ffff:169.254.169.254], a trailing dot...), without DNS. What a
+    # name resolves to is judged when connecting (providers/runtime/netguard.py).
+    problem = netguard.host_refusal(parts.hostname, outbound.policy())
+    if problem:
+        return f"This host cannot be used: {problem}."
     return None
 
 

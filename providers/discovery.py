@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from config import errors
-from providers import binding, credentials, selectors, services
+from providers import binding, credentials, outbound, selectors, services
 from providers.models import CustomModel
 from providers.runtime import http, registry
 from providers.runtime.http import RetryPolicy, Timeouts
@@ -41,7 +41,8 @@ def discover(*, tenant: Tenant, provider: str, values: dict[str, Any]) -> list[P
         timeouts=Timeouts(connect=3.0, read=10.0),
         retry=RetryPolicy(attempts=1),
     )
-    adapter = registry.adapter_class(manifest.runtime.family)(endpoint, http.session())
+    session = http.session(outbound.policy())
+    adapter = registry.adapter_class(manifest.runtime.family)(endpoint, session)
     found = adapter.list_models()
     existing = set(
         CustomModel.objects.filter(tenant=tenant, provider=provider).values_list(

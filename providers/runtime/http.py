@@ -8,6 +8,7 @@
     400, 413, 422, other 4xx      UpstreamBadRequest         no
     5xx                           UpstreamUnavailable        yes, with backoff
     refused / reset / DNS         UpstreamConnection         yes, with backoff
+    address refused by the guard  UpstreamForbiddenAddress   no (never connected: netguard.py)
     connect or read timeout       UpstreamTimeout            yes, with backoff
     unparseable reply             UpstreamUnavailable        no
 
@@ -26,26 +27,32 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from config import errors
 from config.redact import scrub_values
+from providers.runtime import netguard
 
 MAX_MESSAGE = 300
 MAX_RETRY_AFTER = 30.0
 
-_sessions: dict[tuple[int, int], requests.Session] = {}
+_sessions: dict[tuple[int, int, netguard.AddressPolicy], requests.Session] = {}
 _lock = threading.Lock()
 
 
-def session() -> requests.Session:
-    """This process's (and thread's) pooled session: one TCP pool per backend host, reused."""
-    key = (os.getpid(), threading.get_ident())
+def session(policy: netguard.AddressPolicy = netguard.DEFAULT_POLICY) -> requests.Session:
+    """This process's (and thread's) pooled session for `policy`: one TCP pool per backend host,
+    reused. Every connection it opens, redirects included, goes through the address guard."""
+    key = (os.getpid(), threading.get_ident(), policy)
     found = _sessions.get(key)
     if found is None:
         with _lock:
             found = requests.Session()
-            pool = HTTPAdapter(pool_connections=32, pool_maxsize=32, max_retries=0)
+            # No proxy from the environment (HTTP_PROXY, ...) nor .netrc: through a proxy the
+            # guard would judge the proxy's address instead of the backend's.
+            found.trust_env = False
+            pool = netguard.GuardedAdapter(
+                policy, pool_connections=32, pool_maxsize=32, max_retries=0
+            )
             found.mount("http://", pool)
             found.mount("https://", pool)
             _sessions[key] = found
@@ -168,9 +175,14 @@ class HttpClient:
                     f"The backend did not answer in time ({self.bounded(str(exc))})."
                 )
             except requests.ConnectionError as exc:
+                refused = netguard.forbidden_in(exc)
+                if refused is not None:
+                    raise errors.UpstreamForbiddenAddress(self.bounded(str(refused))) from exc
                 failure = errors.UpstreamConnection(
                     f"Could not connect to the backend: {self.bounded(str(exc))}"
                 )
+            except netguard.ForbiddenAddress as exc:  # a proxy was configured
+                raise errors.UpstreamForbiddenAddress(self.bounded(str(exc))) from exc
             else:
                 if response.ok:
                     return response
