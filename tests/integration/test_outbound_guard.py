@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from providers.models import CustomModel
 from tests.fakes.xinference_server import XinferenceFake
 from tests.jobs import finished
 
@@ -115,7 +116,8 @@ def test_a_host_name_leading_to_a_refused_address_fails_validation_and_connects_
             assert time.monotonic() < deadline, model
             time.sleep(0.05)
         assert model["status"] == "invalid"
-        assert REFUSED_LOCALHOST.match(model["last_error"]), model["last_error"]
+        last_error = CustomModel.objects.get(pk=model["custom_model_id"]).last_error
+        assert REFUSED_LOCALHOST.match(last_error), last_error
 
         job = client.post(f"{model_url}/validate")
         assert job.status_code == 202, job.content
