@@ -17,14 +17,14 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from config import errors
 from invocations import tasks
 from invocations.models import Invocation
-from providers import binding, selectors
+from providers import binding, jobs, selectors
 from providers import services as provider_services
 from providers.models import CustomModel, JobStatus, ProviderCredential
 from providers.runtime import base as rt
@@ -229,12 +229,23 @@ def _cost(invocation: Invocation, fields: Mapping[str, Any]) -> tuple[Decimal | 
     return cost.quantize(Decimal("0.00000001")), pricing.currency
 
 
+def _fail(invocation: Invocation, error: errors.ServiceError, started: float) -> None:
+    Invocation.objects.filter(pk=invocation.pk).update(
+        status=JobStatus.FAILED,
+        error_code=error.code,
+        error_message=error.message,
+        latency_ms=int((time.perf_counter() - started) * 1000),
+        finished_at=timezone.now(),
+    )
+
+
 def invocation_run(*, invocation_id: int) -> None:
     """Run one invocation (idempotent: a finished one is left alone)."""
     invocation = _claim(invocation_id)
     if invocation is None:
         return
     started = time.perf_counter()
+    secrets: tuple[str, ...] = ()
     try:
         target = binding.resolve(
             tenant=invocation.tenant,
@@ -243,14 +254,19 @@ def invocation_run(*, invocation_id: int) -> None:
             model=invocation.model,
         )
         provider_services.quota_check(tenant=invocation.tenant, provider=invocation.provider)
-        fields = _call(target.adapter(), invocation, started)
+        adapter = target.adapter()
+        secrets = adapter.endpoint.secret_values()
+        fields = _call(adapter, invocation, started)
     except errors.ServiceError as exc:
-        Invocation.objects.filter(pk=invocation.pk).update(
-            status=JobStatus.FAILED,
-            error_code=exc.code,
-            error_message=exc.message,
-            latency_ms=int((time.perf_counter() - started) * 1000),
-            finished_at=timezone.now(),
+        _fail(invocation, exc, started)
+        return
+    except OperationalError:
+        raise  # the database is away: the task retries the whole job
+    except Exception as exc:  # noqa: BLE001 - the task's edge: whatever broke, the job ends
+        _fail(
+            invocation,
+            jobs.unexpected(exc, job=f"Invocation {invocation.pk}", secrets=secrets),
+            started,
         )
         return
     audio = fields.pop("audio", None)

@@ -159,6 +159,11 @@ class ModelOutput(serializers.Serializer):
     usable = serializers.BooleanField()
     deprecated = serializers.BooleanField()
     custom_model_id = serializers.IntegerField(source="custom_model.pk", allow_null=True)
+    last_error = serializers.CharField(
+        source="custom_model.last_error",
+        allow_null=True,
+        help_text="A custom model's last check failure, in the backend's words.",
+    )
     credentials = serializers.SerializerMethodField()
     details = serializers.JSONField(source="custom_model.details", allow_null=True)
 

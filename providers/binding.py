@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from threading import Lock
 from typing import Any
 
+from django.conf import settings
+
 from config import errors
 from providers import credentials, outbound, selectors
 from providers.models import (
@@ -48,11 +50,14 @@ def revealed(row: CheckedConfig) -> dict[str, Any]:
     return values
 
 
-def _number(values: dict[str, Any], name: str, default: float) -> float:
+def _number(values: dict[str, Any], name: str, default: float, low: float, high: float) -> float:
+    """A stored form number, kept within bounds: rows saved before a form checked its ranges
+    (an invoke timeout of 0, say) must not break every call."""
     try:
-        return float(values.get(name) or default)
+        value = float(values.get(name) or default)
     except (TypeError, ValueError):
         return default
+    return min(max(value, low), high)
 
 
 def endpoint(manifest: ProviderManifest, values: dict[str, Any]) -> Endpoint:
@@ -72,8 +77,10 @@ def endpoint(manifest: ProviderManifest, values: dict[str, Any]) -> Endpoint:
         credentials=mapped,
         options=options,
         extra_headers=dict(runtime.extra_headers),
-        timeouts=Timeouts(read=_number(values, "invoke_timeout", 60.0)),
-        retry=RetryPolicy(attempts=1 + int(_number(values, "max_retries", 2))),
+        timeouts=Timeouts(
+            read=_number(values, "invoke_timeout", 60.0, 1, settings.UPSTREAM_TIMEOUT_MAX)
+        ),
+        retry=RetryPolicy(attempts=1 + int(_number(values, "max_retries", 2, 0, 10))),
     )
 
 

@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
+
 from config import errors
 from providers import outbound
 from providers.models import CheckedConfig
 from providers.runtime import netguard
-from providers.schema import MODEL_TYPE_VARIABLE, FormField, ShowOn
+from providers.schema import MODEL_TYPE_VARIABLE, NUMERIC_FORMATS, FormField, ShowOn
 from tenants import vault
 from tenants.fields import secret_place
 
@@ -76,7 +78,9 @@ def _check_url(value: str) -> str | None:
     return None
 
 
-def _coerce(form_field: FormField, raw: Any, values: Mapping[str, Any]) -> tuple[Any, str | None]:
+def _coerce(
+    form_field: FormField, raw: Any, values: Mapping[str, Any], model_type: str | None
+) -> tuple[Any, str | None]:
     """The stored value for `raw`, or an error message."""
     if form_field.type == "switch":
         if isinstance(raw, bool):
@@ -91,7 +95,9 @@ def _coerce(form_field: FormField, raw: Any, values: Mapping[str, Any]) -> tuple
         return None, f"Ensure this value has at most {form_field.max_length} characters."
     if form_field.type in {"select", "radio"}:
         allowed = [
-            o.value for o in form_field.options if all(_matches(c, values, None) for c in o.show_on)
+            o.value
+            for o in form_field.options
+            if all(_matches(c, values, model_type) for c in o.show_on)
         ]
         if value not in allowed:
             return None, f"{value!r} is not a valid choice ({', '.join(allowed)})."
@@ -99,9 +105,26 @@ def _coerce(form_field: FormField, raw: Any, values: Mapping[str, Any]) -> tuple
         problem = _check_url(value)
         if problem:
             return None, problem
-    if value and form_field.format == "integer" and not _INTEGER.match(value):
-        return None, "Enter a whole number."
+    if value and form_field.format in NUMERIC_FORMATS:
+        return value, _check_number(form_field, value)
     return value, None
+
+
+def _check_number(form_field: FormField, value: str) -> str | None:
+    if not _INTEGER.match(value):
+        return "Enter a whole number."
+    low, high = form_field.min, form_field.max
+    if form_field.format == "seconds":
+        low = max(low or 1, 1)
+        high = min(high or settings.UPSTREAM_TIMEOUT_MAX, settings.UPSTREAM_TIMEOUT_MAX)
+    number = int(value)
+    if low is not None and high is not None and not low <= number <= high:
+        return f"Enter a number from {low} to {high}."
+    if low is not None and number < low:
+        return f"Enter a number of at least {low}."
+    if high is not None and number > high:
+        return f"Enter a number of at most {high}."
+    return None
 
 
 def clean_form(
@@ -146,7 +169,7 @@ def clean_form(
             if form_field.required:
                 problems.setdefault(name, []).append("This field is required.")
             continue
-        value, problem = _coerce(form_field, raw, raw_values)
+        value, problem = _coerce(form_field, raw, raw_values, model_type)
         if problem:
             problems.setdefault(name, []).append(problem)
         elif form_field.is_secret:

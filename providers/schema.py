@@ -57,7 +57,9 @@ FAMILIES = (
     "jina",
     "nvidia",
 )
-FIELD_FORMATS = ("url", "integer")
+# "seconds": a whole number of seconds, at least 1 and at most the service's UPSTREAM_TIMEOUT_MAX.
+FIELD_FORMATS = ("url", "integer", "seconds")
+NUMERIC_FORMATS = ("integer", "seconds")
 PARAMETER_TYPES = ("float", "int", "string", "boolean", "text")
 PARAMETER_TEMPLATES = (
     "temperature",
@@ -114,7 +116,9 @@ class FormField:
     help: I18n | None = None
     max_length: int = DEFAULT_MAX_LENGTH
     show_on: tuple[ShowOn, ...] = ()
-    format: str | None = None  # "url": an http(s) URL; "integer": whole number digits
+    format: str | None = None  # "url", "integer" (whole number digits) or "seconds"
+    min: int | None = None  # bounds of an integer field, inclusive
+    max: int | None = None
 
     @property
     def is_secret(self) -> bool:
@@ -321,6 +325,8 @@ class _Reader:
                 "max_length",
                 "show_on",
                 "format",
+                "min",
+                "max",
             },
             {"variable", "label", "type"},
         )
@@ -361,6 +367,21 @@ class _Reader:
             self.choice(fmt, f"{path}.format", FIELD_FORMATS)
             if field_type != "text-input":
                 self.fail(f"{path}.format", "only a text-input has a format")
+        bounds = {name: data.get(name) for name in ("min", "max")}
+        for name, bound in bounds.items():
+            if bound is None:
+                continue
+            if fmt not in NUMERIC_FORMATS:
+                self.fail(f"{path}.{name}", "only an integer or seconds field has bounds")
+            if not isinstance(bound, int) or isinstance(bound, bool):
+                self.fail(f"{path}.{name}", "must be a whole number")
+                bounds[name] = None
+        if (
+            bounds["min"] is not None
+            and bounds["max"] is not None
+            and bounds["min"] > bounds["max"]
+        ):
+            self.fail(f"{path}.max", "must not be below min")
         return FormField(
             variable=variable,
             label=self.i18n(data.get("label"), f"{path}.label"),
@@ -375,6 +396,8 @@ class _Reader:
             max_length=max_length,
             show_on=self.show_on(data.get("show_on"), f"{path}.show_on"),
             format=fmt,
+            min=bounds["min"],
+            max=bounds["max"],
         )
 
     def form(self, value: Any, path: str) -> tuple[FormField, ...]:

@@ -17,3 +17,8 @@ from providers import validation
 )
 def validate(job_id: int) -> None:
     validation.validation_run(job_id=job_id)
+
+
+@shared_task(name="providers.sweep_stuck_validations")
+def sweep_stuck_validations() -> dict[str, int]:
+    return validation.sweep_stuck_validations()

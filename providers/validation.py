@@ -1,17 +1,22 @@
 """Validation jobs: queue a check of stored credentials, run it in a worker, record the verdict.
 
-Tasks take the job id; plaintext credentials exist only inside the worker, while it runs."""
+Tasks take the job id; plaintext credentials exist only inside the worker, while it runs. A job
+always ends with a verdict on its target (credential, custom model or load-balancing entry): an
+unexpected failure ends it `failed` with a readable message, and a job its workers lost for good
+ends it invalid ("check again"), so no card shows "Validating…" forever.
+"""
 
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from config import errors
-from providers import binding, selectors, services, tasks
+from providers import binding, jobs, selectors, services, tasks
 from providers.models import (
     CheckedConfig,
     CheckStatus,
@@ -85,6 +90,7 @@ def validation_run(*, job_id: int) -> None:
     target = job.target
     started = time.perf_counter()
     details: dict = {}
+    secrets: tuple[str, ...] = ()
     try:
         if target is None:
             raise errors.NotFound("What this job was to check has been deleted.")
@@ -94,13 +100,31 @@ def validation_run(*, job_id: int) -> None:
             else target
         )
         manifest = selectors.manifest_get(job.provider)
-        result = binding.adapter_for(manifest, row).validate(job.model, job.model_type)
+        adapter = binding.adapter_for(manifest, row)
+        secrets = adapter.endpoint.secret_values()
+        result = adapter.validate(job.model, job.model_type)
         details = dict(result.details)
         error: errors.ServiceError | None = None
     except errors.ServiceError as exc:
         error = exc
+    except OperationalError:
+        raise  # the database is away: the task retries the whole job
+    except Exception as exc:  # noqa: BLE001 - the task's edge: whatever broke, the job ends
+        error = jobs.unexpected(exc, job=f"Validation job {job.pk}", secrets=secrets)
     latency = int((time.perf_counter() - started) * 1000)
     _finish(job, target, error=error, details=details, latency=latency)
+
+
+def sweep_stuck_validations() -> dict[str, int]:
+    """Queue lost validation jobs again; one lost for good leaves its target invalid."""
+    return jobs.sweep(ValidationJob, requeue=tasks.validate.delay, on_lost=_settle_lost)
+
+
+@transaction.atomic
+def _settle_lost(job_id: int) -> None:
+    job = ValidationJob.objects.get(pk=job_id)
+    lost = errors.ServiceError("The check was lost; check again.", code="lost")
+    _settle_target(job, job.target, error=lost, details={}, now=timezone.now())
 
 
 @transaction.atomic
@@ -122,6 +146,18 @@ def _finish(
         latency_ms=latency,
         finished_at=now,
     )
+    _settle_target(job, target, error=error, details=details, now=now)
+
+
+def _settle_target(
+    job: ValidationJob,
+    target: CheckedConfig | None,
+    *,
+    error: errors.ServiceError | None,
+    details: dict,
+    now: datetime,
+) -> None:
+    """Copy the job's verdict onto what it checked, unless a newer check of it exists."""
     if target is None:
         return
     kind = type(target)

@@ -195,6 +195,7 @@ def test_an_extra_directory_cannot_redefine_a_builtin_provider(tmp_path) -> None
         (("features: [tool-call]\nruntime", "features: []\nruntime"), "provider's features"),
         (("currency: USD}", "currency: dollars}"), "ISO 4217"),
         (("icon: providers", "colour: red\nicon: providers"), "unknown key"),
+        (("required: true", "required: true\n      min: 1"), "only an integer or seconds"),
     ],
 )
 def test_broken_manifests_are_refused_with_the_path_of_the_problem(

@@ -157,3 +157,40 @@ def test_partial_updates_keep_what_is_not_sent(openai_form) -> None:
 )
 def test_obfuscate_shows_little(secret, hint) -> None:
     assert credentials.obfuscate(secret) == hint
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("invoke_timeout", "0", "Enter a number from 1 to 600."),
+        ("invoke_timeout", "999999", "Enter a number from 1 to 600."),
+        ("invoke_timeout", "-5", "Enter a number from 1 to 600."),
+        ("max_retries", "11", "Enter a number from 0 to 10."),
+        ("max_retries", "-1", "Enter a number from 0 to 10."),
+        ("invoke_timeout", "", "This field is required."),
+        ("invoke_timeout", "1.5", "Enter a whole number."),
+    ],
+)
+def test_numbers_are_range_checked(xinference_form, field, value, message) -> None:
+    values = {"server_url": "http://10.0.0.5:9997", "model_uid": "qwen", field: value}
+    assert _field_errors(xinference_form, values, model_type="llm") == {field: [message]}
+
+
+def test_the_timeout_bound_follows_the_configured_maximum(xinference_form, settings) -> None:
+    settings.UPSTREAM_TIMEOUT_MAX = 30
+    values = {"server_url": "http://10.0.0.5:9997", "model_uid": "qwen", "invoke_timeout": "60"}
+    assert _field_errors(xinference_form, values, model_type="llm") == {
+        "invoke_timeout": ["Enter a number from 1 to 30."]
+    }
+    values["invoke_timeout"] = "30"
+    assert (
+        credentials.clean_form(xinference_form, values, model_type="llm").plain["invoke_timeout"]
+        == "30"
+    )
+
+
+def test_batch_and_chunk_sizes_are_at_least_one(compatible_form) -> None:
+    values = {"endpoint_url": "http://10.0.0.5:8000/v1", "context_size": "512", "max_chunks": "0"}
+    assert _field_errors(compatible_form, values, model_type="text-embedding") == {
+        "max_chunks": ["Enter a number of at least 1."]
+    }

@@ -1,0 +1,196 @@
+"""No job is left stuck: a bad number never reaches a backend call, anything unexpected inside a
+job ends it `failed` with a readable message (and its target invalid), and a validation the
+workers lost for good leaves its target invalid ("check again"), never "Validating…" forever."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from invocations import sweep as invocation_sweep
+from invocations.models import Invocation
+from providers import validation
+from providers.models import CheckStatus, CustomModel, JobStatus, ValidationJob
+from tests.fakes.xinference_server import XinferenceFake
+from tests.integration.test_jobs_self_hosted import add_model, settled
+from tests.jobs import finished
+
+pytestmark = pytest.mark.usefixtures("celery_worker_thread")
+KEY = "xinf-secret-key-0077"
+
+
+@pytest.fixture
+def xinference():
+    with XinferenceFake(api_key=KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def client(tenant, key_client):
+    return key_client()
+
+
+def _add_qwen(client, xinference, **extra) -> dict:
+    return add_model(
+        client,
+        "xinference",
+        "qwen2.5-instruct",
+        "llm",
+        server_url=xinference.url,
+        model_uid="qwen2.5-instruct",
+        api_key=KEY,
+        **extra,
+    )
+
+
+@pytest.mark.parametrize(("timeout", "retries"), [("0", "3"), ("999999", "3"), ("60", "11")])
+def test_an_out_of_range_timeout_or_retry_count_is_a_field_error(
+    client, xinference, timeout, retries
+) -> None:
+    response = client.post(
+        "/api/v1/model-providers/xinference/models",
+        {
+            "model": "qwen2.5-instruct",
+            "model_type": "llm",
+            "credentials": {
+                "server_url": xinference.url,
+                "model_uid": "qwen2.5-instruct",
+                "invoke_timeout": timeout,
+                "max_retries": retries,
+            },
+        },
+        format="json",
+    )
+    assert response.status_code == 400, response.content
+    fields = response.json()["error"]["fields"]
+    assert set(fields) == ({"invoke_timeout"} if retries == "3" else {"max_retries"})
+    assert not CustomModel.objects.exists()
+    assert xinference.received == []
+
+
+def test_a_stored_zero_timeout_from_before_the_check_still_works(client, xinference) -> None:
+    """Rows saved before forms checked ranges hold "0": calls clamp it instead of crashing."""
+    model = settled(client, "xinference", _add_qwen(client, xinference))
+    row = CustomModel.objects.get()
+    CustomModel.objects.filter(pk=row.pk).update(
+        config={**row.config, "invoke_timeout": "0"}, updated_at=timezone.now()
+    )
+    job = client.post(f"/api/v1/model-providers/xinference/models/{model['id']}/validate").json()
+    assert finished(client, f"/api/v1/validations/{job['id']}")["status"] == "succeeded"
+
+
+def test_an_unexpected_failure_ends_the_validation_and_its_target(
+    client, xinference, caplog
+) -> None:
+    """A secret that no longer decrypts (a botched restore, say) raises no error of ours: the
+    job still ends, its target reads invalid, and the log has the traceback."""
+    model = settled(client, "xinference", _add_qwen(client, xinference))
+    row = CustomModel.objects.get()
+    sealed = row.config["api_key"]
+    tampered = sealed[:-8] + ("A" if sealed[-8] != "A" else "B") + sealed[-7:]
+    CustomModel.objects.filter(pk=row.pk).update(
+        config={**row.config, "api_key": tampered}, updated_at=timezone.now()
+    )
+    received = len(xinference.received)
+
+    with caplog.at_level(logging.ERROR, logger="providers.jobs"):
+        job = client.post(f"/api/v1/model-providers/xinference/models/{model['id']}/validate")
+        done = finished(client, f"/api/v1/validations/{job.json()['id']}")
+
+    assert (done["status"], done["error_code"]) == ("failed", "internal_error")
+    assert done["error_message"].startswith("Something unexpected failed inside the service (")
+    assert "DecryptionFailed" in done["error_message"]
+    assert len(done["error_message"]) <= 300
+    shown = client.get(f"/api/v1/model-providers/xinference/models/{model['id']}").json()
+    assert shown["status"] == "invalid"
+    assert shown["last_error"] == done["error_message"]
+    assert len(xinference.received) == received  # nothing was sent
+    assert "Traceback" in caplog.text
+    assert KEY not in caplog.text
+
+
+def test_an_unexpected_failure_ends_the_invocation(client, xinference) -> None:
+    settled(client, "xinference", _add_qwen(client, xinference))
+    row = CustomModel.objects.get()
+    CustomModel.objects.filter(pk=row.pk).update(
+        config={**row.config, "api_key": "enc1:not-an-envelope"}, updated_at=timezone.now()
+    )
+    created = client.post(
+        "/api/v1/invocations",
+        {
+            "model_type": "llm",
+            "provider": "xinference",
+            "model": "qwen2.5-instruct",
+            "input": {"messages": [{"role": "user", "content": "hello"}]},
+        },
+        format="json",
+    )
+    assert created.status_code == 202, created.content
+    done = finished(client, f"/api/v1/invocations/{created.json()['id']}")
+    assert (done["status"], done["error_code"]) == ("failed", "internal_error")
+    assert "Something unexpected failed" in done["error_message"]
+    assert done["finished_at"] is not None
+
+
+def test_a_validation_lost_for_good_leaves_its_target_invalid(client, xinference, settings) -> None:
+    model = settled(client, "xinference", _add_qwen(client, xinference))
+    row = CustomModel.objects.get()
+    long_ago = timezone.now() - timedelta(hours=1)
+    lost = ValidationJob.objects.create(
+        tenant=row.tenant,
+        provider="xinference",
+        model_type="llm",
+        model="qwen2.5-instruct",
+        custom_model=row,
+        status=JobStatus.RUNNING,
+        started_at=long_ago,
+        attempts=settings.JOB_MAX_ATTEMPTS,
+    )
+    CustomModel.objects.filter(pk=row.pk).update(status=CheckStatus.VALIDATING)
+    invocation = Invocation.objects.create(
+        tenant=row.tenant,
+        model_type="llm",
+        provider="xinference",
+        model="qwen2.5-instruct",
+        status=JobStatus.RUNNING,
+        started_at=long_ago,
+        attempts=settings.JOB_MAX_ATTEMPTS,
+    )
+
+    # Each app sweeps its own rows only.
+    assert invocation_sweep.sweep_stuck_jobs() == {"requeued": 0, "failed": 1}
+    lost.refresh_from_db()
+    assert lost.status == JobStatus.RUNNING
+    assert validation.sweep_stuck_validations() == {"requeued": 0, "failed": 1}
+
+    lost.refresh_from_db()
+    assert (lost.status, lost.error_code) == (JobStatus.FAILED, "lost")
+    shown = client.get(f"/api/v1/model-providers/xinference/models/{model['id']}").json()
+    assert shown["status"] == "invalid"
+    assert shown["last_error"] == "The check was lost; check again."
+    invocation.refresh_from_db()
+    assert (invocation.status, invocation.error_code) == (JobStatus.FAILED, "lost")
+    assert validation.sweep_stuck_validations() == {"requeued": 0, "failed": 0}
+
+
+def test_a_lost_validation_with_tries_left_is_queued_again_and_ends(client, xinference) -> None:
+    model = settled(client, "xinference", _add_qwen(client, xinference))
+    row = CustomModel.objects.get()
+    stuck = ValidationJob.objects.create(
+        tenant=row.tenant,
+        provider="xinference",
+        model_type="llm",
+        model="qwen2.5-instruct",
+        custom_model=row,
+        status=JobStatus.RUNNING,
+        started_at=timezone.now() - timedelta(hours=1),
+        attempts=1,
+    )
+    assert validation.sweep_stuck_validations() == {"requeued": 1, "failed": 0}
+    done = finished(client, f"/api/v1/validations/{stuck.pk}")
+    assert done["status"] == "succeeded"
+    shown = client.get(f"/api/v1/model-providers/xinference/models/{model['id']}").json()
+    assert shown["status"] == "valid"
