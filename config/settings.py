@@ -137,12 +137,15 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
-    "sweep-stuck-jobs": {"task": "invocations.sweep_stuck_jobs", "schedule": 60.0},
+    "sweep-stuck-invocations": {"task": "invocations.sweep_stuck_jobs", "schedule": 60.0},
+    "sweep-stuck-validations": {"task": "providers.sweep_stuck_validations", "schedule": 60.0},
 }
 # A job still queued / running after this many seconds is presumed lost and queued again.
 JOB_QUEUED_TIMEOUT = env.int("JOB_QUEUED_TIMEOUT", default=300)
 JOB_RUNNING_TIMEOUT = env.int("JOB_RUNNING_TIMEOUT", default=900)
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
+# The longest read timeout a credential form may set (its "Invoke timeout" and the like), seconds.
+UPSTREAM_TIMEOUT_MAX = env.int("UPSTREAM_TIMEOUT_MAX", default=600)
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
