@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from pathlib import PurePosixPath
 from typing import Any
 
 from django.http import FileResponse
@@ -23,6 +24,28 @@ from tenants.principals import Perm
 
 MAX_WAIT = 30.0
 MAX_AUDIO_BYTES = 25 * 1024 * 1024
+# The only types a tts invocation's audio is served as (inline, so a page can play it). The type
+# comes from the backend's reply, so anything else (text/html with a script, say) is served as
+# an opaque download: never rendered on our origin.
+SAFE_AUDIO_TYPES = frozenset(
+    {
+        *services.AUDIO_TYPES.values(),
+        "audio/mpeg",
+        "audio/mp3",
+        "audio/mp4",
+        "audio/wav",
+        "audio/x-wav",
+        "audio/wave",
+        "audio/ogg",
+        "audio/opus",
+        "audio/flac",
+        "audio/x-flac",
+        "audio/aac",
+        "audio/pcm",
+        "audio/l16",
+        "audio/webm",
+    }
+)
 
 
 # --- Input, one shape per model type ------------------------------------------------------------
@@ -245,13 +268,33 @@ class InvocationDetailApi(InvocationApi):
         return Response(InvocationOutput(invocation).data)
 
 
+def audio_type(stored: Any) -> str | None:
+    """The stored content type without its parameters (`; charset=...`, `; rate=...`),
+    lower-cased, when it is a known audio type; None otherwise."""
+    kind = str(stored or "").split(";", 1)[0].strip().lower()
+    return kind if kind in SAFE_AUDIO_TYPES else None
+
+
 class InvocationAudioApi(InvocationApi):
-    @extend_schema(responses={(200, "audio/*"): bytes}, summary="The audio a tts invocation made")
+    @extend_schema(
+        responses={(200, "audio/*"): bytes, (200, "application/octet-stream"): bytes},
+        summary="The audio a tts invocation made",
+        description="Served inline as its audio type when that is a known one; anything else "
+        "the backend called audio comes as an application/octet-stream attachment.",
+    )
     def get(self, request: Request, invocation_id: int) -> FileResponse:
         invocation = self._get(request, invocation_id)
         if not invocation.result_file:
             raise errors.NotFound("This invocation has no audio.")
-        return FileResponse(
+        kind = audio_type(invocation.result.get("content_type"))
+        name = PurePosixPath(invocation.result_file.name)
+        response = FileResponse(
             invocation.result_file.open("rb"),
-            content_type=invocation.result.get("content_type", "application/octet-stream"),
+            content_type=kind or "application/octet-stream",
+            as_attachment=kind is None,
+            filename=name.name if kind else f"{name.stem}.bin",
         )
+        response["X-Content-Type-Options"] = "nosniff"
+        # Whatever a browser makes of it, it runs nothing and reaches nothing of ours.
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        return response

@@ -3,17 +3,25 @@
 Pure Python (stdlib + requests): adapters take plain values, never Django objects. An adapter is
 built per call from cheap parts (`Endpoint` + a pooled `requests.Session`), so it holds no state
 of its own. Every failure is one of `config.errors`' upstream classes (see `http.py`).
+
+Every error an adapter's public method raises has its text masked here, in one place: the
+`Adapter` base wraps `MASKED_METHODS` of every subclass when the class is defined, so a new
+family cannot forget it, whatever backend text it quotes (see `_masked`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import functools
+import inspect
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import requests
 
 from config import errors
+from config.redact import scrub_values
 from providers.runtime import probe
 from providers.runtime.http import HttpClient, RetryPolicy, Timeouts
 
@@ -185,11 +193,112 @@ class Endpoint:
         return tuple(str(v) for v in self.credentials.values() if isinstance(v, str) and v)
 
 
+# --- Masking ----------------------------------------------------------------------------------
+
+# The adapter interface: what callers reach, so where an error's text leaves the runtime.
+MASKED_METHODS = (
+    "validate",
+    "chat",
+    "stream",
+    "embed",
+    "rerank",
+    "transcribe",
+    "speak",
+    "list_models",
+)
+# Credential names that hold an address or a choice, not a secret: their values stay readable in
+# messages (a model's name or UID, the API version, the server's address).
+PUBLIC_CREDENTIALS = frozenset(
+    {
+        "base_url",
+        "api_version",
+        "auth_method",
+        "base_model",
+        "model_uid",
+        "endpoint_model_name",
+        "client_id",
+        "tenant_id",
+    }
+)
+# Headers that carry a credential, possibly one the adapter derived (a Basic token, a signature).
+_CREDENTIAL_HEADER = re.compile(r"(?i)auth|key|token|secret|signature|cookie|password|credential")
+
+
+def _mask(exc: BaseException, secrets: Sequence[str]) -> None:
+    """Mask `secrets` (and known secret shapes) in a ServiceError's message, args and field
+    errors, and in the ServiceErrors it was raised from. Other exceptions are left as they are."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while isinstance(current, errors.ServiceError) and id(current) not in seen:
+        seen.add(id(current))
+        current.message = scrub_values(str(current.message), secrets)
+        current.args = tuple(
+            scrub_values(arg, secrets) if isinstance(arg, str) else arg for arg in current.args
+        )
+        if isinstance(current, errors.InvalidInput):
+            current.fields = {
+                name: [scrub_values(str(problem), secrets) for problem in problems]
+                for name, problems in current.fields.items()
+            }
+        current = current.__cause__ or current.__context__
+
+
+def _masked(method: Callable[..., Any]) -> Callable[..., Any]:
+    """`method`, with any ServiceError it raises masked by the adapter's `secret_values()`. A
+    generator stays a generator (its errors come at `next()`); an iterator another method returns
+    (a stream that checks its arguments first) is wrapped the same way."""
+    if getattr(method, "__masked__", False):
+        return method
+
+    def iterate(adapter: Adapter, chunks: Iterable[Any]) -> Iterator[Any]:
+        try:
+            yield from chunks
+        except errors.ServiceError as exc:
+            _mask(exc, adapter.secret_values())
+            raise
+
+    if inspect.isgeneratorfunction(method):
+
+        @functools.wraps(method)
+        def generator(self: Adapter, *args: Any, **kwargs: Any) -> Iterator[Any]:
+            yield from iterate(self, method(self, *args, **kwargs))
+
+        wrapper: Callable[..., Any] = generator
+    else:
+
+        @functools.wraps(method)
+        def function(self: Adapter, *args: Any, **kwargs: Any) -> Any:
+            try:
+                result = method(self, *args, **kwargs)
+            except errors.ServiceError as exc:
+                _mask(exc, self.secret_values())
+                raise
+            return iterate(self, result) if isinstance(result, Iterator) else result
+
+        wrapper = function
+    wrapper.__masked__ = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _mask_methods(cls: type) -> None:
+    for name in MASKED_METHODS:
+        method = cls.__dict__.get(name)
+        if callable(method):
+            setattr(cls, name, _masked(method))
+
+
 class Adapter:
-    """One protocol family. Methods a family lacks raise `InvalidInput` (code `unsupported`)."""
+    """One protocol family. Methods a family lacks raise `InvalidInput` (code `unsupported`).
+
+    Errors from the `MASKED_METHODS` of every subclass leave with `secret_values()` masked: the
+    wrapping happens when the subclass is defined (`__init_subclass__`)."""
 
     family: ClassVar[str] = ""
     error_field: ClassVar[str] = "error"  # where the family's error body keeps its message
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _mask_methods(cls)
 
     def __init__(self, endpoint: Endpoint, session: requests.Session) -> None:
         self.endpoint = endpoint
@@ -215,6 +324,25 @@ class Adapter:
                 value = value.get("message") or value.get("detail") or value
             return str(value)
         return str(body)
+
+    def secret_values(self) -> tuple[str, ...]:
+        """What error text must never show, longest first (a value and its prefix both go): every
+        credential value but PUBLIC_CREDENTIALS' (the HTTP client's own list, which may hold
+        more, is added less those), and the credential headers sent, whole and without their
+        auth scheme (an adapter may derive one: a Basic token, a signature)."""
+        credentials = self.endpoint.credentials
+        public = {str(v) for name, v in credentials.items() if name in PUBLIC_CREDENTIALS}
+        values = {
+            str(value)
+            for name, value in credentials.items()
+            if name not in PUBLIC_CREDENTIALS and isinstance(value, str) and value
+        }
+        http = getattr(self, "http", None)
+        values.update(set(getattr(http, "secrets", ())) - public)
+        for name, value in (getattr(http, "headers", None) or {}).items():
+            if _CREDENTIAL_HEADER.search(name) and value:
+                values.update((str(value), str(value).split(" ", 1)[-1]))
+        return tuple(sorted(values, key=len, reverse=True))
 
     def _unsupported(self, what: str) -> errors.InvalidInput:
         return errors.InvalidInput(f"The {self.family} protocol has no {what}.", code="unsupported")
@@ -265,6 +393,9 @@ class Adapter:
 
     def list_models(self) -> list[DiscoveredModel]:
         raise self._unsupported("model listing")
+
+
+_mask_methods(Adapter)  # the shared `validate` (and the `unsupported` answers) too
 
 
 def count_tokens(text: str) -> int:

@@ -139,15 +139,6 @@ def _usage(data: Any, request: ChatRequest | None = None, text: str = "") -> Usa
     return Usage(prompt, count_tokens(text), counted=True)
 
 
-def _finish(reason: Any, error: Any = None) -> str:
-    reason = str(reason or "COMPLETE").upper()
-    if reason == "ERROR":
-        raise errors.UpstreamUnavailable(f"Cohere stopped with an error: {error or 'no detail'}")
-    if reason == "TIMEOUT":
-        raise errors.UpstreamTimeout("Cohere timed out while generating the reply.")
-    return FINISH_REASONS.get(reason, reason.lower())
-
-
 def _text_of(content: Any) -> str:
     """The answer's text parts (a reasoning model's `thinking` parts are left out)."""
     if isinstance(content, str):
@@ -196,6 +187,17 @@ class CohereAdapter(Adapter):
                 value = value.get("message") or value
             return str(value)
         return str(body)
+
+    def _finish(self, reason: Any, error: Any = None) -> str:
+        """The common finish reason; an ERROR or TIMEOUT finish raises, quoting the backend's
+        `error` bounded and masked like any other backend text."""
+        reason = str(reason or "COMPLETE").upper()
+        if reason == "ERROR":
+            detail = self.http.bounded(str(error)) if error else "no detail"
+            raise errors.UpstreamUnavailable(f"Cohere stopped with an error: {detail}")
+        if reason == "TIMEOUT":
+            raise errors.UpstreamTimeout("Cohere timed out while generating the reply.")
+        return FINISH_REASONS.get(reason, reason.lower())
 
     # --- chat ---------------------------------------------------------------------------------
 
@@ -250,7 +252,7 @@ class CohereAdapter(Adapter):
         return ChatResult(
             text=text,
             tool_calls=calls,
-            finish_reason=_finish(data.get("finish_reason"), data.get("error")),
+            finish_reason=self._finish(data.get("finish_reason"), data.get("error")),
             usage=_usage(data.get("usage"), request, text),
             model=model,
         )
@@ -297,7 +299,7 @@ class CohereAdapter(Adapter):
                     else _usage(None, request, "".join(produced))
                 )
                 yield ChatChunk(
-                    finish_reason=_finish(delta.get("finish_reason"), delta.get("error")),
+                    finish_reason=self._finish(delta.get("finish_reason"), delta.get("error")),
                     usage=usage,
                 )
             elif not data.get("type") and isinstance(data.get("message"), str):

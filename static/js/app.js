@@ -1,7 +1,30 @@
-// A little plain JavaScript: the modal dialog, show_on conditions, and the provider search.
+// A little plain JavaScript: the modal dialog, show_on conditions, the provider search, and the
+// small behaviours pages ask for with data- attributes (the CSP runs no inline handler).
 (function () {
   "use strict";
   const dialog = () => document.getElementById("dialog");
+
+  // <select data-submit-on-change>: its form is sent when it changes (htmx forms included).
+  document.addEventListener("change", (event) => {
+    const form = event.target.closest("[data-submit-on-change]") && event.target.form;
+    if (form) form.requestSubmit();
+  });
+  // <form data-confirm="question">: sent only once the question is answered yes.
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (form.matches("form[data-confirm]") && !window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+  // <button data-copy="element id" data-done="label">: copies that element's text.
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-copy]");
+    if (!button) return;
+    const source = document.getElementById(button.dataset.copy);
+    navigator.clipboard.writeText(source.textContent.trim());
+    if (button.dataset.done) button.textContent = button.dataset.done;
+  });
 
   // htmx puts a fragment into the dialog body: open it, focus the first field.
   document.addEventListener("htmx:afterSwap", (event) => {

@@ -1,15 +1,21 @@
 """Browser tests: real headless Chromium (Debian's package) driven by Playwright, against the live
-server, with a real Celery worker. Screenshots go to test-output/screenshots/ (not committed)."""
+server, with a real Celery worker. Screenshots go to test-output/screenshots/ (not committed).
+
+Every page a test opens runs under the service's Content-Security-Policy (config/security.py):
+a test fails when Chromium refused anything under it (`new_page` collects the console's CSP
+messages and asserts there were none)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 # Playwright's sync API keeps an event loop on this thread; the test body's ORM calls are still
 # plain synchronous code, as Django's docs say for this case.
@@ -40,22 +46,46 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
+def is_csp_violation(message: ConsoleMessage) -> bool:
+    """Chromium reports what the policy refused as a console error ("Refused to execute inline
+    script because it violates the following Content Security Policy directive: ...")."""
+    return "content security policy" in message.text.lower()
+
+
 @pytest.fixture
-def new_page(browser: Browser, live_server) -> Iterator:
-    """`new_page(width=1280)`: a fresh browser context (own cookies) on the live server."""
-    contexts = []
+def csp_violations() -> list[str]:
+    """What Chromium refused under the CSP on the pages of this test (`new_page` fills it)."""
+    return []
+
+
+@pytest.fixture
+def new_page(browser: Browser, live_server, csp_violations: list[str]) -> Iterator:
+    """`new_page(width=1280)`: a fresh browser context (own cookies) on the live server. After
+    the test, asserts that no page of it hit a CSP violation."""
+    contexts: list[BrowserContext] = []
+
+    def record(message: ConsoleMessage) -> None:
+        if is_csp_violation(message):
+            csp_violations.append(f"{message.page.url if message.page else '?'}: {message.text}")
 
     def make(width: int = 1280, height: int = 900) -> Page:
         context = browser.new_context(
             base_url=live_server.url, viewport={"width": width, "height": height}
         )
         context.set_default_timeout(15_000)
+        context.on("console", record)
         contexts.append(context)
         return context.new_page()
 
     yield make
     for context in contexts:
+        for page in context.pages:
+            # A round trip, so console events sent before it are delivered (a page closed or
+            # navigating has delivered what it logged so far).
+            with contextlib.suppress(PlaywrightError):
+                page.evaluate("0")
         context.close()
+    assert csp_violations == [], "Chromium refused under the CSP:\n" + "\n".join(csp_violations)
 
 
 def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:

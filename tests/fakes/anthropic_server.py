@@ -118,6 +118,11 @@ class AnthropicFake(FakeServer):
     def unauthorized(self) -> Reply:
         return self.error(401, "invalid x-api-key")
 
+    def presented_key(self, request: Request) -> tuple[str, str]:
+        if request.header("x-api-key"):
+            return request.header("x-api-key"), request.header("x-api-key")
+        return super().presented_key(request)
+
     def error(self, status: int, message: str, **extra: Any) -> Reply:
         kind = extra.get("type") or ERROR_TYPES.get(status, "api_error")
         return Reply(

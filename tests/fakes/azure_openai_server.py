@@ -130,6 +130,11 @@ class AzureOpenAIFake(FakeServer):
     def unauthorized(self) -> Reply:
         return self.azure_error(401, "401", UNAUTHORIZED)
 
+    def presented_key(self, request: Request) -> tuple[str, str]:
+        if request.header("api-key"):
+            return request.header("api-key"), request.header("api-key")
+        return super().presented_key(request)
+
     def error(self, status: int, message: str, **extra: Any) -> Reply:
         """Failure injection and unknown paths, in Azure's words."""
         if status == 404 and message.startswith("No route"):

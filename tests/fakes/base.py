@@ -5,7 +5,8 @@ Subclasses add routes that speak one family's wire protocol. Every fake:
 - records what it received (`received`), so tests can check what our code sent;
 - fails on demand: `fail("429", times=2, retry_after=1)`, `fail("slow", seconds=3)`, and
   "401", "404", "500", "broken_json", "drop" (close without answering), "drop_stream" (send part
-  of a stream, then close).
+  of a stream, then close), "echo_key" (an error in the family's shape, 400 unless
+  `status=...`, that quotes the credential the request carried, as a careless backend does).
 Replies are computed from the request (echoes, hashes, word overlap), never canned, so a test can
 tell our code passed the right things through.
 """
@@ -79,6 +80,7 @@ class Failure:
     times: int
     retry_after: float = 1
     seconds: float = 2.0
+    status: float = 400  # for "echo_key"
 
 
 class FakeServer:
@@ -156,6 +158,17 @@ class FakeServer:
     def unauthorized(self) -> Reply:
         return self.error(401, "Incorrect API key provided.", code="invalid_api_key")
 
+    def presented_key(self, request: Request) -> tuple[str, str]:
+        """(the credential, the whole header value) the request carried, where the family
+        carries it; `fail("echo_key")` quotes both."""
+        value = request.header("authorization")
+        return value.removeprefix("Bearer ").strip(), value
+
+    def echo_key(self, request: Request) -> str:
+        """An error text quoting the request's credential bare, as no secret pattern spots it."""
+        key, header = self.presented_key(request)
+        return f"The account of {key} may not use this; you sent <{header}>."
+
     # --- serving ------------------------------------------------------------------------------
 
     def _next_failure(self) -> Failure | None:
@@ -205,6 +218,8 @@ class FakeServer:
                 return self.error(500, "The server had an error while processing your request.")
             if failure.mode == "broken_json":
                 return Reply(200, b'{"id": "x", "choices": [', content_type="application/json")
+            if failure.mode == "echo_key":
+                return self.error(int(failure.status), self.echo_key(request))
         for method, regex, handler in self._routes:
             match = regex.match(request.path)
             if match and method == request.method:

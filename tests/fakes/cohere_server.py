@@ -4,7 +4,12 @@ GET /v1/models, and the legacy v1 chat (NDJSON stream), embed and rerank. Checke
 
 Auth is `Authorization: Bearer <key>`; every error is `{"message": "..."}` with the status codes
 and wording Cohere documents (401 "invalid api token" / "no api key supplied", 404 for an unknown
-model, 400 "invalid request: ...", 429, 500)."""
+model, 400 "invalid request: ...", 429, 500).
+
+Extra failure modes, each quoting the request's credential as `fail("echo_key")` does: on
+/v2/chat, "echo_key_stream" (a streamed reply whose words are followed by a bare error object,
+`data: {"message": ...}`) and "echo_key_finish" (a `finish_reason: ERROR` with an `error` field,
+in the JSON reply or the stream's message-end event)."""
 
 from __future__ import annotations
 
@@ -12,9 +17,11 @@ import hashlib
 import json
 import math
 import threading
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from tests.fakes.base import (
+    Failure,
     FakeServer,
     Reply,
     Request,
@@ -95,6 +102,36 @@ class CohereFake(FakeServer):
 
     def error(self, status: int, message: str, **extra: Any) -> Reply:
         return Reply(status, {"message": message})
+
+    def _reply(self, request: Request, failure: Failure | None) -> Reply:
+        mode = failure.mode if failure is not None else ""
+        if mode not in ("echo_key_stream", "echo_key_finish"):
+            return super()._reply(request, failure)
+        reply = super()._reply(request, None)
+        echoed = self.echo_key(request)
+        if reply.stream is not None:
+            reply.stream = self._echo_in_stream(
+                reply.stream, echoed, finish=mode == "echo_key_finish"
+            )
+        elif isinstance(reply.body, dict) and "finish_reason" in reply.body:
+            reply.body = {**reply.body, "finish_reason": "ERROR", "error": echoed}
+        return reply
+
+    @staticmethod
+    def _echo_in_stream(frames: Iterable[bytes], echoed: str, *, finish: bool) -> Iterator[bytes]:
+        for i, frame in enumerate(frames):
+            if frame.startswith(b"event: message-end"):
+                if finish:
+                    end = {
+                        "type": "message-end",
+                        "delta": {"finish_reason": "ERROR", "error": echoed},
+                    }
+                    yield f"event: message-end\ndata: {json.dumps(end)}\n\n".encode()
+                return
+            if not finish and i == 3:
+                yield f"data: {json.dumps({'message': echoed})}\n\n".encode()
+                return
+            yield frame
 
     def bad_request(self, message: str) -> Reply:
         return self.error(400, f"invalid request: {message}")

@@ -1,6 +1,10 @@
 """A fake of the OpenAI wire protocol (and everything that speaks it: OpenAI-compatible servers,
 GPUStack, LocalAI, Xinference's inference endpoints). Checked by the official `openai` client in
-tests/unit/fakes/test_openai_fake.py."""
+tests/unit/fakes/test_openai_fake.py.
+
+Speech answers the media type of the `response_format` asked for (the bytes are always a WAV that
+carries the text). Extra failure mode: `fail("html_speech")` makes the next speech reply a
+`text/html` page with a script in it, as a hostile or broken backend might send."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import time
 from typing import Any
 
 from tests.fakes.base import (
+    Failure,
     FakeServer,
     Reply,
     Request,
@@ -18,6 +23,21 @@ from tests.fakes.base import (
     text_in_wav,
     wav_with_text,
     words,
+)
+
+MEDIA_TYPES = {
+    "mp3": "audio/mpeg",
+    "opus": "audio/ogg",
+    "aac": "audio/aac",
+    "flac": "audio/flac",
+    "wav": "audio/wav",
+    "pcm": "audio/pcm",
+}
+# What `fail("html_speech")` answers: it reads the viewer's workspace if it runs on our origin.
+HTML_SPEECH = (
+    b"<!doctype html><html><body><h1>audio</h1><script>"
+    b"fetch('/api/v1/tenants/current').then(r => r.text()).then(t => document.title = t)"
+    b"</script></body></html>"
 )
 
 
@@ -55,6 +75,14 @@ class OpenAIFake(FakeServer):
         self.route("POST", f"{p}/audio/transcriptions", self.transcribe)
         self.route("POST", f"{p}/audio/speech", self.speech)
         self.route("GET", f"{p}/models", self.list_models)
+
+    def _reply(self, request: Request, failure: Failure | None) -> Reply:
+        if failure is None or failure.mode != "html_speech":
+            return super()._reply(request, failure)
+        reply = super()._reply(request, None)
+        if reply.status == 200 and reply.content_type.startswith("audio/"):
+            return Reply(200, HTML_SPEECH, content_type="text/html; charset=utf-8")
+        return reply
 
     def unknown_model(self, model: str) -> Reply | None:
         if model in self.models:
@@ -273,10 +301,18 @@ class OpenAIFake(FakeServer):
             return missing
         if not body.get("input"):
             return self.error(400, "'input' is required", type="invalid_request_error")
+        audio_format = str(body.get("response_format") or "mp3").lower()
+        if audio_format not in MEDIA_TYPES:
+            return self.error(
+                400,
+                f"Invalid value: '{audio_format}'. Supported values are: "
+                + ", ".join(f"'{f}'" for f in MEDIA_TYPES),
+                type="invalid_request_error",
+            )
         return Reply(
             200,
             wav_with_text(f"{body.get('voice', 'alloy')}: {body['input']}"),
-            content_type="audio/wav",
+            content_type=MEDIA_TYPES[audio_format],
         )
 
     def list_models(self, request: Request) -> Reply:

@@ -1,0 +1,355 @@
+"""No adapter error shows a credential: every family's fake answers an error that quotes the key it
+was sent (`fail("echo_key")`), every method the family offers is called through the real adapter,
+and the key is in neither the raised error's message nor its str(). The masking is the base
+class's (`Adapter.__init_subclass__`), so an adapter written without a thought for it is covered
+too; a family in the registry without a row here fails `test_every_family_is_covered`."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from config import errors
+from providers.runtime import http, registry
+from providers.runtime.anthropic import AnthropicAdapter
+from providers.runtime.azure_openai import AzureOpenAIAdapter
+from providers.runtime.base import (
+    MASKED_METHODS,
+    Adapter,
+    ChatChunk,
+    ChatRequest,
+    Endpoint,
+    Message,
+)
+from providers.runtime.cohere import CohereAdapter
+from providers.runtime.http import RetryPolicy, Timeouts
+from providers.runtime.jina import JinaAdapter
+from providers.runtime.ollama import OllamaAdapter
+from providers.runtime.openai_compat import OpenAICompatAdapter
+from providers.runtime.tei import TEIAdapter
+from providers.runtime.xinference import XinferenceAdapter
+from tests.fakes.anthropic_server import AnthropicFake
+from tests.fakes.azure_openai_server import AzureOpenAIFake
+from tests.fakes.base import FakeServer, wav_with_text
+from tests.fakes.cohere_server import CohereFake
+from tests.fakes.jina_server import JinaFake
+from tests.fakes.ollama_server import OllamaFake
+from tests.fakes.openai_server import OpenAIFake
+from tests.fakes.tei_server import TEIFake
+from tests.fakes.xinference_server import XinferenceFake
+
+# No secret pattern (sk-..., key=...) knows this shape: only masking by value can hide it.
+KEY = "k3y-7f9c2e41b8d05a6e"
+ONCE = RetryPolicy(attempts=1)
+ASK = ChatRequest(messages=(Message("user", "hello there"),))
+WAV = wav_with_text("hello")
+
+
+def endpoint(base_url: str = "", **kwargs: Any) -> Endpoint:
+    return Endpoint(base_url=base_url, timeouts=Timeouts(connect=2, read=5), retry=ONCE, **kwargs)
+
+
+@dataclass(frozen=True)
+class Family:
+    """How to reach one family's fake, and its model for each type it serves."""
+
+    fake: Callable[[], FakeServer]
+    adapter: Callable[[str], Adapter]  # the fake's URL -> the adapter
+    models: dict[str, str]  # model type -> a model of that type
+    lists_models: bool = True
+    # (label, failure mode, call) beyond the generic ones: a family's own error paths.
+    extra: tuple[tuple[str, str, Callable[[Adapter, dict[str, str]], Any]], ...] = field(default=())
+
+
+def _cohere_stream(a: Adapter, models: dict[str, str]) -> Any:
+    return list(a.stream(models["llm"], ASK))
+
+
+FAMILIES: dict[str, Family] = {
+    "openai_compat": Family(
+        fake=lambda: OpenAIFake(api_key=KEY),
+        adapter=lambda url: OpenAICompatAdapter(
+            endpoint(f"{url}/v1", credentials={"api_key": KEY}), http.session()
+        ),
+        models={
+            "llm": "gpt-4o-mini",
+            "text-embedding": "text-embedding-3-small",
+            "rerank": "rerank-1",
+            "speech2text": "whisper-1",
+            "tts": "tts-1",
+        },
+    ),
+    "azure_openai": Family(
+        fake=lambda: AzureOpenAIFake(api_key=KEY),
+        adapter=lambda url: AzureOpenAIAdapter(
+            endpoint(
+                credentials={
+                    "base_url": url,
+                    "api_key": KEY,
+                    "api_version": "2024-10-21",
+                    "auth_method": "api_key",
+                    "base_model": "gpt-4o-mini",
+                }
+            ),
+            http.session(),
+        ),
+        models={
+            "llm": "chat-prod",
+            "text-embedding": "embedder",
+            "speech2text": "whisper",
+            "tts": "voice",
+        },
+        lists_models=False,  # deployments are listed by Azure's management API
+    ),
+    "anthropic": Family(
+        fake=lambda: AnthropicFake(api_key=KEY),
+        adapter=lambda url: AnthropicAdapter(
+            endpoint(
+                url, credentials={"api_key": KEY}, options={"anthropic_version": "2023-06-01"}
+            ),
+            http.session(),
+        ),
+        models={"llm": "claude-sonnet-4-6"},
+    ),
+    "cohere": Family(
+        fake=lambda: CohereFake(api_key=KEY),
+        adapter=lambda url: CohereAdapter(
+            endpoint(url, credentials={"api_key": KEY}), http.session()
+        ),
+        models={
+            "llm": "command-a-03-2025",
+            "text-embedding": "embed-english-v3.0",
+            "rerank": "rerank-v3.5",
+        },
+        extra=(
+            ("chat finish_reason ERROR", "echo_key_finish", lambda a, m: a.chat(m["llm"], ASK)),
+            ("stream finish_reason ERROR", "echo_key_finish", _cohere_stream),
+            ("stream error event", "echo_key_stream", _cohere_stream),
+        ),
+    ),
+    "jina": Family(
+        fake=lambda: JinaFake(api_key=KEY),
+        adapter=lambda url: JinaAdapter(
+            endpoint(f"{url}/v1", credentials={"api_key": KEY}), http.session()
+        ),
+        models={
+            "text-embedding": "jina-embeddings-v3",
+            "rerank": "jina-reranker-v2-base-multilingual",
+        },
+        lists_models=False,
+    ),
+    "ollama": Family(
+        fake=lambda: OllamaFake(api_key=KEY),
+        adapter=lambda url: OllamaAdapter(
+            endpoint(credentials={"base_url": url, "api_key": KEY}), http.session()
+        ),
+        models={"llm": "llama3.2:latest", "text-embedding": "nomic-embed-text:latest"},
+    ),
+    "tei": Family(
+        fake=lambda: TEIFake(api_key=KEY, model_id="BAAI/bge-m3"),
+        adapter=lambda url: TEIAdapter(
+            endpoint(credentials={"base_url": url, "api_key": KEY}), http.session()
+        ),
+        models={"text-embedding": "BAAI/bge-m3", "rerank": "BAAI/bge-m3"},
+    ),
+    "xinference": Family(
+        fake=lambda: XinferenceFake(api_key=KEY),
+        adapter=lambda url: XinferenceAdapter(
+            endpoint(credentials={"base_url": url, "api_key": KEY}), http.session()
+        ),
+        models={
+            "llm": "qwen2.5-instruct",
+            "text-embedding": "bge-m3",
+            "rerank": "bge-reranker",
+            "speech2text": "whisper-small",
+            "tts": "ChatTTS",
+        },
+    ),
+}
+
+# Each interface method: the model type it needs (None: none) and how to call it.
+CALLS: dict[str, tuple[str | None, Callable[[Adapter, str], Any]]] = {
+    "chat": ("llm", lambda a, model: a.chat(model, ASK)),
+    "stream": ("llm", lambda a, model: list(a.stream(model, ASK))),
+    "embed": ("text-embedding", lambda a, model: a.embed(model, ["hello", "world"])),
+    "rerank": ("rerank", lambda a, model: a.rerank(model, "hello", ["hello", "world"])),
+    "transcribe": ("speech2text", lambda a, model: a.transcribe(model, WAV, "hello.wav")),
+    "speak": ("tts", lambda a, model: a.speak(model, "hello", "alloy")),
+    "list_models": (None, lambda a, model: a.list_models()),
+}
+MODEL_TYPES = ("llm", "text-embedding", "rerank", "speech2text", "tts")
+
+
+def _cases() -> Iterator[Any]:
+    for name, family in FAMILIES.items():
+        for method, (model_type, call) in CALLS.items():
+            offered = family.lists_models if model_type is None else model_type in family.models
+            model = family.models.get(model_type or "", "")
+            yield pytest.param(
+                name,
+                "echo_key" if offered else "",
+                (lambda a, m, c=call, x=model: c(a, x)),
+                id=f"{name}-{method}" + ("" if offered else "-unsupported"),
+            )
+        for model_type, model in family.models.items():
+            yield pytest.param(
+                name,
+                "echo_key",
+                (lambda a, m, t=model_type, x=model: a.validate(x, t)),
+                id=f"{name}-validate-{model_type}",
+            )
+        for label, mode, call in family.extra:
+            yield pytest.param(
+                name, mode, (lambda a, m, c=call: c(a, m)), id=f"{name}-{label.replace(' ', '-')}"
+            )
+
+
+@pytest.fixture(scope="module")
+def fakes() -> Iterator[dict[str, FakeServer]]:
+    started = {name: family.fake().start() for name, family in FAMILIES.items()}
+    yield started
+    for server in started.values():
+        server.stop()
+
+
+def _texts(exc: BaseException) -> list[str]:
+    """What could be shown of an error: its message, str(), args, field errors, and the same of
+    the errors it was raised from."""
+    texts, seen = [], set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        texts += [str(current), repr(current.args), str(getattr(current, "message", ""))]
+        texts.append(repr(getattr(current, "fields", "")))
+        current = current.__cause__ or current.__context__
+    return texts
+
+
+def test_every_family_is_covered() -> None:
+    assert set(FAMILIES) == set(registry.ADAPTERS)
+    assert {*CALLS, "validate"} == set(MASKED_METHODS)
+
+
+@pytest.mark.parametrize(("family", "mode", "call"), list(_cases()))
+def test_an_echoed_key_never_reaches_the_error(fakes, family: str, mode: str, call) -> None:
+    fake, spec = fakes[family], FAMILIES[family]
+    fake.reset()
+    adapter = spec.adapter(fake.url)
+    if not mode:  # a method the family lacks: refused before any request
+        with pytest.raises(errors.InvalidInput) as refused:
+            call(adapter, spec.models)
+        assert refused.value.code == "unsupported"
+        return
+    fake.fail(mode)
+    sent = len(fake.received)
+    try:
+        with pytest.raises(errors.ServiceError) as caught:
+            call(adapter, spec.models)
+    finally:
+        fake.reset()
+    assert len(fake.received) > sent
+    assert KEY in fake.echo_key(fake.received[-1])  # the backend did quote the key
+    for text in _texts(caught.value):
+        assert KEY not in text
+    assert "***" in caught.value.message  # the quote reached the message, masked
+
+
+# --- the masking is structural: an adapter that never thought of it -------------------------------
+
+DERIVED = hashlib.sha256(KEY.encode()).hexdigest()  # a token the adapter derives from the key
+
+
+class CarelessAdapter(Adapter):
+    """Quotes its credentials in every error, never calling `http.bounded`."""
+
+    family = "careless"
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Signature {DERIVED}", "X-Region": "eu-west-1"}
+
+    def chat(self, model: str, request: ChatRequest) -> Any:
+        raise errors.UpstreamBadRequest(f"{KEY} signed as {DERIVED} may not use eu-west-1")
+
+    def stream(self, model: str, request: ChatRequest) -> Iterator[ChatChunk]:
+        yield ChatChunk(text="partial")
+        raise errors.UpstreamUnavailable(f"stream broke for {KEY}")
+
+    def embed(self, model: str, texts: Any) -> Any:
+        try:
+            raise errors.UpstreamBadRequest(f"bad key {KEY}")
+        except errors.UpstreamBadRequest as exc:
+            raise errors.UpstreamQuota(f"over quota: {exc.message}") from exc
+
+    def rerank(self, model: str, query: str, documents: Any, top_n: Any = None) -> Any:
+        raise errors.InvalidInput(f"no {KEY}", fields={"documents": [f"signed {DERIVED}"]})
+
+    def list_models(self) -> Any:
+        raise ValueError(f"a bug that printed {KEY}")
+
+
+def careless() -> CarelessAdapter:
+    return CarelessAdapter(
+        Endpoint(base_url="http://127.0.0.1:9", credentials={"api_key": KEY, "base_url": "x"}),
+        http.session(),
+    )
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda a: a.chat("m", ASK), id="chat"),
+        pytest.param(lambda a: list(a.stream("m", ASK)), id="stream"),
+        pytest.param(lambda a: a.embed("m", ["x"]), id="embed-chained"),
+        pytest.param(lambda a: a.rerank("m", "q", ["d"]), id="rerank-fields"),
+        pytest.param(lambda a: a.validate("m", "llm"), id="validate"),
+    ],
+)
+def test_a_new_adapter_is_masked_without_asking(call) -> None:
+    with pytest.raises(errors.ServiceError) as caught:
+        call(careless())
+    for text in _texts(caught.value):
+        assert KEY not in text
+        assert DERIVED not in text  # the credential header's value, derived by the adapter
+    assert "***" in caught.value.message
+
+
+def test_what_is_not_a_secret_stays_readable() -> None:
+    with pytest.raises(errors.UpstreamBadRequest, match="may not use eu-west-1"):
+        careless().chat("m", ASK)
+
+
+def test_a_stream_still_yields_until_its_error() -> None:
+    chunks = careless().stream("m", ASK)
+    assert next(chunks).text == "partial"
+    with pytest.raises(errors.UpstreamUnavailable, match=r"stream broke for \*\*\*"):
+        next(chunks)
+
+
+class CheckingAdapter(CarelessAdapter):
+    """Its `stream` is no generator: it checks, then returns one (as Azure's does)."""
+
+    def stream(self, model: str, request: ChatRequest) -> Iterator[ChatChunk]:
+        if not model:
+            raise errors.InvalidInput(f"name a model to use {KEY} with")
+        return super().stream(model, request)
+
+
+def test_a_stream_that_checks_first_still_raises_at_the_call() -> None:
+    checking = CheckingAdapter(careless().endpoint, http.session())
+    with pytest.raises(errors.InvalidInput, match=r"to use \*\*\* with"):
+        checking.stream("", ASK)  # raised by the call, not at the first next()
+    with pytest.raises(errors.UpstreamUnavailable, match=r"stream broke for \*\*\*"):
+        list(checking.stream("m", ASK))
+    unready = AzureOpenAIAdapter(endpoint(credentials={"api_key": KEY}), http.session())
+    with pytest.raises(errors.InvalidInput, match="base URL"):
+        unready.stream("chat-prod", ASK)  # not iterated
+
+
+def test_other_exceptions_pass_unchanged() -> None:
+    """Only ServiceError is the runtime's to mask; anything else is a bug, handled at the edge."""
+    with pytest.raises(ValueError, match=KEY):
+        careless().list_models()
