@@ -10,6 +10,7 @@ Pure Python (stdlib only), so anything may import it, the runtime adapters inclu
     └── UpstreamError             a model provider's backend failed
         ├── UpstreamAuth          authorization: bad or missing key
         ├── UpstreamRateLimited   rate_limit (retryable, may carry retry_after)
+        │   └── AllEntriesCooling all_entries_cooling: every balanced entry is resting (429)
         ├── UpstreamQuota         quota exhausted
         ├── UpstreamUnavailable   server_unavailable (retryable)
         │   └── UpstreamConnection  connection: refused, reset, DNS (retryable)
@@ -83,6 +84,13 @@ class UpstreamRateLimited(UpstreamError):
     def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class AllEntriesCooling(UpstreamRateLimited):
+    """Every load-balancing entry of a model is cooling down after failing."""
+
+    code = "all_entries_cooling"
+    http_status = 429
 
 
 class UpstreamQuota(UpstreamError):

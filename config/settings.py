@@ -145,6 +145,10 @@ CELERY_BEAT_SCHEDULE = {
 JOB_QUEUED_TIMEOUT = env.int("JOB_QUEUED_TIMEOUT", default=300)
 JOB_RUNNING_TIMEOUT = env.int("JOB_RUNNING_TIMEOUT", default=900)
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
+# Load balancing: seconds an entry rests after a rate limit (or quota) answer, and after any other
+# failure another entry could fix (401/403, 5xx, timeout). Dify's are 60 and 10.
+LB_COOLDOWN_RATE_LIMIT = env.float("LB_COOLDOWN_RATE_LIMIT", default=60.0)
+LB_COOLDOWN_OTHER = env.float("LB_COOLDOWN_OTHER", default=10.0)
 # The longest read timeout a credential form may set (its "Invoke timeout" and the like), seconds.
 UPSTREAM_TIMEOUT_MAX = env.int("UPSTREAM_TIMEOUT_MAX", default=600)
 

@@ -178,6 +178,7 @@ class InvocationOutput(serializers.ModelSerializer):
             "error_code", "error_message", "prompt_tokens", "completion_tokens", "usage_counted",
             "audio_seconds", "characters", "cost", "currency", "latency_ms", "ttft_ms",
             "attempts", "idempotency_key", "created_at", "started_at", "finished_at",
+            "served_by", "lb_entry", "answered_provider", "answered_model",
         ]  # fmt: skip
 
     def get_result(self, obj: Invocation) -> dict[str, Any]:

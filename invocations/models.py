@@ -9,6 +9,7 @@ from django.db.models import Q
 from providers.models import (
     CustomModel,
     JobStatus,
+    LoadBalancingEntry,
     ModelType,
     ProviderCredential,
 )
@@ -32,6 +33,14 @@ class Invocation(models.Model):
     custom_model = models.ForeignKey(
         CustomModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Who answered: the load-balancing entry (none: the model's own credentials), its name as it
+    # was, and the model that finally answered (another one when a fallback did).
+    lb_entry = models.ForeignKey(
+        LoadBalancingEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    served_by = models.CharField(max_length=100, blank=True, default="")
+    answered_provider = models.CharField(max_length=64, blank=True, default="")
+    answered_model = models.CharField(max_length=255, blank=True, default="")
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
     request = models.JSONField(default=dict)  # the input, never a credential
     result = models.JSONField(default=dict, blank=True)

@@ -22,7 +22,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from config import errors
-from providers import credentials, selectors, services, validation
+from providers import balancing, credentials, selectors, services, validation
 from providers.models import (
     AuditLogEntry,
     CheckedConfig,
@@ -190,10 +190,16 @@ class LoadBalancingEntryAdmin(CheckedConfigAdmin):
         "credential",
         "weight",
         "enabled",
-        "cooldown_until",
+        "cooling_down",
         *_CHECK_FIELDS,
     ]
     readonly_fields = [f for f in fields if f not in ("weight", "enabled")]
+
+    @admin.display(description="Cooling down")
+    def cooling_down(self, obj: LoadBalancingEntry) -> str:
+        key = balancing.lb_entry_key(obj.pk)
+        found = balancing.cooldowns(obj.tenant_id, [key]).get(key)
+        return f"{found.reason} until {found.ends_at:%Y-%m-%d %H:%M:%S} UTC" if found else "—"
 
     def save_model(
         self, request: HttpRequest, obj: LoadBalancingEntry, form: Any, change: bool

@@ -142,6 +142,11 @@ class CredentialOutput(serializers.Serializer):
         return credentials.shown(obj)
 
 
+class FallbackField(serializers.Serializer):
+    provider = serializers.CharField(max_length=64)
+    model = serializers.CharField(max_length=255)
+
+
 class ModelOutput(serializers.Serializer):
     id = serializers.CharField(help_text="Opaque id of this model within its provider.")
     provider = serializers.CharField()
@@ -159,6 +164,7 @@ class ModelOutput(serializers.Serializer):
     usable = serializers.BooleanField()
     deprecated = serializers.BooleanField()
     custom_model_id = serializers.IntegerField(source="custom_model.pk", allow_null=True)
+    fallbacks = FallbackField(many=True, help_text="Tried in order when this model fails.")
     last_error = serializers.CharField(
         source="custom_model.last_error",
         allow_null=True,
@@ -181,7 +187,18 @@ class LoadBalancingEntryOutput(serializers.Serializer):
     enabled = serializers.BooleanField()
     status = serializers.CharField()
     last_error = serializers.CharField()
-    cooldown_until = serializers.DateTimeField(allow_null=True)
+    cooldown_until = serializers.DateTimeField(
+        source="cooldown.ends_at",
+        allow_null=True,
+        default=None,
+        help_text="While the entry rests after failing, calls go to the model's other entries.",
+    )
+    cooldown_reason = serializers.CharField(
+        source="cooldown.reason",
+        allow_null=True,
+        default=None,
+        help_text="The error that cooled it: rate_limit, authorization, server_unavailable, ...",
+    )
     credential_id = serializers.IntegerField(allow_null=True)
     credential_name = serializers.CharField(source="credential.name", allow_null=True)
     credentials = serializers.SerializerMethodField()
@@ -268,6 +285,12 @@ class CustomModelInput(serializers.Serializer):
 class ModelPatchInput(serializers.Serializer):
     enabled = serializers.BooleanField(required=False)
     load_balancing_enabled = serializers.BooleanField(required=False)
+    fallbacks = FallbackField(
+        many=True,
+        required=False,
+        help_text="Other models of the same type, tried in order when every entry of this one "
+        "fails with a rate limit, an auth error, a 5xx or a timeout. [] clears the chain.",
+    )
     credentials = CredentialsField(
         required=False, help_text="Custom models only: new form values (PATCH semantics)."
     )
@@ -592,12 +615,13 @@ class ModelDetailApi(SettingsApi):
                 partial=True,
                 actor=self.principal,
             )
-        if "enabled" in data or "load_balancing_enabled" in data:
+        if {"enabled", "load_balancing_enabled", "fallbacks"} & set(data):
             services.model_setting_update(
                 tenant=request.tenant,
                 view=view,
                 enabled=data.get("enabled"),
                 load_balancing_enabled=data.get("load_balancing_enabled"),
+                fallbacks=data.get("fallbacks"),
                 actor=self.principal,
             )
         view = selectors.model_get(tenant=request.tenant, provider=provider, model_key=model_id)

@@ -8,6 +8,7 @@ class ProvidersConfig(AppConfig):
     def ready(self) -> None:
         # Parse and validate every manifest once at start-up: a broken manifest stops the
         # process here, with every problem listed, instead of failing a request later.
-        from providers import selectors
+        from providers import selectors, signals
 
         selectors.catalog()
+        signals.connect()

@@ -26,6 +26,7 @@ from tenants.fields import secret_place
 
 _MASK_CHAR = "•"
 _INTEGER = re.compile(r"^-?\d+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def obfuscate(secret: str) -> str:
@@ -91,6 +92,8 @@ def _coerce(
     if isinstance(raw, bool) or not isinstance(raw, str | int | float):
         return None, "Must be text."
     value = str(raw).strip()
+    if _CONTROL.search(value):
+        return None, "Remove control characters (line breaks, tabs, NUL) from this value."
     if len(value) > form_field.max_length:
         return None, f"Ensure this value has at most {form_field.max_length} characters."
     if form_field.type in {"select", "radio"}:

@@ -11,9 +11,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from config import errors
-from providers import binding, credentials, outbound, selectors, services
+from providers import credentials, routing, selectors, services
 from providers.models import CustomModel
-from providers.runtime import http, registry
 from providers.runtime.http import RetryPolicy, Timeouts
 from tenants.models import Tenant
 from tenants.principals import Principal
@@ -37,12 +36,11 @@ def discover(*, tenant: Tenant, provider: str, values: dict[str, Any]) -> list[P
     names = {f.variable for f in form} & set(MODEL_NAME_FIELDS)
     cleaned = credentials.clean_form(form, {**values, **dict.fromkeys(names, "-")})
     endpoint = replace(
-        binding.endpoint(manifest, {**cleaned.plain, **cleaned.secrets}),
+        routing.endpoint(manifest, {**cleaned.plain, **cleaned.secrets}),
         timeouts=Timeouts(connect=3.0, read=10.0),
         retry=RetryPolicy(attempts=1),
     )
-    session = http.session(outbound.policy())
-    adapter = registry.adapter_class(manifest.runtime.family)(endpoint, session)
+    adapter = routing.adapter_for_endpoint(manifest, endpoint)
     found = adapter.list_models()
     existing = set(
         CustomModel.objects.filter(tenant=tenant, provider=provider).values_list(

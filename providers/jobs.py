@@ -77,7 +77,8 @@ def sweep(
 def unexpected(exc: Exception, *, job: str, secrets: Iterable[str] = ()) -> errors.ServiceError:
     """The typed error a job ends with when `exc` is not one of ours (a bug, a corrupt row, a
     library's ValueError): logged with its traceback, both scrubbed of the call's secrets."""
-    secrets = tuple(secrets)
+    # Also as a repr shows them (a library's message may quote a value with its escapes).
+    secrets = tuple(secrets) + tuple(repr(s)[1:-1] for s in secrets if repr(s)[1:-1] != s)
     trace = scrub_values("".join(traceback.format_exception(exc)), secrets)
     logger.error("%s failed unexpectedly:\n%s", job, trace)
     detail = scrub_values(" ".join(f"{type(exc).__name__}: {exc}".split()), secrets)

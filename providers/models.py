@@ -105,6 +105,9 @@ class ModelSetting(models.Model):
     model_type = models.CharField(max_length=20, choices=ModelType.choices)
     enabled = models.BooleanField(default=True)
     load_balancing_enabled = models.BooleanField(default=False)
+    # Other models ({"provider", "model"}, same type) tried in order when every entry of this one
+    # fails with an error another backend could fix (rate limit, auth, 5xx, timeout).
+    fallbacks = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -130,7 +133,7 @@ class LoadBalancingEntry(CheckedConfig):
     )
     weight = models.PositiveSmallIntegerField(default=1)
     enabled = models.BooleanField(default=True)
-    cooldown_until = models.DateTimeField(null=True, blank=True)
+    # Cool-downs live in Redis (providers.balancing), shared by every process.
 
     class Meta:
         ordering = ["id"]

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from config import errors
+from providers import balancing
 from providers import catalog as catalog_module
 from providers.models import (
     AuditLogEntry,
@@ -190,6 +191,7 @@ class ModelView:
     usable: bool
     custom_model: CustomModel | None = None
     deprecated: bool = False
+    fallbacks: tuple[dict[str, str], ...] = ()  # {"provider", "model"}, tried in order
 
     @property
     def id(self) -> str:
@@ -254,6 +256,7 @@ def iter_models(manifest: ProviderManifest, state: WorkspaceState) -> Iterator[M
             status=active.status if active else UNCONFIGURED,
             usable=enabled and credential_ok,
             deprecated=model.deprecated,
+            fallbacks=tuple(setting.fallbacks) if setting else (),
         )
     for custom in state.custom_models.get(manifest.provider, []):
         setting = state.settings.get((manifest.provider, custom.model_type, custom.model))
@@ -274,6 +277,7 @@ def iter_models(manifest: ProviderManifest, state: WorkspaceState) -> Iterator[M
             status=custom.status,
             usable=enabled and custom.status != CheckStatus.INVALID,
             custom_model=custom,
+            fallbacks=tuple(setting.fallbacks) if setting else (),
         )
 
 
@@ -364,11 +368,16 @@ def credential_get(*, tenant: Tenant, provider: str, credential_id: int) -> Prov
 
 
 def lb_entry_list(*, tenant: Tenant, view: ModelView) -> list[LoadBalancingEntry]:
-    return list(
+    """The model's entries, each with `cooldown` (a `balancing.Cooldown`, or None) from Redis."""
+    entries = list(
         LoadBalancingEntry.objects.filter(
             tenant=tenant, provider=view.provider, model_type=view.model_type, model=view.model
         ).select_related("credential")
     )
+    cooling = balancing.cooldowns(tenant.pk, [balancing.lb_entry_key(e.pk) for e in entries])
+    for entry in entries:
+        entry.cooldown = cooling.get(balancing.lb_entry_key(entry.pk))
+    return entries
 
 
 def lb_entry_get(*, tenant: Tenant, view: ModelView, entry_id: int) -> LoadBalancingEntry:

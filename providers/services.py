@@ -340,8 +340,11 @@ def model_setting_update(
     view: selectors.ModelView,
     enabled: bool | None = None,
     load_balancing_enabled: bool | None = None,
+    fallbacks: list[dict[str, str]] | None = None,
     actor: Principal | None,
 ) -> ModelSetting:
+    """Switch a model on or off, switch its load balancing, or set its fallback chain."""
+    chain = _checked_fallbacks(tenant, view, fallbacks) if fallbacks is not None else None
     setting, _ = ModelSetting.objects.get_or_create(
         tenant=tenant, provider=view.provider, model_type=view.model_type, model=view.model
     )
@@ -353,6 +356,8 @@ def model_setting_update(
         and load_balancing_enabled != setting.load_balancing_enabled
     ):
         setting.load_balancing_enabled = changes["load_balancing_enabled"] = load_balancing_enabled
+    if chain is not None and chain != setting.fallbacks:
+        setting.fallbacks = changes["fallbacks"] = chain
     setting.save()
     if changes:
         _audit(
@@ -365,6 +370,42 @@ def model_setting_update(
         )
     prune_defaults(tenant)
     return setting
+
+
+MAX_FALLBACKS = 5
+
+
+def _checked_fallbacks(
+    tenant: Tenant, view: selectors.ModelView, given: list[dict[str, str]]
+) -> list[dict[str, str]]:
+    """Each fallback names another model of the same type this workspace has (any provider)."""
+    problems: list[str] = []
+    chain: list[dict[str, str]] = []
+    if len(given) > MAX_FALLBACKS:
+        problems.append(f"Give at most {MAX_FALLBACKS} fallbacks.")
+    for position, item in enumerate(given[:MAX_FALLBACKS], start=1):
+        pair = {"provider": item["provider"], "model": item["model"]}
+        if (pair["provider"], pair["model"]) == (view.provider, view.model):
+            problems.append(f"#{position}: a model cannot fall back to itself.")
+        elif pair in chain:
+            problems.append(f"#{position}: {pair['provider']}/{pair['model']} is listed twice.")
+        else:
+            try:
+                selectors.model_get(
+                    tenant=tenant,
+                    provider=pair["provider"],
+                    model_key=selectors.model_id(view.model_type, pair["model"]),
+                )
+            except errors.NotFound:
+                problems.append(
+                    f"#{position}: this workspace has no {view.model_type} model "
+                    f"{pair['provider']}/{pair['model']}."
+                )
+            else:
+                chain.append(pair)
+    if problems:
+        raise errors.InvalidInput(fields={"fallbacks": problems})
+    return chain
 
 
 # --- Load balancing ---------------------------------------------------------------------------
@@ -530,17 +571,6 @@ def default_model_clear(*, tenant: Tenant, model_type: str, actor: Principal | N
 
 
 # --- Quotas -----------------------------------------------------------------------------------
-
-
-def quota_check(*, tenant: Tenant, provider: str) -> None:
-    """Refuse a call when a limited quota of the provider is used up (no quota: unlimited)."""
-    spent = ProviderQuota.objects.filter(
-        tenant=tenant, provider=provider, limit__gte=0, used__gte=F("limit")
-    ).first()
-    if spent is not None:
-        raise errors.UpstreamQuota(
-            f"The {spent.quota_type} quota of {provider} is used up ({spent.used}/{spent.limit})."
-        )
 
 
 def quota_consume(*, tenant: Tenant, provider: str, tokens: int) -> None:

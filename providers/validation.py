@@ -16,7 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from config import errors
-from providers import binding, jobs, selectors, services, tasks
+from providers import balancing, jobs, routing, selectors, services, tasks
 from providers.models import (
     CheckedConfig,
     CheckStatus,
@@ -32,7 +32,7 @@ from providers.runtime import registry
 def _what_to_check(target: CheckedConfig) -> tuple[str, str]:
     if isinstance(target, ProviderCredential):
         manifest = selectors.manifest_get(target.provider)
-        return binding.validation_model(manifest, target.config)
+        return routing.validation_model(manifest, target.config)
     if isinstance(target, CustomModel | LoadBalancingEntry):
         return target.model_type, target.model
     raise TypeError(f"Cannot validate {type(target).__name__}")
@@ -71,6 +71,7 @@ def validation_create(
     # decrypted-credential cache) stays.
     type(target).objects.filter(pk=target.pk).update(status=CheckStatus.VALIDATING)
     target.status = CheckStatus.VALIDATING
+    balancing.settings_changed(target.tenant_id)  # routes skip invalid rows
     return job
 
 
@@ -100,8 +101,8 @@ def validation_run(*, job_id: int) -> None:
             else target
         )
         manifest = selectors.manifest_get(job.provider)
-        adapter = binding.adapter_for(manifest, row)
-        secrets = adapter.endpoint.secret_values()
+        adapter = routing.adapter_for(manifest, row)
+        secrets = adapter.secret_values()
         result = adapter.validate(job.model, job.model_type)
         details = dict(result.details)
         error: errors.ServiceError | None = None
@@ -174,6 +175,7 @@ def _settle_target(
     if isinstance(target, CustomModel):
         fields["details"] = details
     kind.objects.filter(pk=target.pk).update(**fields)
+    balancing.settings_changed(target.tenant_id)
     if error is not None:
         services.prune_defaults(target.tenant)
 

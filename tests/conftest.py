@@ -78,6 +78,18 @@ def session_client(make_member: Callable[..., User]) -> Callable[..., APIClient]
     return make
 
 
+@pytest.fixture(autouse=True)
+def _fresh_routing_state() -> None:
+    """Each test starts with no cached route and no shared routing state (versions, round-robin
+    positions, cool-downs): workspace ids repeat between tests, as rolled-back rows free them."""
+    from providers import balancing, routing
+
+    routing.forget_routes()
+    stale = list(balancing.client().scan_iter("mps:*"))
+    if stale:
+        balancing.client().delete(*stale)
+
+
 @pytest.fixture
 def celery_worker_thread(transactional_db: None) -> Iterator[None]:
     """A real Celery worker (in-process thread, consuming from the real Redis broker), started on

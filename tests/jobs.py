@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+from config.celery import app
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def finished(client, url: str, seconds: float = 20.0) -> dict:
@@ -14,3 +25,33 @@ def finished(client, url: str, seconds: float = 20.0) -> dict:
             return body
         time.sleep(0.05)
     raise AssertionError(f"{url} did not finish in {seconds} s: {body}")
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def start_worker_process(name: str, **environment: str) -> subprocess.Popen:
+    """A real `celery worker` process on the test database and Redis, answering pings."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": _database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "DATA_DIR": str(settings.DATA_DIR),
+        **environment,
+    }
+    worker = subprocess.Popen(  # noqa: S603 - our own worker, fixed arguments
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo",
+         "--hostname", f"{name}@%h", "--loglevel", "WARNING", "--without-gossip",
+         "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not app.control.ping(destination=[f"{name}@{os.uname().nodename}"], timeout=0.5):
+        assert worker.poll() is None, "the worker exited at start"
+        assert time.monotonic() < deadline, "the worker did not come up"
+    return worker

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from providers import binding, credentials, selectors
+from providers import credentials, routing, selectors
 from providers.runtime import http, registry
 from providers.runtime.openai_compat import OpenAICompatAdapter
 from providers.schema import FormField
@@ -58,11 +58,11 @@ def test_openai_wire_provider_is_wired_up(fake, provider) -> None:
         else manifest.provider_credential_schema
     )
     model_type, model = (
-        ("llm", "sample-model") if customizable else binding.validation_model(manifest, {})
+        ("llm", "sample-model") if customizable else routing.validation_model(manifest, {})
     )
     values = {f.variable: _sample(f, f"{fake.url}/v1") for f in form if f.required}
     cleaned = credentials.clean_form(form, values, model_type=model_type)
-    endpoint = binding.endpoint(manifest, {**cleaned.plain, **cleaned.secrets})
+    endpoint = routing.endpoint(manifest, {**cleaned.plain, **cleaned.secrets})
     adapter = registry.adapter_class(manifest.runtime.family)(endpoint, http.session())
     assert isinstance(adapter, OpenAICompatAdapter)
     base = adapter.http.base_url

@@ -3,16 +3,11 @@ the queue, and another worker finishes it. Real `celery worker` processes, SIGKI
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from django.test import override_settings
 
 from config.celery import app
@@ -23,36 +18,9 @@ from providers import services
 from providers.models import JobStatus
 from tenants.principals import Principal
 from tests.fakes.openai_server import OpenAIFake
+from tests.jobs import start_worker_process
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
-def _start_worker(name: str) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": _database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "DATA_DIR": str(settings.DATA_DIR),
-    }
-    worker = subprocess.Popen(  # noqa: S603 - our own worker, fixed arguments
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo",
-         "--hostname", f"{name}@%h", "--loglevel", "WARNING", "--without-gossip",
-         "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while not app.control.ping(destination=[f"{name}@{os.uname().nodename}"], timeout=0.5):
-        assert worker.poll() is None, "the worker exited at start"
-        assert time.monotonic() < deadline, "the worker did not come up"
-    return worker
 
 
 def _wait_status(pk: int, wanted: set[str], seconds: float = 20) -> Invocation:
@@ -74,7 +42,7 @@ def test_a_job_survives_its_worker_being_killed(tenant) -> None:
             actor=None,
         )
         app.control.purge()  # only the job below goes to the workers
-        first = _start_worker("doomed")
+        first = start_worker_process("doomed")
         try:
             fake.fail("slow", seconds=5)  # the first call hangs: time to kill its worker
             invocation, _ = invocation_services.invocation_create(
@@ -95,7 +63,7 @@ def test_a_job_survives_its_worker_being_killed(tenant) -> None:
 
         with override_settings(JOB_RUNNING_TIMEOUT=0):
             assert sweep.sweep_stuck_jobs()["requeued"] == 1
-        second = _start_worker("rescuer")
+        second = start_worker_process("rescuer")
         try:
             done = _wait_status(invocation.pk, {JobStatus.SUCCEEDED, JobStatus.FAILED})
         finally:

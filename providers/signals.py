@@ -1,0 +1,44 @@
+"""Every write to a workspace's provider settings replaces its settings version once committed,
+so every process's cached routes of it are rebuilt before their next call (see routing)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models.signals import post_delete, post_save
+
+from providers import balancing
+from providers.models import (
+    CustomModel,
+    DefaultModel,
+    LoadBalancingEntry,
+    ModelSetting,
+    ProviderCredential,
+    ProviderQuota,
+)
+from tenants.models import Tenant
+
+ROUTING_MODELS = (
+    ProviderCredential,
+    CustomModel,
+    ModelSetting,
+    LoadBalancingEntry,
+    DefaultModel,
+    ProviderQuota,
+)
+
+
+def _changed(sender: type, instance: Any, **kwargs: Any) -> None:
+    balancing.settings_changed(instance.tenant_id)
+
+
+def _tenant_saved(sender: type, instance: Tenant, created: bool, **kwargs: Any) -> None:
+    if created:  # a database may hand out a deleted workspace's id again
+        balancing.settings_changed(instance.pk)
+
+
+def connect() -> None:
+    for model in ROUTING_MODELS:
+        post_save.connect(_changed, sender=model, dispatch_uid=f"routing-{model.__name__}-save")
+        post_delete.connect(_changed, sender=model, dispatch_uid=f"routing-{model.__name__}-del")
+    post_save.connect(_tenant_saved, sender=Tenant, dispatch_uid="routing-tenant")

@@ -1,0 +1,290 @@
+"""The routed call path: load balancing that really routes (weighted round robin whose position
+every process shares), cool-downs shared across processes, fallbacks, settings changes seen by the
+very next call in another process, and a warm call that makes no database query.
+
+"Another process" is a real `celery worker` process; this test process calls the routing module
+as the web tier (and the gateway) does. Backends are OpenAI fakes that check the key they get."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from config import errors
+from config.celery import app
+from invocations import services as invocation_services
+from invocations.models import Invocation
+from providers import balancing, routing, selectors, services
+from providers.models import JobStatus
+from providers.runtime import base as rt
+from tenants.principals import Principal
+from tests.fakes.openai_server import OpenAIFake
+from tests.jobs import start_worker_process
+
+pytestmark = pytest.mark.django_db(transaction=True)
+MODEL = "gpt-4o-mini"
+KEY_A, KEY_B, KEY_C = "sk-route-a-000000001", "sk-route-b-000000002", "sk-route-c-000000003"
+
+
+@pytest.fixture
+def fakes() -> Iterator[tuple[OpenAIFake, OpenAIFake, OpenAIFake]]:
+    with (
+        OpenAIFake(api_key=KEY_A) as a,
+        OpenAIFake(api_key=KEY_B) as b,
+        OpenAIFake(api_key=KEY_C, models={"backup-chat": "llm"}) as c,
+    ):
+        yield a, b, c
+
+
+def _view(tenant, provider="openai", model=MODEL):
+    return selectors.model_get(
+        tenant=tenant, provider=provider, model_key=selectors.model_id("llm", model)
+    )
+
+
+@pytest.fixture
+def balanced(tenant, fakes):
+    """gpt-4o-mini with its own credentials (fake A, weight 1) and an entry (fake B, weight 2)."""
+    a, b, _ = fakes
+    services.credential_create(
+        tenant=tenant,
+        provider="openai",
+        name="main",
+        values={"openai_api_key": KEY_A, "openai_api_base": a.url},
+        actor=None,
+    )
+    services.model_setting_update(
+        tenant=tenant, view=_view(tenant), load_balancing_enabled=True, actor=None
+    )
+    services.lb_entry_create(
+        tenant=tenant,
+        view=_view(tenant),
+        name="second key",
+        credential_id=None,
+        values={"openai_api_key": KEY_B, "openai_api_base": b.url},
+        weight=2,
+        enabled=True,
+        actor=None,
+    )
+    return tenant
+
+
+def _chat(text: str):
+    request = rt.ChatRequest(messages=(rt.Message("user", text),))
+    return lambda adapter, model: adapter.chat(model, request)
+
+
+def _direct(tenant, text: str = "hi") -> routing.Served:
+    """One call as the web tier makes it."""
+    found = routing.route(tenant_id=tenant.pk, provider="openai", model_type="llm", model=MODEL)
+    return routing.call(found, _chat(text))
+
+
+def _queue(tenant, text: str = "hi") -> Invocation:
+    invocation, _ = invocation_services.invocation_create(
+        principal=Principal(tenant=tenant, perms=frozenset()),
+        model_type="llm",
+        provider="openai",
+        model=MODEL,
+        request={"messages": [{"role": "user", "content": text}]},
+    )
+    return invocation
+
+
+def _finished(pk: int, seconds: float = 20) -> Invocation:
+    deadline = time.monotonic() + seconds
+    while (invocation := Invocation.objects.get(pk=pk)).status not in {
+        JobStatus.SUCCEEDED,
+        JobStatus.FAILED,
+    }:
+        assert time.monotonic() < deadline, invocation.status
+        time.sleep(0.02)
+    return invocation
+
+
+def _chats(fake: OpenAIFake) -> int:
+    return sum(1 for r in fake.received if r.path == "/v1/chat/completions")
+
+
+@pytest.fixture
+def worker():
+    app.control.purge()
+    process = start_worker_process("router")
+    yield process
+    process.terminate()
+    process.wait(10)
+
+
+def test_weighted_round_robin_is_shared_by_the_web_tier_and_a_worker_process(
+    balanced, fakes, worker
+) -> None:
+    a, b, _ = fakes
+    served: Counter[str] = Counter()
+    for i in range(15):
+        served[_direct(balanced, f"web {i}").entry.label] += 1
+        job = _finished(_queue(balanced, f"job {i}").pk)
+        assert job.status == JobStatus.SUCCEEDED, job.error_message
+        served[job.served_by] += 1
+    # 30 calls from two processes, one shared position: exactly 1:2, as the weights say.
+    assert served == {routing.OWN: 10, "second key": 20}
+    assert (_chats(a), _chats(b)) == (10, 20)
+    job = Invocation.objects.filter(served_by="second key").first()
+    assert job.lb_entry is not None
+    assert job.lb_entry.name == "second key"
+    assert (job.answered_provider, job.answered_model) == ("openai", MODEL)
+
+
+def test_a_429_storm_on_one_entry_moves_every_call_to_the_other(balanced, fakes, worker) -> None:
+    a, _b, _ = fakes
+    a.fail("429", times=1000, retry_after=0)
+    outcomes = [_direct(balanced, f"web {i}").entry.label for i in range(6)]
+    jobs = [_finished(_queue(balanced, f"job {i}").pk) for i in range(6)]
+
+    assert outcomes == ["second key"] * 6
+    assert {(j.status, j.served_by) for j in jobs} == {(JobStatus.SUCCEEDED, "second key")}
+    # A answered 429 once; cooled (shared through Redis), neither process sent it anything more.
+    assert _chats(a) == 1
+    route = routing.route(tenant_id=balanced.pk, provider="openai", model_type="llm", model=MODEL)
+    cooling = balancing.cooldowns(balanced.pk, [e.key for e in route.entries])
+    own = route.entries[0]
+    assert own.label == routing.OWN
+    assert list(cooling) == [own.key]
+    assert cooling[own.key].reason == "rate_limit"
+    assert 50 < cooling[own.key].seconds_left <= 60
+
+
+def test_the_cool_down_shows_in_the_api_with_its_reason_and_end(
+    balanced, fakes, key_client
+) -> None:
+    _a, b, _ = fakes
+    b.fail("500", times=10)
+    for i in range(3):  # whichever entry comes first, B fails once and rests
+        assert _direct(balanced, f"call {i}").entry.label == routing.OWN
+    view = _view(balanced)
+    listed = key_client().get(f"/api/v1/model-providers/openai/models/{view.id}/load-balancing")
+    entry = listed.json()[0]
+    assert entry["cooldown_reason"] == "server_unavailable"
+    assert entry["cooldown_until"] is not None
+    assert _chats(b) == 1
+
+
+def test_when_every_entry_is_cooling_the_call_is_refused_with_when_to_retry(
+    balanced, fakes
+) -> None:
+    a, b, _ = fakes
+    a.fail("500", times=10)
+    b.fail("500", times=10)
+    with pytest.raises(errors.UpstreamUnavailable):
+        _direct(balanced)
+    with pytest.raises(errors.AllEntriesCooling) as caught:
+        _direct(balanced)
+    assert caught.value.http_status == 429
+    assert 0 < caught.value.retry_after <= 10
+    assert _chats(a) + _chats(b) == 2  # each tried once, then left alone
+
+
+def test_the_fallback_answers_when_every_entry_fails(balanced, fakes, worker) -> None:
+    a, b, c = fakes
+    backup = services.custom_model_create(
+        tenant=balanced,
+        provider="openai_api_compatible",
+        model="backup-chat",
+        model_type="llm",
+        values={"endpoint_url": f"{c.url}/v1", "api_key": KEY_C},
+        actor=None,
+    )
+    deadline = time.monotonic() + 20
+    while type(backup).objects.get(pk=backup.pk).status != "valid":  # its check, in the worker
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    probes = _chats(c)
+    services.model_setting_update(
+        tenant=balanced,
+        view=_view(balanced),
+        fallbacks=[{"provider": "openai_api_compatible", "model": "backup-chat"}],
+        actor=None,
+    )
+    a.fail("500", times=1000)
+    b.fail("500", times=1000)
+    job = _finished(_queue(balanced, "anyone there?").pk)
+    assert job.status == JobStatus.SUCCEEDED, job.error_message
+    assert job.result["text"] == "You said: anyone there?"
+    assert (job.answered_provider, job.answered_model) == ("openai_api_compatible", "backup-chat")
+    assert (job.provider, job.model) == ("openai", MODEL)
+    assert (_chats(a), _chats(b), _chats(c) - probes) == (1, 1, 1)
+
+
+def test_a_bad_request_is_not_retried_elsewhere(balanced, fakes) -> None:
+    a, b, _ = fakes
+    bad = rt.ChatRequest(messages=(rt.Message("user", "x"),), parameters={"model": "other"})
+    with pytest.raises(errors.UpstreamError):
+        routing.call(
+            routing.route(tenant_id=balanced.pk, provider="openai", model_type="llm", model=MODEL),
+            lambda adapter, model: adapter.chat("no-such-model", bad),
+        )
+    assert _chats(a) + _chats(b) == 1
+
+
+def test_fallbacks_are_checked_when_set(balanced, key_client) -> None:
+    view = _view(balanced)
+    response = key_client().patch(
+        f"/api/v1/model-providers/openai/models/{view.id}",
+        {"fallbacks": [{"provider": "openai", "model": MODEL}, {"provider": "x", "model": "y"}]},
+        format="json",
+    )
+    assert response.status_code == 400
+    problems = response.json()["error"]["fields"]["fallbacks"]
+    assert problems[0] == "#1: a model cannot fall back to itself."
+    assert "no llm model x/y" in problems[1]
+    ok = key_client().patch(
+        f"/api/v1/model-providers/openai/models/{view.id}",
+        {"fallbacks": [{"provider": "openai", "model": "gpt-4o"}]},
+        format="json",
+    )
+    assert ok.status_code == 200, ok.content
+    assert ok.json()["fallbacks"] == [{"provider": "openai", "model": "gpt-4o"}]
+
+
+def test_a_changed_key_is_used_by_the_very_next_call_in_another_process(
+    tenant, fakes, worker
+) -> None:
+    a, _, _ = fakes
+    credential = services.credential_create(
+        tenant=tenant,
+        provider="openai",
+        name="main",
+        values={"openai_api_key": KEY_A, "openai_api_base": a.url},
+        actor=None,
+    )
+    first = _finished(_queue(tenant, "before").pk)
+    assert first.status == JobStatus.SUCCEEDED, first.error_message  # the worker's route is warm
+
+    a.api_key = "sk-rotated-key-0000000004"  # the provider rotated the key...
+    services.credential_update(  # ...and so did the workspace
+        credential=credential,
+        values={"openai_api_key": a.api_key, "openai_api_base": a.url},
+        partial=False,
+        actor=None,
+    )
+    second = _finished(_queue(tenant, "after").pk)
+    assert second.status == JobStatus.SUCCEEDED, second.error_message
+    asked = [r for r in a.received if r.json() and "after" in str(r.json().get("messages"))]
+    assert [r.header("authorization") for r in asked] == [f"Bearer {a.api_key}"]
+
+
+def test_a_warm_call_makes_no_database_query(balanced, fakes) -> None:
+    first = _direct(balanced, "warm up")
+    with CaptureQueriesContext(connection) as queries:
+        for i in range(4):
+            again = _direct(balanced, f"call {i}")
+    assert list(queries) == []
+    route = routing.route(tenant_id=balanced.pk, provider="openai", model_type="llm", model=MODEL)
+    assert again.route is route
+    assert first.route is route
+    assert route.balanced
+    assert len(route.entries) == 2
