@@ -10,10 +10,12 @@ answered. Chat is streamed inside the worker to record time to first token.
 from __future__ import annotations
 
 import base64
+import contextlib
 import time
 import uuid
 from typing import Any
 
+import redis
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, OperationalError, transaction
@@ -23,7 +25,7 @@ from django.utils import timezone
 from config import errors
 from invocations import codec, tasks
 from invocations.models import Invocation
-from providers import jobs, routing, selectors
+from providers import balancing, jobs, routing, selectors
 from providers import services as provider_services
 from providers.models import JobStatus
 from tenants.principals import Principal
@@ -113,6 +115,7 @@ def _fail(invocation: Invocation, error: errors.ServiceError, started: float) ->
         latency_ms=int((time.perf_counter() - started) * 1000),
         finished_at=timezone.now(),
     )
+    _announce(invocation.pk)
 
 
 def invocation_run(*, invocation_id: int) -> None:
@@ -161,11 +164,12 @@ def _succeed(invocation: Invocation, served: routing.Served, started: float) -> 
     fields = dict(served.value)
     answered, entry = served.route, served.entry
     audio = fields.pop("audio", None)
-    provider_services.quota_consume(
-        tenant=invocation.tenant,
-        provider=answered.provider,
-        tokens=(fields.get("prompt_tokens") or 0) + (fields.get("completion_tokens") or 0),
-    )
+    if answered.limited_quota:
+        provider_services.quota_consume(
+            tenant_id=invocation.tenant_id,
+            provider=answered.provider,
+            tokens=(fields.get("prompt_tokens") or 0) + (fields.get("completion_tokens") or 0),
+        )
     fields["cost"], fields["currency"] = routing.cost(answered, fields)
     if audio is not None:
         extension = next(
@@ -187,14 +191,39 @@ def _succeed(invocation: Invocation, served: routing.Served, started: float) -> 
         answered_model=answered.model,
         **fields,
     )
+    _announce(invocation.pk)
+
+
+def _done_key(invocation_id: int) -> str:
+    return f"mps:done:{invocation_id}"
+
+
+def _announce(invocation_id: int) -> None:
+    """Wake whoever waits on this invocation (`invocation_wait`); a lost wake-up costs a waiter
+    at most `WAIT_RECHECK` seconds."""
+    key = _done_key(invocation_id)
+    with contextlib.suppress(redis.RedisError):
+        balancing.client().pipeline().rpush(key, 1).expire(key, 60).execute()
+
+
+WAIT_RECHECK = 2.0  # seconds between database checks while waiting, in case a wake-up was lost
 
 
 def invocation_wait(*, invocation: Invocation, seconds: float) -> Invocation:
-    """Poll until the invocation finishes or `seconds` pass (long-poll for GET ?wait=)."""
+    """Wait until the invocation finishes or `seconds` pass (long-poll for GET ?wait=): woken by
+    the worker through Redis (a blocking pop on a pooled connection), not by polling the
+    database. A woken waiter puts the token back, so every waiter of the job wakes."""
     deadline = time.monotonic() + seconds
-    while (
-        invocation.status in (JobStatus.QUEUED, JobStatus.RUNNING) and time.monotonic() < deadline
-    ):
-        time.sleep(0.1)
+    key = _done_key(invocation.pk)
+    waiting = balancing.client(blocking=True)
+    while invocation.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        try:
+            if waiting.blpop([key], timeout=min(left, WAIT_RECHECK)):
+                waiting.pipeline().rpush(key, 1).expire(key, 60).execute()
+        except redis.RedisError:
+            time.sleep(min(left, 0.1))  # Redis away: poll the database
         invocation.refresh_from_db()
     return invocation

@@ -28,12 +28,13 @@ logger = logging.getLogger(__name__)
 
 
 @cache
-def _client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+def _client(url: str, read_timeout: float) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=read_timeout, socket_connect_timeout=1.0)
 
 
-def client() -> redis.Redis:
-    return _client(settings.REDIS_URL)
+def client(*, blocking: bool = False) -> redis.Redis:
+    """This process's pooled Redis client; `blocking` for commands that wait (up to 3 s)."""
+    return _client(settings.REDIS_URL, 4.0 if blocking else 1.0)
 
 
 # --- Settings version -------------------------------------------------------------------------

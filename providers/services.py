@@ -573,10 +573,10 @@ def default_model_clear(*, tenant: Tenant, model_type: str, actor: Principal | N
 # --- Quotas -----------------------------------------------------------------------------------
 
 
-def quota_consume(*, tenant: Tenant, provider: str, tokens: int) -> None:
+def quota_consume(*, tenant_id: int, provider: str, tokens: int) -> None:
     """Count tokens against every limited quota of the provider, in one atomic update that stops
     at the limit: a quota is never over-spent, even by concurrent calls."""
     if tokens > 0:
-        ProviderQuota.objects.filter(tenant=tenant, provider=provider, limit__gte=0).update(
+        ProviderQuota.objects.filter(tenant_id=tenant_id, provider=provider, limit__gte=0).update(
             used=Least(F("used") + tokens, F("limit"))
         )

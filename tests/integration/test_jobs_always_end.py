@@ -246,3 +246,28 @@ def test_a_lost_validation_with_tries_left_is_queued_again_and_ends(client, xinf
     assert done["status"] == "succeeded"
     shown = client.get(f"/api/v1/model-providers/xinference/models/{model['id']}").json()
     assert shown["status"] == "valid"
+
+
+def test_a_waiting_request_is_woken_when_the_job_finishes(client, xinference) -> None:
+    """GET ?wait= is woken by the worker through Redis, not by polling the database: it answers
+    within milliseconds of the job's end."""
+    settled(client, "xinference", _add_qwen(client, xinference))
+    lags = []
+    for i in range(5):
+        xinference.fail("slow", seconds=0.3)
+        created = client.post(
+            "/api/v1/invocations",
+            {
+                "model_type": "llm",
+                "provider": "xinference",
+                "model": "qwen2.5-instruct",
+                "input": {"messages": [{"role": "user", "content": f"wake {i}"}]},
+            },
+            format="json",
+        ).json()
+        answer = client.get(f"/api/v1/invocations/{created['id']}?wait=10")
+        answered_at = timezone.now()
+        body = answer.json()
+        assert body["status"] == "succeeded", body
+        lags.append(answered_at - Invocation.objects.get(pk=created["id"]).finished_at)
+    assert max(lags).total_seconds() < 0.05, lags
