@@ -6,6 +6,7 @@ Pure Python (stdlib only), so anything may import it, the runtime adapters inclu
     ├── NotFound                  404
     ├── PermissionDenied          403
     ├── Conflict                  409
+    ├── RateLimited               429 rate_limited: an API key's per-minute limit (retry_after)
     ├── InvalidInput              400, with field errors
     └── UpstreamError             a model provider's backend failed
         ├── UpstreamAuth          authorization: bad or missing key
@@ -51,6 +52,17 @@ class PermissionDenied(ServiceError):
 class Conflict(ServiceError):
     code = "conflict"
     http_status = 409
+
+
+class RateLimited(ServiceError):
+    """The caller's own limit (an API key's requests or tokens per minute) is reached."""
+
+    code = "rate_limited"
+    http_status = 429
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class InvalidInput(ServiceError):

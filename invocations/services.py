@@ -23,7 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from config import errors
-from invocations import codec, tasks
+from invocations import codec, limits, tasks
 from invocations.models import Invocation
 from providers import balancing, jobs, routing, selectors
 from providers import services as provider_services
@@ -59,6 +59,7 @@ def invocation_create(
         existing = Invocation.objects.filter(tenant=tenant, idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing, False
+    limits.admit(principal.api_key)
     if not provider or not model:
         provider, model = _default_model(principal=principal, model_type=model_type)
     route = routing.route(
@@ -164,12 +165,12 @@ def _succeed(invocation: Invocation, served: routing.Served, started: float) -> 
     fields = dict(served.value)
     answered, entry = served.route, served.entry
     audio = fields.pop("audio", None)
+    tokens = (fields.get("prompt_tokens") or 0) + (fields.get("completion_tokens") or 0)
     if answered.limited_quota:
         provider_services.quota_consume(
-            tenant_id=invocation.tenant_id,
-            provider=answered.provider,
-            tokens=(fields.get("prompt_tokens") or 0) + (fields.get("completion_tokens") or 0),
+            tenant_id=invocation.tenant_id, provider=answered.provider, tokens=tokens
         )
+    limits.charge(invocation.api_key_id, tokens)
     fields["cost"], fields["currency"] = routing.cost(answered, fields)
     if audio is not None:
         extension = next(

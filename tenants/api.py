@@ -109,6 +109,19 @@ class ApiKeyOutput(serializers.Serializer):
     last_used_at = serializers.DateTimeField(allow_null=True)
     revoked_at = serializers.DateTimeField(allow_null=True)
     is_active = serializers.BooleanField()
+    rpm_limit = serializers.IntegerField(allow_null=True, help_text="Model calls per minute.")
+    tpm_limit = serializers.IntegerField(allow_null=True, help_text="Tokens per minute.")
+
+
+class ApiKeyLimitsInput(serializers.Serializer):
+    rpm_limit = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=1_000_000,
+        help_text="Model calls per minute with this key; null: unlimited.",
+    )  # fmt: skip
+    tpm_limit = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=1_000_000_000,
+        help_text="Tokens (prompt + completion) per minute with this key; null: unlimited.",
+    )  # fmt: skip
 
 
 class ApiKeyCreatedOutput(ApiKeyOutput):
@@ -118,7 +131,7 @@ class ApiKeyCreatedOutput(ApiKeyOutput):
 class ApiKeyListCreateApi(TenantApi):
     required_perms = {"GET": Perm.READ_SETTINGS, "POST": Perm.MANAGE_API_KEYS}
 
-    class CreateInput(serializers.Serializer):
+    class CreateInput(ApiKeyLimitsInput):
         name = serializers.CharField(max_length=100)
         scopes = serializers.ListField(
             child=serializers.ChoiceField(choices=ApiKeyScope.choices),
@@ -147,11 +160,23 @@ class ApiKeyListCreateApi(TenantApi):
 
 
 class ApiKeyDetailApi(TenantApi):
-    required_perms = {"GET": Perm.READ_SETTINGS}
+    required_perms = {"GET": Perm.READ_SETTINGS, "PATCH": Perm.MANAGE_API_KEYS}
 
     @extend_schema(responses=ApiKeyOutput, summary="One API key")
     def get(self, request: Request, key_id: int) -> Response:
         api_key = selectors.api_key_get(tenant=request.tenant, key_id=key_id)
+        return Response(ApiKeyOutput(api_key).data)
+
+    @extend_schema(
+        request=ApiKeyLimitsInput, responses=ApiKeyOutput, summary="Change a key's limits"
+    )
+    def patch(self, request: Request, key_id: int) -> Response:
+        given = ApiKeyLimitsInput(data=request.data)
+        given.is_valid(raise_exception=True)
+        api_key = selectors.api_key_get(tenant=request.tenant, key_id=key_id)
+        limits = {"rpm_limit": api_key.rpm_limit, "tpm_limit": api_key.tpm_limit}
+        limits.update(given.validated_data)
+        api_key = services.api_key_set_limits(api_key=api_key, **limits)
         return Response(ApiKeyOutput(api_key).data)
 
 

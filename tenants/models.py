@@ -70,6 +70,10 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Per-minute limits on model calls made with this key (None: unlimited), shared by every
+    # process through Redis (invocations.limits).
+    rpm_limit = models.PositiveIntegerField(_("requests per minute"), null=True, blank=True)
+    tpm_limit = models.PositiveIntegerField(_("tokens per minute"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -66,6 +66,8 @@ def api_key_create(
     created_by: AbstractBaseUser | None = None,
     granted_by: Principal | None = None,
     raw_key: str | None = None,
+    rpm_limit: int | None = None,
+    tpm_limit: int | None = None,
 ) -> tuple[ApiKey, str]:
     """Create a key and return it with its plaintext, which is never stored and never shown again.
 
@@ -95,8 +97,17 @@ def api_key_create(
         key_hash=apikeys.hash_key(raw_key),
         scopes=sorted(set(scopes)),
         created_by=created_by,
+        rpm_limit=rpm_limit,
+        tpm_limit=tpm_limit,
     )
     return api_key, raw_key
+
+
+def api_key_set_limits(*, api_key: ApiKey, rpm_limit: int | None, tpm_limit: int | None) -> ApiKey:
+    """Change a key's per-minute limits (None: unlimited); the next call is held to them."""
+    api_key.rpm_limit, api_key.tpm_limit = rpm_limit, tpm_limit
+    api_key.save(update_fields=["rpm_limit", "tpm_limit"])
+    return api_key
 
 
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:

@@ -1,0 +1,100 @@
+"""Per-API-key limits: calls and tokens per minute, counted in Redis (shared by every process),
+refused with 429 `rate_limited` and a Retry-After header, set at creation or with PATCH."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from providers import services
+from tenants.models import ApiKey
+from tests.fakes.openai_server import OpenAIFake
+from tests.jobs import finished
+
+pytestmark = pytest.mark.usefixtures("celery_worker_thread")
+KEY = "sk-limits-0000000000001"
+CHAT = {
+    "model_type": "llm",
+    "provider": "openai",
+    "model": "gpt-4o-mini",
+    "input": {"messages": [{"role": "user", "content": "count my tokens please"}]},
+}
+
+
+@pytest.fixture
+def openai(tenant):
+    with OpenAIFake(api_key=KEY) as fake:
+        services.credential_create(
+            tenant=tenant,
+            provider="openai",
+            name="main",
+            values={"openai_api_key": KEY, "openai_api_base": fake.url},
+            actor=None,
+        )
+        yield fake
+
+
+@pytest.fixture
+def owner(key_client):
+    return key_client(scopes=["read", "write", "invoke"])
+
+
+def _limited_key(owner, **limits) -> str:
+    made = owner.post(
+        "/api/v1/api-keys", {"name": "limited", "scopes": ["invoke"], **limits}, format="json"
+    )
+    assert made.status_code == 201, made.content
+    assert {k: made.json()[k] for k in limits} == limits
+    return made.json()["key"]
+
+
+def test_calls_per_minute(owner, openai, api_client) -> None:
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {_limited_key(owner, rpm_limit=2)}")
+    for _ in range(2):
+        assert api_client.post("/api/v1/invocations", CHAT, format="json").status_code == 202
+    refused = api_client.post("/api/v1/invocations", CHAT, format="json")
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert "2 model calls a minute" in refused.json()["error"]["message"]
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    # Another key of the workspace is not held to this one's limit.
+    assert owner.post("/api/v1/invocations", CHAT, format="json").status_code == 202
+
+
+def test_tokens_per_minute(owner, openai, api_client) -> None:
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {_limited_key(owner, tpm_limit=5)}")
+    first = api_client.post("/api/v1/invocations", CHAT, format="json")
+    assert first.status_code == 202
+    done = finished(api_client, f"/api/v1/invocations/{first.json()['id']}")
+    assert done["status"] == "succeeded"
+    assert done["prompt_tokens"] + done["completion_tokens"] >= 5
+    refused = api_client.post("/api/v1/invocations", CHAT, format="json")
+    assert refused.status_code == 429
+    assert "tokens of this minute" in refused.json()["error"]["message"]
+    assert refused.has_header("Retry-After")
+
+
+def test_limits_are_changed_with_patch_and_checked(owner) -> None:
+    key = owner.post("/api/v1/api-keys", {"name": "k", "scopes": ["invoke"]}, format="json")
+    url = f"/api/v1/api-keys/{key.json()['id']}"
+    assert key.json()["rpm_limit"] is None
+    changed = owner.patch(url, {"rpm_limit": 100}, format="json")
+    assert changed.status_code == 200
+    assert (changed.json()["rpm_limit"], changed.json()["tpm_limit"]) == (100, None)
+    bad = owner.patch(url, {"rpm_limit": 0, "tpm_limit": "many"}, format="json")
+    assert bad.status_code == 400
+    assert set(bad.json()["error"]["fields"]) == {"rpm_limit", "tpm_limit"}
+    cleared = owner.patch(url, {"rpm_limit": None}, format="json")
+    assert cleared.json()["rpm_limit"] is None
+    assert ApiKey.objects.get(pk=key.json()["id"]).rpm_limit is None
+
+
+def test_an_invoke_only_key_cannot_raise_its_own_limits(owner) -> None:
+    made = owner.post(
+        "/api/v1/api-keys", {"name": "k", "scopes": ["invoke"], "rpm_limit": 1}, format="json"
+    ).json()
+    itself = APIClient()
+    itself.credentials(HTTP_AUTHORIZATION=f"Bearer {made['key']}")
+    refused = itself.patch(f"/api/v1/api-keys/{made['id']}", {"rpm_limit": None}, format="json")
+    assert refused.status_code == 403
+    assert ApiKey.objects.get(pk=made["id"]).rpm_limit == 1
