@@ -264,6 +264,21 @@ def add_model(request: HttpRequest, provider: str) -> HttpResponse:
     return _triggers(provider_models(request, provider), "defaults-changed", f"card-{provider}")
 
 
+def _changed_fallbacks(view: selectors.ModelView, action: str, form: Any) -> list[dict[str, str]]:
+    """The chain after a dialog action: add (a "provider/model" choice), remove or move up one."""
+    chain = [dict(f) for f in view.fallbacks]
+    if action == "fallback-add":
+        provider, _, model = form.get("fallback", "").partition("/")
+        return [*chain, {"provider": provider, "model": model}]
+    position = int(form.get("position", -1))
+    if not 0 <= position < len(chain):
+        raise errors.InvalidInput("That fallback is no longer in the list.")
+    moved = chain.pop(position)
+    if action == "fallback-up":
+        chain.insert(max(0, position - 1), moved)
+    return chain
+
+
 def _lb_context(request: HttpRequest, provider: str, model_id: str) -> dict[str, Any]:
     manifest = selectors.manifest_get(provider)
     view = selectors.model_get(tenant=request.tenant, provider=provider, model_key=model_id)
@@ -272,9 +287,15 @@ def _lb_context(request: HttpRequest, provider: str, model_id: str) -> dict[str,
         if view.source == "custom" and manifest.model_credential_schema
         else manifest.provider_credential_schema
     )
+    chosen = [(f["provider"], f["model"]) for f in view.fallbacks]
     return {
         "manifest": manifest,
         "model": view,
+        "fallback_choices": [
+            m
+            for m in selectors.available_models(tenant=request.tenant, model_type=view.model_type)
+            if (m.provider, m.model) not in {*chosen, (view.provider, view.model)}
+        ],
         "entries": selectors.lb_entry_list(tenant=request.tenant, view=view),
         "named": selectors.credential_list(tenant=request.tenant, provider=provider),
         "fields": form,
@@ -299,6 +320,13 @@ def load_balancing(request: HttpRequest, provider: str, model_id: str) -> HttpRe
                     tenant=request.tenant,
                     view=view,
                     load_balancing_enabled=action == "on",
+                    actor=request.principal,
+                )
+            elif action.startswith("fallback-"):
+                services.model_setting_update(
+                    tenant=request.tenant,
+                    view=view,
+                    fallbacks=_changed_fallbacks(view, action, request.POST),
                     actor=request.principal,
                 )
             elif action == "add":
@@ -330,7 +358,9 @@ def load_balancing(request: HttpRequest, provider: str, model_id: str) -> HttpRe
         except (errors.InvalidInput, errors.Conflict, ValueError) as exc:
             context = _lb_context(request, provider, model_id)
             context["field_errors"] = getattr(exc, "fields", {}) or {}
-            context["form_error"] = getattr(exc, "message", "") or str(exc)
+            context["form_error"] = (
+                "" if context["field_errors"] else getattr(exc, "message", "") or str(exc)
+            )
             return render(request, "providers/_load_balancing.html", context)
         context = _lb_context(request, provider, model_id)
     return render(request, "providers/_load_balancing.html", context)

@@ -170,3 +170,27 @@ def test_the_pages_switch_to_simplified_chinese(workspace, new_page) -> None:
         page.goto(path)
         assert "Usage" not in page.locator("nav").inner_text()  # the navigation is translated too
         screenshot(page, "zh-" + path.strip("/").replace("/", "-"))
+
+
+def test_fallbacks_in_the_models_dialog(workspace, xinference, new_page) -> None:
+    page = new_page()
+    log_in(page, "ada", PASSWORD)
+    add_xinference_model(page, xinference.url, "llm", "qwen", "qwen2.5-instruct", XINF_KEY)
+    dialog = page.locator("dialog#dialog")
+    expect(dialog.locator("tr[data-model='qwen'] .status")).to_have_text("valid")
+    dialog.get_by_role("button", name="Add model").click()
+    dialog.get_by_label("Model type").select_option("llm")
+    dialog.get_by_label("Model Name").fill("qwen-backup")
+    dialog.get_by_label("Server URL").fill(xinference.url)
+    dialog.get_by_label("Model UID").fill("qwen2.5-instruct")
+    dialog.get_by_label("API Key").fill(XINF_KEY)
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog.locator("tr[data-model='qwen-backup'] .status")).to_have_text("valid")
+
+    dialog.locator("tr[data-model='qwen']").get_by_role("button", name="Load balancing").click()
+    expect(dialog.get_by_role("heading", name="Fallbacks")).to_be_visible()
+    expect(dialog.get_by_text("No fallbacks.")).to_be_visible()
+    dialog.get_by_label("Add a fallback").select_option("xinference/qwen-backup")
+    dialog.locator("form:has(#fallback-choice)").get_by_role("button", name="Add").click()
+    expect(dialog.locator("li[data-fallback='xinference/qwen-backup']")).to_be_visible()
+    screenshot(page, "09-fallbacks")

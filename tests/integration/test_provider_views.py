@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from providers import credentials, selectors, services
-from providers.models import LoadBalancingEntry, ProviderCredential
+from providers.models import LoadBalancingEntry, ModelSetting, ProviderCredential
 from tenants.models import Role
 
 pytestmark = pytest.mark.django_db
@@ -124,3 +124,30 @@ def test_load_balancing_entries_from_the_page(tenant, owner) -> None:
     ).load_balancing_enabled
     owner.post(url, {"action": "delete", "entry": own.pk})
     assert set(LoadBalancingEntry.objects.values_list("name", flat=True)) == {"team"}
+
+
+def test_fallbacks_from_the_page(tenant, owner) -> None:
+    services.credential_create(
+        tenant=tenant, provider="openai", name="main", values={"openai_api_key": SECRET}, actor=None
+    )
+    gpt = selectors.model_id("llm", "gpt-4o")
+    url = f"/settings/model-providers/openai/models/{gpt}/load-balancing"
+    page = owner.get(url).content.decode()
+    assert "No fallbacks." in page
+    assert 'value="openai/gpt-4o-mini"' in page  # offered: usable llms of the workspace
+    assert 'value="openai/gpt-4o"' not in page  # not itself
+    owner.post(url, {"action": "fallback-add", "fallback": "openai/gpt-4o-mini"})
+    page = owner.post(url, {"action": "fallback-add", "fallback": "openai/gpt-4.1"}).content
+    assert 'data-fallback="openai/gpt-4o-mini"' in page.decode()
+    owner.post(url, {"action": "fallback-up", "position": "1"})
+    setting = ModelSetting.objects.get(model="gpt-4o")
+    assert setting.fallbacks == [
+        {"provider": "openai", "model": "gpt-4.1"},
+        {"provider": "openai", "model": "gpt-4o-mini"},
+    ]
+    refused = owner.post(url, {"action": "fallback-add", "fallback": "openai/gpt-4.1"})
+    assert "is listed twice" in refused.content.decode()
+    assert "Invalid input." not in refused.content.decode()
+    owner.post(url, {"action": "fallback-remove", "position": "0"})
+    setting.refresh_from_db()
+    assert setting.fallbacks == [{"provider": "openai", "model": "gpt-4o-mini"}]
