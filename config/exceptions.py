@@ -16,15 +16,26 @@ from config import errors
 logger = logging.getLogger(__name__)
 
 
-def _field_errors(detail: Any) -> dict[str, list[str]]:
+def _field_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error detail as flat field paths: {"input.messages.0.role": ["..."]}."""
     if isinstance(detail, dict):
-        return {
-            str(name): [str(m) for m in (msgs if isinstance(msgs, list) else [msgs])]
-            for name, msgs in detail.items()
-        }
-    return {
-        "non_field_errors": [str(m) for m in (detail if isinstance(detail, list) else [detail])]
-    }
+        found: dict[str, list[str]] = {}
+        for name, inner in detail.items():
+            path = str(name) if not prefix else f"{prefix}.{name}"
+            if prefix and name == "non_field_errors":
+                path = prefix
+            for key, messages in _field_errors(inner, path).items():
+                found.setdefault(key, []).extend(messages)
+        return found
+    if isinstance(detail, list) and any(isinstance(m, dict | list) for m in detail):
+        found = {}
+        for index, inner in enumerate(detail):
+            if inner:  # a list of items: only those with errors
+                for key, messages in _field_errors(inner, f"{prefix}.{index}").items():
+                    found.setdefault(key, []).extend(messages)
+        return found
+    messages = detail if isinstance(detail, list) else [detail]
+    return {prefix or "non_field_errors": [str(m) for m in messages]}
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

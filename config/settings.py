@@ -155,6 +155,9 @@ LB_COOLDOWN_RATE_LIMIT = env.float("LB_COOLDOWN_RATE_LIMIT", default=60.0)
 LB_COOLDOWN_OTHER = env.float("LB_COOLDOWN_OTHER", default=10.0)
 # The longest read timeout a credential form may set (its "Invoke timeout" and the like), seconds.
 UPSTREAM_TIMEOUT_MAX = env.int("UPSTREAM_TIMEOUT_MAX", default=600)
+# The longest one backend call may take in all (retries and a streamed answer included), seconds:
+# a backend that trickles a byte at a time is cut off here.
+UPSTREAM_CALL_DEADLINE = env.int("UPSTREAM_CALL_DEADLINE", default=600)
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -166,6 +169,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.exceptions.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.FiniteJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {

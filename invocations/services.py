@@ -82,7 +82,10 @@ def invocation_create(
                 idempotency_key=idempotency_key or None,
             )
             transaction.on_commit(lambda: tasks.run.delay(invocation.pk))
-    except IntegrityError:  # the same key raced in
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        # the same key raced in
         return Invocation.objects.get(tenant=tenant, idempotency_key=idempotency_key), False
     return invocation, True
 

@@ -25,7 +25,7 @@ from tenants import vault
 from tenants.fields import secret_place
 
 _MASK_CHAR = "•"
-_INTEGER = re.compile(r"^-?\d+$")
+_INTEGER = re.compile(r"^-?[0-9]+$")  # ASCII digits only: not full-width ones
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -67,13 +67,21 @@ def _matches(condition: ShowOn, values: Mapping[str, Any], model_type: str | Non
 def _check_url(value: str) -> str | None:
     if any(c.isspace() for c in value):
         return "Enter a URL without spaces."
-    parts = urlsplit(value)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # a port out of range or not a number raises here
+    except ValueError:
+        return "Enter a valid URL."
+    if parts.scheme not in {"http", "https"} or not parts.hostname or port == 0:
         return "Enter a full http:// or https:// URL."
+    try:  # the host as it goes on the wire: 169。254。169。254 is 169.254.169.254
+        host = parts.hostname.encode("idna").decode("ascii")
+    except UnicodeError:
+        return "Enter a valid host name."
     # An early, friendly refusal (SSRF): metadata names and literal addresses in every spelling
     # (2852039166, 0xa9fea9fe, [::ffff:169.254.169.254], a trailing dot...), without DNS. What a
     # name resolves to is judged when connecting (providers/runtime/netguard.py).
-    problem = netguard.host_refusal(parts.hostname, outbound.policy())
+    problem = netguard.host_refusal(host, outbound.policy())
     if problem:
         return f"This host cannot be used: {problem}."
     return None

@@ -96,7 +96,8 @@ def endpoint(manifest: ProviderManifest, values: dict[str, Any]) -> Endpoint:
         options=options,
         extra_headers=dict(runtime.extra_headers),
         timeouts=Timeouts(
-            read=_number(values, "invoke_timeout", 60.0, 1, settings.UPSTREAM_TIMEOUT_MAX)
+            read=_number(values, "invoke_timeout", 60.0, 1, settings.UPSTREAM_TIMEOUT_MAX),
+            total=float(settings.UPSTREAM_CALL_DEADLINE),
         ),
         retry=RetryPolicy(attempts=1 + int(_number(values, "max_retries", 2, 0, 10))),
     )

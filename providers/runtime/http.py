@@ -62,7 +62,8 @@ def session(policy: netguard.AddressPolicy = netguard.DEFAULT_POLICY) -> request
 @dataclass(frozen=True, slots=True)
 class Timeouts:
     connect: float = 5.0
-    read: float = 60.0
+    read: float = 60.0  # the longest silence between two reads
+    total: float = 600.0  # the longest a call may take, retries and streaming included
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +155,11 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         stream: bool = False,
     ) -> requests.Response:
-        """Send, retrying what `RetryPolicy` allows; a non-2xx answer raises its mapped error."""
+        """Send, retrying what `RetryPolicy` allows; a non-2xx answer raises its mapped error.
+
+        The whole call, body and stream included, ends by `timeouts.total`: a backend that
+        trickles a byte at a time cannot hold a worker past it."""
+        deadline = time.monotonic() + self.timeouts.total
         attempt = 0
         while True:
             attempt += 1
@@ -168,10 +173,28 @@ class HttpClient:
                     params=params,
                     headers={**self.headers, **(headers or {})},
                     timeout=(self.timeouts.connect, self.timeouts.read),
-                    stream=stream,
+                    stream=True,
                 )
+                response.deadline = deadline  # type: ignore[attr-defined]
+                if not stream or not response.ok:
+                    self._read_body(response)
+            except (requests.exceptions.InvalidHeader, UnicodeEncodeError) as exc:
+                raise errors.UpstreamBadRequest(
+                    "A credential holds characters that cannot be sent in an HTTP header; "
+                    "enter it again."
+                ) from exc
+            except (
+                requests.exceptions.InvalidURL,
+                requests.exceptions.InvalidSchema,
+                requests.exceptions.MissingSchema,
+            ) as exc:
+                raise errors.UpstreamBadRequest(
+                    f"The backend's URL is not valid: {self.bounded(str(exc))}"
+                ) from exc
+            except errors.UpstreamError as exc:
+                failure: errors.UpstreamError = exc
             except requests.Timeout as exc:
-                failure: errors.UpstreamError = errors.UpstreamTimeout(
+                failure = errors.UpstreamTimeout(
                     f"The backend did not answer in time ({self.bounded(str(exc))})."
                 )
             except requests.ConnectionError as exc:
@@ -188,9 +211,42 @@ class HttpClient:
                     return response
                 failure = self.error_for(response)
                 response.close()
-            if not failure.retryable or attempt >= self.retry.attempts:
+            pause = self.retry.delay(attempt, getattr(failure, "retry_after", None))
+            if (
+                not failure.retryable
+                or attempt >= self.retry.attempts
+                or time.monotonic() + pause > deadline
+            ):
                 raise failure
-            self.sleep(self.retry.delay(attempt, getattr(failure, "retry_after", None)))
+            self.sleep(pause)
+
+    def _read_body(self, response: requests.Response) -> None:
+        """Read a whole body by the call's deadline (then `.json()`/`.text` read no further)."""
+        chunks = []
+        try:
+            for chunk in response.iter_content(65536):
+                chunks.append(chunk)
+                self._check_deadline(response)
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            response.close()
+            raise errors.UpstreamConnection(
+                f"The connection dropped while the backend answered: {self.bounded(str(exc))}"
+            ) from exc
+        except requests.Timeout as exc:
+            response.close()
+            raise errors.UpstreamTimeout(
+                "The backend's answer stalled past the read timeout."
+            ) from exc
+        response._content = b"".join(chunks)
+        response._content_consumed = True
+
+    def _check_deadline(self, response: requests.Response) -> None:
+        if time.monotonic() > getattr(response, "deadline", float("inf")):
+            response.close()
+            raise errors.UpstreamTimeout(
+                f"The backend took longer than {self.timeouts.total:g} s in all; the call was "
+                "cut off."
+            )
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.request(method, path, **kwargs)
@@ -206,6 +262,7 @@ class HttpClient:
         """The response body line by line as it arrives; a dropped connection is an error."""
         try:
             for raw in response.iter_lines(decode_unicode=False):
+                self._check_deadline(response)
                 yield raw.decode("utf-8", errors="replace")
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             raise errors.UpstreamConnection(

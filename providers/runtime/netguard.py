@@ -1,7 +1,7 @@
 """The outbound address guard (SSRF): every connection to a model backend is judged on the address
 it actually connects to, after DNS, and is made to exactly that address.
 
-    always refused     cloud metadata (169.254.169.254, fd00:ec2::254, 100.100.100.200, ...;
+    always refused     cloud metadata (169.254.169.254, fd00:ec2::/32, 100.100.100.200, ...;
                        metadata.google.internal, metadata, instance-data), link-local (169.254/16,
                        fe80::/10), unspecified (0.0.0.0/8, ::), multicast, broadcast, reserved
     refused by policy  loopback (127/8, ::1), private (10/8, 172.16/12, 192.168/16, 100.64/10,
@@ -52,7 +52,7 @@ _RANGES: tuple[tuple[Network, str], ...] = tuple(
     for network, what in (
         ("169.254.169.254/32", _METADATA),  # AWS, GCP, Azure, OpenStack, Oracle...
         ("169.254.170.2/32", _METADATA),  # AWS ECS task metadata
-        ("fd00:ec2::254/128", _METADATA),  # AWS, over IPv6
+        ("fd00:ec2::/32", _METADATA),  # AWS's IPv6 instance services (metadata ::254, DNS ::23)
         ("100.100.100.200/32", _METADATA),  # Alibaba Cloud
         ("192.0.0.192/32", _METADATA),  # Oracle Cloud (classic)
         # Connecting to 0.0.0.0 or :: reaches this very host.

@@ -44,7 +44,10 @@
 
   // show_on: a field is shown when every condition holds (data-show-on='[{"variable","value"}]').
   function valueOf(form, name) {
-    if (name === "__model_type") return valueOf(form, "model_type");
+    if (name === "__model_type") {
+      const fixed = form.querySelector("[data-model-type]");
+      return form.querySelector('[name="model_type"]') ? valueOf(form, "model_type") : fixed ? fixed.value : "";
+    }
     const checked = form.querySelector(`[name="${name}"]:checked`);
     if (checked) return checked.value;
     const box = form.querySelector(`input[type=checkbox][name="${name}"]`);
@@ -58,7 +61,16 @@
         const rules = JSON.parse(field.dataset.showOn);
         const visible = rules.every((r) => valueOf(form, r.variable) === r.value);
         field.hidden = !visible;
+        if (field.tagName === "OPTION") field.disabled = !visible;
         field.querySelectorAll("input, select, textarea").forEach((el) => { el.disabled = !visible; });
+      });
+      // A choice that is no longer offered gives way to the first one that is.
+      form.querySelectorAll("select").forEach((select) => {
+        const chosen = select.selectedOptions[0];
+        if (chosen && chosen.disabled) {
+          const first = Array.from(select.options).find((o) => !o.disabled);
+          if (first) select.value = first.value;
+        }
       });
     });
   }

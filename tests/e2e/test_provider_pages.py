@@ -194,3 +194,30 @@ def test_fallbacks_in_the_models_dialog(workspace, xinference, new_page) -> None
     dialog.locator("form:has(#fallback-choice)").get_by_role("button", name="Add").click()
     expect(dialog.locator("li[data-fallback='xinference/qwen-backup']")).to_be_visible()
     screenshot(page, "09-fallbacks")
+
+
+def test_the_add_model_dialog_offers_only_the_options_of_the_chosen_type(workspace, new_page):
+    """Azure's base models depend on the model type: the dialog offers those of the type chosen,
+    and what it offers saves (here a text-to-speech deployment)."""
+    page = new_page()
+    log_in(page, "ada", PASSWORD)
+    page.locator("#card-azure_openai").get_by_role("button", name="Add model").click()
+    dialog = page.locator("dialog#dialog")
+    base = dialog.get_by_label("Base Model")
+    dialog.get_by_label("Model type").select_option("tts")
+    offered = base.locator("option:not([disabled])").evaluate_all("os => os.map(o => o.value)")
+    assert offered
+    assert "gpt-5.5" not in offered
+    assert "tts-1" in offered
+    assert base.input_value() in offered
+    dialog.get_by_label("Model type").select_option("llm")
+    assert base.locator("option[value='gpt-5.5']").is_enabled()
+    base.select_option("gpt-5.5")
+    dialog.get_by_label("Model type").select_option("tts")
+    assert base.input_value() in offered  # the llm choice gave way
+
+    dialog.get_by_label("Deployment Name").fill("voice")
+    dialog.get_by_label("API Base URL").fill("http://127.0.0.1:9")  # nothing listens: no traffic
+    dialog.get_by_label("API Key").fill("azure-key-0123456789")
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog.locator("tr[data-model='voice']")).to_be_visible()

@@ -66,7 +66,10 @@ def post(client, body):
 def test_bad_requests_are_400_and_queue_nothing(client, body, field) -> None:
     response = post(client, body)
     assert response.status_code == 400, response.content
-    assert field in response.json()["error"]["fields"]
+    # Nested errors come as paths ("input.messages.0.role"), never as a Python repr.
+    fields = response.json()["error"]["fields"]
+    assert all(path == field or path.startswith(f"{field}.") for path in fields), fields
+    assert not any("ErrorDetail" in m for messages in fields.values() for m in messages)
     assert not Invocation.objects.exists()
 
 
@@ -143,3 +146,18 @@ def test_the_sweep_requeues_lost_jobs_and_gives_up_after_max_attempts(client, se
     fresh_job.refresh_from_db()
     assert fresh_job.status == JobStatus.QUEUED
     assert sweep.sweep_stuck_jobs() == {"requeued": 0, "failed": 0}  # a second sweep is a no-op
+
+
+@pytest.mark.parametrize("number", ["1e999", "-1e999", "NaN", "Infinity"])
+def test_a_number_no_column_can_store_is_a_400_and_nothing_is_queued(client, number) -> None:
+    """An earlier invocation exists: the bad one must not be mistaken for its duplicate."""
+    first = post(client, {"model_type": "text-embedding", "input": {"texts": ["x"]}})
+    assert first.status_code == 202
+    body = (
+        '{"model_type": "llm", "input": {"messages": [{"role": "user", "content": "hi"}],'
+        f' "parameters": {{"temperature": {number}}}}}}}'
+    )
+    response = client.post("/api/v1/invocations", body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "parse_error"
+    assert Invocation.objects.count() == 1

@@ -11,6 +11,7 @@ import pytest
 from django.utils import timezone
 
 from invocations import sweep as invocation_sweep
+from invocations import tasks
 from invocations.models import Invocation
 from providers import validation
 from providers.models import CheckStatus, CustomModel, JobStatus, ValidationJob
@@ -85,23 +86,26 @@ def test_a_stored_zero_timeout_from_before_the_check_still_works(client, xinfere
 BROKEN_KEY = "xinf-secret\nkey-0077"  # a header value requests refuses, quoting it
 
 
-def _store_broken_key(row: CustomModel) -> None:
-    """A row written before forms refused control characters: its key has a line break."""
+def _store_raw(row: CustomModel, **values) -> None:
+    """What a row written before today's form checks (or edited by hand) may hold."""
     from providers.credentials import CleanedForm, seal
 
+    secrets = {k: v for k, v in values.items() if k == "api_key"}
+    plain = {**{k: v for k, v in row.config.items() if k not in row.masked}, **values}
+    plain = {k: v for k, v in plain.items() if k not in secrets}
     row.updated_at = timezone.now()
-    seal(row, CleanedForm(plain=dict(row.config), secrets={"api_key": BROKEN_KEY}))
+    seal(row, CleanedForm(plain=plain, secrets=secrets, kept=set(row.masked) - set(secrets)))
     row.save()
 
 
 def test_an_unexpected_failure_ends_the_validation_and_its_target(
     client, xinference, caplog
 ) -> None:
-    """requests raises a ValueError of its own (not one of our errors) on such a key: the job
-    still ends, its target reads invalid, the log has the traceback, and no part of the key
-    shows anywhere (nor its escaped form, as the library quotes it)."""
+    """A server URL stored as a list (no form would take it) breaks the adapter with an
+    AttributeError, not one of our errors: the job still ends, its target reads invalid, the
+    log has the traceback."""
     model = settled(client, "xinference", _add_qwen(client, xinference))
-    _store_broken_key(CustomModel.objects.get())
+    _store_raw(CustomModel.objects.get(), server_url=[xinference.url])
     received = len(xinference.received)
 
     with caplog.at_level(logging.ERROR, logger="providers.jobs"):
@@ -110,36 +114,44 @@ def test_an_unexpected_failure_ends_the_validation_and_its_target(
 
     assert (done["status"], done["error_code"]) == ("failed", "internal_error")
     assert done["error_message"].startswith("Something unexpected failed inside the service (")
+    assert "AttributeError" in done["error_message"]
     assert len(done["error_message"]) <= 300
     shown = client.get(f"/api/v1/model-providers/xinference/models/{model['id']}").json()
     assert shown["status"] == "invalid"
     assert shown["last_error"] == done["error_message"]
     assert len(xinference.received) == received  # nothing was sent
     assert "Traceback" in caplog.text
-    for text in (done["error_message"], caplog.text):
-        assert "xinf-secret" not in text
-        assert "key-0077" not in text
+    assert KEY not in caplog.text
 
 
-def test_an_unexpected_failure_ends_the_invocation(client, xinference) -> None:
+def test_an_unexpected_failure_ends_the_invocation(client, xinference, tenant) -> None:
+    """A stored request the codec cannot read (a tool call without its function) ends the job."""
     settled(client, "xinference", _add_qwen(client, xinference))
-    _store_broken_key(CustomModel.objects.get())
-    created = client.post(
-        "/api/v1/invocations",
-        {
-            "model_type": "llm",
-            "provider": "xinference",
-            "model": "qwen2.5-instruct",
-            "input": {"messages": [{"role": "user", "content": "hello"}]},
-        },
-        format="json",
+    broken = Invocation.objects.create(
+        tenant=tenant,
+        model_type="llm",
+        provider="xinference",
+        model="qwen2.5-instruct",
+        request={"messages": [{"role": "assistant", "content": "", "tool_calls": [{}]}]},
     )
-    assert created.status_code == 202, created.content
-    done = finished(client, f"/api/v1/invocations/{created.json()['id']}")
+    tasks.run.delay(broken.pk)
+    done = finished(client, f"/api/v1/invocations/{broken.pk}")
     assert (done["status"], done["error_code"]) == ("failed", "internal_error")
-    assert "Something unexpected failed" in done["error_message"]
-    assert "key-0077" not in done["error_message"]
+    assert "KeyError" in done["error_message"]
     assert done["finished_at"] is not None
+
+
+def test_a_key_with_a_line_break_from_before_the_check_is_a_clear_error(client, xinference):
+    """requests refuses such a header and quotes it: the job says what is wrong, and no part of
+    the key shows, in any spelling."""
+    model = settled(client, "xinference", _add_qwen(client, xinference))
+    _store_raw(CustomModel.objects.get(), api_key=BROKEN_KEY)
+    job = client.post(f"/api/v1/model-providers/xinference/models/{model['id']}/validate")
+    done = finished(client, f"/api/v1/validations/{job.json()['id']}")
+    assert (done["status"], done["error_code"]) == ("failed", "bad_request")
+    assert "cannot be sent in an HTTP header" in done["error_message"]
+    assert "xinf-secret" not in done["error_message"]
+    assert "key-0077" not in done["error_message"]
 
 
 def test_a_secret_that_no_longer_decrypts_is_a_clear_error(client, xinference) -> None:

@@ -194,3 +194,14 @@ def test_batch_and_chunk_sizes_are_at_least_one(compatible_form) -> None:
     assert _field_errors(compatible_form, values, model_type="text-embedding") == {
         "max_chunks": ["Enter a number of at least 1."]
     }
+
+
+def test_full_width_digits_are_not_a_number(xinference_form) -> None:
+    values = {
+        "server_url": "http://10.0.0.5:9997",
+        "model_uid": "q",
+        "invoke_timeout": "\uff16\uff10",
+    }
+    assert _field_errors(xinference_form, values, model_type="llm") == {
+        "invoke_timeout": ["Enter a whole number."]
+    }

@@ -55,3 +55,22 @@ def test_metadata_stays_refused_whatever_the_settings(form, settings) -> None:
     settings.OUTBOUND_ALLOW_PRIVATE = True
     for url in ("http://169.254.169.254.", "http://metadata./", "http://[fd00:ec2::254]/"):
         assert "never allowed" in problem(form, url), url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169\u3002254\u3002169\u3002254/",  # ideographic full stops: IDNA makes them dots
+        "http://\uff11\uff16\uff19.254.169.254/",  # full-width digits
+        "http://[fd00:ec2::23]/",  # AWS's IPv6 instance services, not only ::254
+    ],
+)
+def test_spellings_that_normalise_to_a_metadata_address_are_refused(form, url) -> None:
+    assert problem(form, url) == (
+        "This host cannot be used: cloud metadata addresses are never allowed."
+    )
+
+
+@pytest.mark.parametrize("url", ["http://host:99999/", "http://[::1/", "http://host:0/"])
+def test_a_broken_url_is_a_field_error(form, url) -> None:
+    assert problem(form, url) in {"Enter a valid URL.", "Enter a full http:// or https:// URL."}

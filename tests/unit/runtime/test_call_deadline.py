@@ -1,0 +1,75 @@
+"""A backend that answers at once but then trickles (a byte, a keep-alive comment) never trips the
+per-read timeout; the call's total deadline cuts it off, answer or stream alike. A body cut off
+by a dropped connection is a typed error too."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from config import errors
+from providers.runtime import http
+from providers.runtime.base import ChatRequest, Endpoint, Message, accumulate
+from providers.runtime.http import RetryPolicy, Timeouts
+from providers.runtime.openai_compat import OpenAICompatAdapter
+from tests.fakes.base import FakeServer, Reply
+
+PING = ChatRequest(messages=(Message("user", "hi"),))
+
+
+class TricklingFake(FakeServer):
+    """Answers 200 at once, then sends its body a piece every 0.2 s, for ever (or `pieces`)."""
+
+    def __init__(self, pieces: int | None = None) -> None:
+        super().__init__(api_key=None)
+        self.pieces = pieces
+        self.route("POST", "/v1/chat/completions", self.chat)
+
+    def _drip(self, piece: bytes):
+        sent = 0
+        while self.pieces is None or sent < self.pieces:
+            yield piece
+            sent += 1
+            time.sleep(0.2)
+
+    def chat(self, request):
+        if request.json().get("stream"):
+            return Reply(stream=self._drip(b": keep-alive\n\n"), content_type="text/event-stream")
+        return Reply(stream=self._drip(b" "), content_type="application/json")
+
+
+def _adapter(fake: FakeServer, total: float) -> OpenAICompatAdapter:
+    endpoint = Endpoint(
+        base_url=f"{fake.url}/v1",
+        timeouts=Timeouts(connect=2, read=1.0, total=total),
+        retry=RetryPolicy(attempts=3, backoff=0.01),
+    )
+    return OpenAICompatAdapter(endpoint, http.session())
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_trickling_backend_is_cut_off_at_the_deadline(streamed) -> None:
+    with TricklingFake() as fake:
+        adapter = _adapter(fake, total=1.5)
+        call = (lambda: accumulate(adapter.stream("m", PING))) if streamed else None
+        started = time.monotonic()
+        with pytest.raises(errors.UpstreamTimeout) as caught:
+            (call or (lambda: adapter.chat("m", PING)))()
+        took = time.monotonic() - started
+    assert 1.4 < took < 4, took  # the deadline, not the per-read timeout, and no retry past it
+    assert "longer than 1.5 s in all" in caught.value.message
+
+
+def test_a_body_cut_short_is_a_connection_error() -> None:
+    class Cut(FakeServer):
+        def __init__(self) -> None:
+            super().__init__(api_key=None)
+            pieces = [b'{"choices"', b": [", b"], ", b'"usage": {}}']
+            self.route("POST", "/v1/chat/completions", lambda r: Reply(stream=iter(pieces)))
+            self.fail("drop_stream", times=10)
+
+    with Cut() as fake, pytest.raises(errors.UpstreamError) as caught:
+        _adapter(fake, total=30).chat("m", PING)
+    assert caught.value.code == "connection"
+    assert "dropped while the backend answered" in caught.value.message
