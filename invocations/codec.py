@@ -121,3 +121,30 @@ def run(
             "audio": speech.audio,
         }
     raise errors.InvalidInput(f"{kind} models cannot be invoked.", code="unsupported")
+
+
+COMPLETION_RESERVE = 1024  # tokens held for an answer whose request sets no max_tokens
+
+
+def _tokens(text: str) -> int:
+    return max(rt.count_tokens(text), len(text.split()))
+
+
+def estimate(kind: str, data: Mapping[str, Any]) -> int:
+    """The most tokens a call may use, as well as can be told before it: what a quota holds."""
+    if kind == "llm":
+        prompt = sum(_tokens(m.text()) for m in chat_request(data).messages)
+        parameters = data.get("parameters") or {}
+        limit = parameters.get("max_completion_tokens") or parameters.get("max_tokens")
+        return prompt + (int(limit) if limit else COMPLETION_RESERVE)
+    if kind == "text-embedding":
+        return sum(_tokens(t) for t in data["texts"])
+    if kind == "rerank":
+        return _tokens(data["query"]) * len(data["documents"]) + sum(
+            _tokens(d) for d in data["documents"]
+        )
+    return 0
+
+
+def tokens_used(fields: Mapping[str, Any]) -> int:
+    return (fields.get("prompt_tokens") or 0) + (fields.get("completion_tokens") or 0)

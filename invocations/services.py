@@ -26,7 +26,6 @@ from config import errors
 from invocations import codec, limits, tasks
 from invocations.models import Invocation
 from providers import balancing, jobs, routing, selectors
-from providers import services as provider_services
 from providers.models import JobStatus
 from tenants.principals import Principal
 
@@ -148,6 +147,7 @@ def invocation_run(*, invocation_id: int) -> None:
             lambda adapter, model: codec.run(
                 adapter, model, kind, data, started=started, audio=audio
             ),
+            routing.Usage(codec.estimate(kind, data), codec.tokens_used),
         )
     except errors.ServiceError as exc:
         _fail(invocation, exc, started)
@@ -168,12 +168,7 @@ def _succeed(invocation: Invocation, served: routing.Served, started: float) -> 
     fields = dict(served.value)
     answered, entry = served.route, served.entry
     audio = fields.pop("audio", None)
-    tokens = (fields.get("prompt_tokens") or 0) + (fields.get("completion_tokens") or 0)
-    if answered.limited_quota:
-        provider_services.quota_consume(
-            tenant_id=invocation.tenant_id, provider=answered.provider, tokens=tokens
-        )
-    limits.charge(invocation.api_key_id, tokens)
+    limits.charge(invocation.api_key_id, codec.tokens_used(fields))
     fields["cost"], fields["currency"] = routing.cost(answered, fields)
     if audio is not None:
         extension = next(

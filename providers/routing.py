@@ -29,10 +29,9 @@ from threading import Lock
 from typing import Any, Generic, TypeVar
 
 from django.conf import settings
-from django.db.models import F
 
 from config import errors
-from providers import balancing, credentials, outbound, selectors
+from providers import balancing, credentials, outbound, quotas, selectors
 from providers.models import (
     CheckedConfig,
     CheckStatus,
@@ -351,9 +350,21 @@ def _order(route: Route) -> list[Entry]:
     return ready
 
 
-def _call_entries(route: Route, fn: Callable[[Adapter, str], T]) -> Served[T]:
-    if route.limited_quota:
-        quota_check(route)
+def _call_entries(route: Route, fn: Callable[[Adapter, str], T], usage: Usage[T]) -> Served[T]:
+    """Try the route's entries; with a limited quota, hold the call's tokens meanwhile."""
+    if not route.limited_quota:
+        return _try_entries(route, fn)
+    hold = quotas.reserve(tenant_id=route.tenant_id, provider=route.provider, tokens=usage.estimate)
+    try:
+        served = _try_entries(route, fn)
+    except BaseException:
+        quotas.settle(hold, 0)
+        raise
+    quotas.settle(hold, usage.tokens_of(served.value))
+    return served
+
+
+def _try_entries(route: Route, fn: Callable[[Adapter, str], T]) -> Served[T]:
     *others, last = _order(route)
     for entry in others:
         try:
@@ -374,11 +385,23 @@ def _cool(route: Route, entry: Entry, failure: errors.UpstreamError) -> None:
         )
 
 
-def call(primary: Route, fn: Callable[[Adapter, str], T]) -> Served[T]:
+@dataclass(frozen=True, slots=True)
+class Usage(Generic[T]):
+    """How many tokens a call may use (reserved on a limited quota before it), and how many a
+    result says it used (what the quota is settled to)."""
+
+    estimate: int = 0
+    tokens_of: Callable[[T], int] = lambda value: 0
+
+
+def call(
+    primary: Route, fn: Callable[[Adapter, str], T], usage: Usage[T] | None = None
+) -> Served[T]:
     """Call `fn(adapter, model)` through the route's entries, then its fallbacks. An error that
     another entry would not fix (a bad request, an unknown model) is raised at once."""
+    usage = usage or Usage()
     try:
-        return _call_entries(primary, fn)
+        return _call_entries(primary, fn, usage)
     except _MOVES_ON as exc:
         failure: errors.UpstreamError = exc
     for provider, model in primary.fallbacks:
@@ -389,24 +412,12 @@ def call(primary: Route, fn: Callable[[Adapter, str], T]) -> Served[T]:
                 model_type=primary.model_type,
                 model=model,
             )
-            return _call_entries(fallback, fn)
+            return _call_entries(fallback, fn, usage)
         except (errors.NotFound, errors.Conflict):
             continue  # a fallback that cannot be called now is passed over
         except _MOVES_ON as exc:
             failure = exc
     raise failure
-
-
-def quota_check(route: Route) -> None:
-    """Refuse a call when a limited quota of the provider is used up."""
-    spent = ProviderQuota.objects.filter(
-        tenant_id=route.tenant_id, provider=route.provider, limit__gte=0, used__gte=F("limit")
-    ).first()
-    if spent is not None:
-        raise errors.UpstreamQuota(
-            f"The {spent.quota_type} quota of {route.provider} is used up "
-            f"({spent.used}/{spent.limit})."
-        )
 
 
 def cost(route: Route, fields: dict[str, Any]) -> tuple[Decimal | None, str]:

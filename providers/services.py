@@ -6,8 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
-from django.db.models.functions import Least
 
 from config import errors
 from providers import credentials, selectors, validation
@@ -20,7 +18,6 @@ from providers.models import (
     LoadBalancingEntry,
     ModelSetting,
     ProviderCredential,
-    ProviderQuota,
 )
 from providers.runtime import registry
 from providers.schema import FormField, ProviderManifest
@@ -568,15 +565,3 @@ def default_model_clear(*, tenant: Tenant, model_type: str, actor: Principal | N
     deleted, _ = DefaultModel.objects.filter(tenant=tenant, model_type=model_type).delete()
     if deleted:
         _audit(tenant=tenant, actor=actor, action="default_model.clear", target=model_type)
-
-
-# --- Quotas -----------------------------------------------------------------------------------
-
-
-def quota_consume(*, tenant_id: int, provider: str, tokens: int) -> None:
-    """Count tokens against every limited quota of the provider, in one atomic update that stops
-    at the limit: a quota is never over-spent, even by concurrent calls."""
-    if tokens > 0:
-        ProviderQuota.objects.filter(tenant_id=tenant_id, provider=provider, limit__gte=0).update(
-            used=Least(F("used") + tokens, F("limit"))
-        )

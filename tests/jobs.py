@@ -34,8 +34,9 @@ def _database_url() -> str:
     return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
-def start_worker_process(name: str, **environment: str) -> subprocess.Popen:
-    """A real `celery worker` process on the test database and Redis, answering pings."""
+def start_worker_process(name: str, *, threads: int = 0, **environment: str) -> subprocess.Popen:
+    """A real `celery worker` process on the test database and Redis, answering pings: one job
+    at a time, or `threads` at once (the threads pool `scripts/run` uses)."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -45,7 +46,8 @@ def start_worker_process(name: str, **environment: str) -> subprocess.Popen:
         **environment,
     }
     worker = subprocess.Popen(  # noqa: S603 - our own worker, fixed arguments
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo",
+        [sys.executable, "-m", "celery", "-A", "config", "worker",
+         *(["--pool", "threads", "--concurrency", str(threads)] if threads else ["--pool", "solo"]),
          "--hostname", f"{name}@%h", "--loglevel", "WARNING", "--without-gossip",
          "--without-mingle", "--without-heartbeat"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
