@@ -6,7 +6,8 @@ Pure Python (stdlib only), so anything may import it, the runtime adapters inclu
     ├── NotFound                  404
     ├── PermissionDenied          403
     ├── Conflict                  409
-    ├── RateLimited               429 rate_limited: an API key's per-minute limit (retry_after)
+    ├── RateLimited               429 rate_limited (an API key's per-minute limit) or
+    │                             budget_exhausted (a monthly budget), with retry_after
     ├── InvalidInput              400, with field errors
     └── UpstreamError             a model provider's backend failed
         ├── UpstreamAuth          authorization: bad or missing key
@@ -60,8 +61,10 @@ class RateLimited(ServiceError):
     code = "rate_limited"
     http_status = 429
 
-    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str = "", *, retry_after: float | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message, code=code)
         self.retry_after = retry_after
 
 

@@ -1,8 +1,12 @@
-"""Per-API-key limits of model calls and tokens per minute, shared by every web and worker
-process through Redis (fixed one-minute windows):
+"""Per-API-key limits of model calls and tokens per minute, and monthly budgets per API key and
+per workspace, shared by every web and worker process through Redis:
 
-    mps:rpm:{key}:{minute}    calls admitted in that minute
-    mps:tpm:{key}:{minute}    tokens the key's calls used in that minute
+    mps:rpm:{key}:{minute}                    calls admitted in that minute
+    mps:tpm:{key}:{minute}                    tokens the key's calls used in that minute
+    mps:spend:{key|tenant}:{id}:{YYYYMM}:{CUR} what calls cost this month (UTC), in CUR
+
+A spend counter starts from the database's sum of that month's costs (so a Redis restart loses
+nothing) and grows as each call's cost is known. A budget counts the costs in its currency.
 
 A call is refused (429 `rate_limited`, with when to retry) when the key has made its calls of the
 minute, or its calls of the minute have used its tokens; tokens are counted when a call ends, so
@@ -12,14 +16,19 @@ are admitted: a limit must not take the service down with it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import redis
+from django.db.models import Sum
 
 from config import errors
+from invocations.models import Invocation
 from providers import balancing
-from tenants.models import ApiKey
+from tenants.models import ApiKey, Tenant
 
 logger = logging.getLogger(__name__)
 WINDOW = 60
@@ -30,8 +39,12 @@ def _window() -> tuple[int, float]:
     return int(now // WINDOW), WINDOW - now % WINDOW
 
 
-def admit(api_key: ApiKey | None) -> None:
-    """Count a call against its key's limits; raise RateLimited when one is reached."""
+def admit(tenant: Tenant, api_key: ApiKey | None) -> None:
+    """Count a call against its key's limits and check the budgets; raise RateLimited when one
+    is reached."""
+    _check_budget("tenant", tenant.pk, tenant.monthly_budget, tenant.budget_currency)
+    if api_key is not None:
+        _check_budget("key", api_key.pk, api_key.monthly_budget, api_key.budget_currency)
     if api_key is None or (api_key.rpm_limit is None and api_key.tpm_limit is None):
         return
     minute, left = _window()
@@ -68,3 +81,72 @@ def charge(api_key_id: int | None, tokens: int) -> None:
         balancing.client().pipeline().incrby(key, tokens).expire(key, WINDOW * 2).execute()
     except redis.RedisError as exc:
         logger.warning("Tokens not counted against key %s (Redis: %s)", api_key_id, exc)
+
+
+# --- Monthly budgets --------------------------------------------------------------------------
+
+
+def _month() -> tuple[datetime, str, float]:
+    """The month's start (UTC), its key, and the seconds until the next one."""
+    now = datetime.now(UTC)
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    following = (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
+    )
+    return start, f"{start:%Y%m}", (following - now).total_seconds()
+
+
+def _spend_key(scope: str, owner_id: int, month: str, currency: str) -> str:
+    return f"mps:spend:{scope}:{owner_id}:{month}:{currency}"
+
+
+def spent(scope: str, owner_id: int, currency: str) -> Decimal:
+    """What the workspace's (or key's) calls cost this month, in `currency`."""
+    start, month, _ = _month()
+    key = _spend_key(scope, owner_id, month, currency)
+    try:
+        found = balancing.client().get(key)
+    except redis.RedisError:
+        found = None
+    if found is not None:
+        return Decimal(found.decode())
+    owner = {"tenant_id": owner_id} if scope == "tenant" else {"api_key_id": owner_id}
+    total = Invocation.objects.filter(
+        **owner, currency=currency, created_at__gte=start, cost__isnull=False
+    ).aggregate(total=Sum("cost"))["total"] or Decimal(0)
+    with contextlib.suppress(redis.RedisError):
+        balancing.client().set(key, str(total), nx=True, ex=40 * 86400)
+    return total
+
+
+def _check_budget(scope: str, owner_id: int, budget: Decimal | None, currency: str) -> None:
+    if budget is None:
+        return
+    used = spent(scope, owner_id, currency)
+    if used >= budget:
+        _, _, left = _month()
+        whose = "This workspace's" if scope == "tenant" else "This API key's"
+        raise errors.RateLimited(
+            f"{whose} monthly budget of {budget} {currency} is spent ({used} {currency}); "
+            "it renews on the 1st (UTC).",
+            retry_after=left,
+            code="budget_exhausted",
+        )
+
+
+def charge_cost(*, tenant_id: int, api_key_id: int | None, cost: Decimal, currency: str) -> None:
+    """Add a finished call's cost to the month's counters that exist (a missing counter starts
+    from the database's sum, which already holds this call)."""
+    if not cost or not currency:
+        return
+    _, month, _ = _month()
+    owners = [("tenant", tenant_id)] + ([("key", api_key_id)] if api_key_id else [])
+    try:
+        for scope, owner_id in owners:
+            key = _spend_key(scope, owner_id, month, currency)
+            if balancing.client().exists(key):
+                balancing.client().incrbyfloat(key, float(cost))
+    except redis.RedisError as exc:
+        logger.warning("Spend not counted (Redis: %s); the next check recounts", exc)

@@ -58,7 +58,7 @@ def invocation_create(
         existing = Invocation.objects.filter(tenant=tenant, idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing, False
-    limits.admit(principal.api_key)
+    limits.admit(tenant, principal.api_key)
     if not provider or not model:
         provider, model = _default_model(principal=principal, model_type=model_type)
     route = routing.route(
@@ -190,6 +190,13 @@ def _succeed(invocation: Invocation, served: routing.Served, started: float) -> 
         answered_model=answered.model,
         **fields,
     )
+    if fields["cost"] is not None:
+        limits.charge_cost(
+            tenant_id=invocation.tenant_id,
+            api_key_id=invocation.api_key_id,
+            cost=fields["cost"],
+            currency=fields["currency"],
+        )
     _announce(invocation.pk)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
@@ -40,16 +41,31 @@ class CurrentTenantOutput(TenantOutput):
     role = serializers.CharField(allow_null=True, help_text="Your role; null for an API key.")
     auth = serializers.ChoiceField(choices=["session", "api_key"])
     permissions = serializers.ListField(child=serializers.CharField())
+    monthly_budget = serializers.DecimalField(max_digits=16, decimal_places=8, allow_null=True)
+    budget_currency = serializers.CharField()
 
 
 def _current(principal: Principal) -> dict[str, Any]:
     return {
         "name": principal.tenant.name,
         "slug": principal.tenant.slug,
+        "monthly_budget": principal.tenant.monthly_budget,
+        "budget_currency": principal.tenant.budget_currency,
         "role": principal.role,
         "auth": "api_key" if principal.api_key else "session",
         "permissions": sorted(principal.perms),
     }
+
+
+class BudgetInput(serializers.Serializer):
+    monthly_budget = serializers.DecimalField(
+        max_digits=16, decimal_places=8, min_value=Decimal("0"), required=False, allow_null=True,
+        help_text="What model calls may cost in a calendar month (UTC); null: no budget.",
+    )  # fmt: skip
+    budget_currency = serializers.RegexField(
+        r"^[A-Z]{3}$", required=False,
+        help_text="ISO 4217, e.g. USD: costs in other currencies do not count against it.",
+    )  # fmt: skip
 
 
 class TenantListApi(TenantApi):
@@ -75,11 +91,29 @@ class TenantListApi(TenantApi):
 
 
 class TenantCurrentApi(TenantApi):
+    required_perms = {"PATCH": Perm.CHANGE_SETTINGS}
+
     class SwitchInput(serializers.Serializer):
         slug = serializers.SlugField()
 
     @extend_schema(responses=CurrentTenantOutput, summary="The workspace this request acts in")
     def get(self, request: Request) -> Response:
+        return Response(CurrentTenantOutput(_current(self.principal)).data)
+
+    @extend_schema(
+        request=BudgetInput,
+        responses=CurrentTenantOutput,
+        summary="Set the workspace's monthly budget (owners and admins)",
+    )
+    def patch(self, request: Request) -> Response:
+        given = BudgetInput(data=request.data)
+        given.is_valid(raise_exception=True)
+        tenant = self.principal.tenant
+        services.tenant_set_budget(
+            tenant=tenant,
+            monthly_budget=given.validated_data.get("monthly_budget", tenant.monthly_budget),
+            currency=given.validated_data.get("budget_currency", tenant.budget_currency),
+        )
         return Response(CurrentTenantOutput(_current(self.principal)).data)
 
     @extend_schema(
@@ -111,9 +145,11 @@ class ApiKeyOutput(serializers.Serializer):
     is_active = serializers.BooleanField()
     rpm_limit = serializers.IntegerField(allow_null=True, help_text="Model calls per minute.")
     tpm_limit = serializers.IntegerField(allow_null=True, help_text="Tokens per minute.")
+    monthly_budget = serializers.DecimalField(max_digits=16, decimal_places=8, allow_null=True)
+    budget_currency = serializers.CharField()
 
 
-class ApiKeyLimitsInput(serializers.Serializer):
+class ApiKeyLimitsInput(BudgetInput):
     rpm_limit = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, max_value=1_000_000,
         help_text="Model calls per minute with this key; null: unlimited.",
@@ -174,9 +210,7 @@ class ApiKeyDetailApi(TenantApi):
         given = ApiKeyLimitsInput(data=request.data)
         given.is_valid(raise_exception=True)
         api_key = selectors.api_key_get(tenant=request.tenant, key_id=key_id)
-        limits = {"rpm_limit": api_key.rpm_limit, "tpm_limit": api_key.tpm_limit}
-        limits.update(given.validated_data)
-        api_key = services.api_key_set_limits(api_key=api_key, **limits)
+        api_key = services.api_key_set_limits(api_key=api_key, **given.validated_data)
         return Response(ApiKeyOutput(api_key).data)
 
 

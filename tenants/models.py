@@ -15,6 +15,10 @@ class Tenant(models.Model):
     wrapped_private_key = models.BinaryField(editable=False)
     key_version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # What the workspace's model calls may cost in a calendar month (UTC), counting the costs in
+    # `budget_currency` (the catalog prices each model in one currency); None: no budget.
+    monthly_budget = models.DecimalField(max_digits=16, decimal_places=8, null=True, blank=True)
+    budget_currency = models.CharField(max_length=3, default="USD")
 
     class Meta:
         ordering = ["name"]
@@ -74,6 +78,8 @@ class ApiKey(models.Model):
     # process through Redis (invocations.limits).
     rpm_limit = models.PositiveIntegerField(_("requests per minute"), null=True, blank=True)
     tpm_limit = models.PositiveIntegerField(_("tokens per minute"), null=True, blank=True)
+    monthly_budget = models.DecimalField(max_digits=16, decimal_places=8, null=True, blank=True)
+    budget_currency = models.CharField(max_length=3, default="USD")
 
     class Meta:
         ordering = ["-created_at", "-id"]

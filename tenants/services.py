@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
+from typing import Any
 
 from django.apps import apps
 from django.conf import settings
@@ -68,6 +70,8 @@ def api_key_create(
     raw_key: str | None = None,
     rpm_limit: int | None = None,
     tpm_limit: int | None = None,
+    monthly_budget: Decimal | None = None,
+    budget_currency: str = "USD",
 ) -> tuple[ApiKey, str]:
     """Create a key and return it with its plaintext, which is never stored and never shown again.
 
@@ -99,15 +103,30 @@ def api_key_create(
         created_by=created_by,
         rpm_limit=rpm_limit,
         tpm_limit=tpm_limit,
+        monthly_budget=monthly_budget,
+        budget_currency=budget_currency,
     )
     return api_key, raw_key
 
 
-def api_key_set_limits(*, api_key: ApiKey, rpm_limit: int | None, tpm_limit: int | None) -> ApiKey:
-    """Change a key's per-minute limits (None: unlimited); the next call is held to them."""
-    api_key.rpm_limit, api_key.tpm_limit = rpm_limit, tpm_limit
-    api_key.save(update_fields=["rpm_limit", "tpm_limit"])
+LIMIT_FIELDS = ("rpm_limit", "tpm_limit", "monthly_budget", "budget_currency")
+
+
+def api_key_set_limits(*, api_key: ApiKey, **limits: Any) -> ApiKey:
+    """Change a key's per-minute limits and monthly budget (None: unlimited); the next call is
+    held to them."""
+    changed = [name for name in LIMIT_FIELDS if name in limits]
+    for name in changed:
+        setattr(api_key, name, limits[name])
+    api_key.save(update_fields=changed)
     return api_key
+
+
+def tenant_set_budget(*, tenant: Tenant, monthly_budget: Decimal | None, currency: str) -> Tenant:
+    """The most the workspace's model calls may cost a month (None: no budget)."""
+    tenant.monthly_budget, tenant.budget_currency = monthly_budget, currency
+    tenant.save(update_fields=["monthly_budget", "budget_currency"])
+    return tenant
 
 
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:

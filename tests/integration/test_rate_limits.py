@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
+from invocations.models import Invocation
 from providers import services
 from tenants.models import ApiKey
 from tests.fakes.openai_server import OpenAIFake
@@ -98,3 +99,55 @@ def test_an_invoke_only_key_cannot_raise_its_own_limits(owner) -> None:
     refused = itself.patch(f"/api/v1/api-keys/{made['id']}", {"rpm_limit": None}, format="json")
     assert refused.status_code == 403
     assert ApiKey.objects.get(pk=made["id"]).rpm_limit == 1
+
+
+def test_a_spent_workspace_budget_refuses_calls_until_the_month_ends(owner, openai, tenant) -> None:
+    """gpt-4o-mini is priced in USD: once the month's costs reach the budget, calls are refused
+    (429 budget_exhausted, Retry-After until the 1st); raising the budget lets them through."""
+    url = "/api/v1/tenants/current"
+    too_fine = owner.patch(url, {"monthly_budget": "0.000000001"}, format="json")
+    assert too_fine.status_code == 400
+    set_up = owner.patch(url, {"monthly_budget": "0.01"}, format="json")
+    assert (set_up.json()["monthly_budget"], set_up.json()["budget_currency"]) == (
+        "0.01000000",
+        "USD",
+    )
+    first = owner.post("/api/v1/invocations", CHAT, format="json")
+    assert finished(owner, f"/api/v1/invocations/{first.json()['id']}")["status"] == "succeeded"
+    spent_so_far = Invocation.objects.get(pk=first.json()["id"]).cost
+    assert spent_so_far > 0
+    owner.patch("/api/v1/tenants/current", {"monthly_budget": str(spent_so_far)}, format="json")
+    refused = owner.post("/api/v1/invocations", CHAT, format="json")
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "budget_exhausted"
+    assert "monthly budget" in refused.json()["error"]["message"]
+    assert int(refused["Retry-After"]) > 0
+    owner.patch("/api/v1/tenants/current", {"monthly_budget": None}, format="json")
+    assert owner.post("/api/v1/invocations", CHAT, format="json").status_code == 202
+
+
+def test_a_key_budget_counts_only_that_keys_calls(owner, openai, api_client) -> None:
+    made = owner.post(
+        "/api/v1/api-keys",
+        {"name": "budgeted", "scopes": ["invoke"], "monthly_budget": "0.00"},
+        format="json",
+    ).json()
+    assert made["monthly_budget"] == "0.00000000"
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {made['key']}")
+    refused = api_client.post("/api/v1/invocations", CHAT, format="json")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (429, "budget_exhausted")
+    assert "This API key's monthly budget" in refused.json()["error"]["message"]
+    assert owner.post("/api/v1/invocations", CHAT, format="json").status_code == 202
+
+
+def test_only_owners_and_admins_set_the_workspace_budget(key_client) -> None:
+    reader = key_client(scopes=["read", "invoke"])
+    refused = reader.patch("/api/v1/tenants/current", {"monthly_budget": "5"}, format="json")
+    assert refused.status_code == 403
+    bad = key_client(scopes=["write"]).patch(
+        "/api/v1/tenants/current",
+        {"monthly_budget": "-1", "budget_currency": "dollars"},
+        format="json",
+    )
+    assert bad.status_code == 400
+    assert set(bad.json()["error"]["fields"]) == {"monthly_budget", "budget_currency"}
