@@ -18,8 +18,7 @@ from typing import Any
 import redis
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, OperationalError, transaction
-from django.db.models import F
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from config import errors
@@ -104,10 +103,21 @@ def _store_audio(tenant_id: int, request: dict[str, Any]) -> dict[str, Any]:
 
 
 def _claim(invocation_id: int) -> Invocation | None:
-    claimed = Invocation.objects.filter(
-        pk=invocation_id, status__in=(JobStatus.QUEUED, JobStatus.RUNNING)
-    ).update(status=JobStatus.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1)
-    return Invocation.objects.filter(pk=invocation_id).first() if claimed else None
+    """queued/running -> running, and the row as it now is, in one statement (UPDATE ...
+    RETURNING, which PostgreSQL and SQLite 3.35+ both have); None when it already finished."""
+    table = connection.ops.quote_name(Invocation._meta.db_table)
+    claimed = Invocation.objects.raw(
+        f"UPDATE {table} SET status = %s, started_at = %s, attempts = attempts + 1 "  # noqa: S608 - the table name is ours
+        "WHERE id = %s AND status IN (%s, %s) RETURNING *",
+        [
+            JobStatus.RUNNING,
+            connection.ops.adapt_datetimefield_value(timezone.now()),
+            invocation_id,
+            JobStatus.QUEUED,
+            JobStatus.RUNNING,
+        ],
+    )
+    return next(iter(claimed), None)
 
 
 def _fail(invocation: Invocation, error: errors.ServiceError, started: float) -> None:
