@@ -273,13 +273,18 @@ def report(args: argparse.Namespace, service: Service, fast: OpenAIFake, slow: S
         )  # fmt: skip
         direct_p50 = percentiles(lat)[0]
         row("direct", concurrency, wall, lat, errs, None, None)
-        servers = [service.web.pid, service.worker.pid]
-        before = cpu_seconds(servers)
+        web_before, worker_before = (
+            cpu_seconds([service.web.pid]),
+            cpu_seconds([service.worker.pid]),
+        )
         wall, lat, errs = run_load(
             lambda i: service.invoke(session(i), "bench-chat"), args.calls, concurrency
         )
-        cpu = (cpu_seconds(servers) - before) / max(1, args.calls - errs) * 1000
-        row("job path", concurrency, wall, lat, errs, direct_p50, cpu)
+        per_call = 1000 / max(1, args.calls - errs)
+        web_cpu = (cpu_seconds([service.web.pid]) - web_before) * per_call
+        worker_cpu = (cpu_seconds([service.worker.pid]) - worker_before) * per_call
+        row("job path", concurrency, wall, lat, errs, direct_p50, web_cpu + worker_cpu)
+        print(f"{'':14}CPU per call: web {web_cpu:.1f} ms, worker {worker_cpu:.1f} ms")
     print(f"worker queries per job (warm): {queries_per_job(service)}")
     wall, lat, errs = run_load(lambda i: service.invoke(session(i), "slow-chat"), 64, 64)
     print(f"64 concurrent jobs against a {SlowFake.delay:g} s backend: all done in {wall:.2f} s "

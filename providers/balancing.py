@@ -18,23 +18,17 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 
 import redis
-from django.conf import settings
 from django.db import transaction
+
+from config import redis as shared_redis
 
 logger = logging.getLogger(__name__)
 
 
-@cache
-def _client(url: str, read_timeout: float) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=read_timeout, socket_connect_timeout=1.0)
-
-
 def client(*, blocking: bool = False) -> redis.Redis:
-    """This process's pooled Redis client; `blocking` for commands that wait (up to 3 s)."""
-    return _client(settings.REDIS_URL, 4.0 if blocking else 1.0)
+    return shared_redis.client(blocking=blocking)
 
 
 # --- Settings version -------------------------------------------------------------------------
@@ -58,7 +52,8 @@ def settings_version(tenant_id: int) -> str | None:
 
 
 def settings_changed(tenant_id: int) -> None:
-    """Every process's cached routes of the workspace are stale once the change is committed."""
+    """Every process's cached routes of the workspace are stale: now, and again once the change
+    is committed (a process may rebuild from the old rows in between)."""
 
     def bump() -> None:
         try:
@@ -66,6 +61,7 @@ def settings_changed(tenant_id: int) -> None:
         except redis.RedisError as exc:
             logger.warning("Could not publish workspace %s's settings change: %s", tenant_id, exc)
 
+    bump()
     transaction.on_commit(bump)
 
 

@@ -9,4 +9,9 @@ class TenantsConfig(AppConfig):
         # Bind the project's Celery app in every Django process (web, tests, commands), so that
         # tasks queued from a view go to the configured broker, not Celery's default.
         from config import celery  # noqa: F401
-        from tenants import openapi  # noqa: F401 - registers the auth schemes with the schema
+        from tenants import (
+            openapi,  # noqa: F401 - registers the auth schemes with the schema
+            signals,
+        )
+
+        signals.connect()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+import redis
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -15,6 +18,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from config import errors
+from config import redis as shared_redis
 from tenants import apikeys, crypto, vault
 from tenants.fields import SecretsJSONField, secret_place
 from tenants.models import ApiKey, ApiKeyScope, Membership, Role, Tenant
@@ -136,6 +140,37 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     return api_key
 
 
+# Known keys (with their workspace) are kept in process memory under a version in Redis that
+# every key or workspace change replaces once committed, so a revoked key is refused by the next
+# request in every process while a busy key costs no database query. Unknown keys are never kept.
+_KEYS_VERSION = "mps:api-keys"
+_known: dict[str, tuple[str, ApiKey]] = {}
+_KNOWN_SIZE = 10_000
+
+
+def _keys_version() -> str | None:
+    try:
+        found = shared_redis.client().get(_KEYS_VERSION)
+        if found is None:
+            shared_redis.client().set(_KEYS_VERSION, uuid.uuid4().hex, nx=True)
+            found = shared_redis.client().get(_KEYS_VERSION)
+    except redis.RedisError:
+        return None  # no version, no cache: every request reads the database
+    return found.decode() if found else None
+
+
+def api_keys_changed() -> None:
+    """Keys or workspaces changed: every process's known keys are stale, now and again once the
+    change is committed (a process may read the old row in between)."""
+
+    def bump() -> None:
+        with contextlib.suppress(redis.RedisError):
+            shared_redis.client().set(_KEYS_VERSION, uuid.uuid4().hex)
+
+    bump()
+    transaction.on_commit(bump)
+
+
 def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     """The active key matching `raw_key`, with its tenant; None when unknown or revoked.
 
@@ -144,11 +179,21 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     """
     if not apikeys.is_well_formed(raw_key):
         return None
-    api_key = (
-        ApiKey.objects.select_related("tenant")
-        .filter(key_hash=apikeys.hash_key(raw_key), revoked_at__isnull=True)
-        .first()
-    )
+    digest = apikeys.hash_key(raw_key)
+    version = _keys_version()
+    known = _known.get(digest)
+    if version is not None and known is not None and known[0] == version:
+        api_key: ApiKey | None = known[1]
+    else:
+        api_key = (
+            ApiKey.objects.select_related("tenant")
+            .filter(key_hash=digest, revoked_at__isnull=True)
+            .first()
+        )
+        if api_key is not None and version is not None:
+            if len(_known) >= _KNOWN_SIZE:
+                _known.clear()
+            _known[digest] = (version, api_key)
     if api_key is None:
         return None
     now = timezone.now()

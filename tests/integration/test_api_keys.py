@@ -6,9 +6,10 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tenants import apikeys
+from tenants import apikeys, services
 from tenants.models import ApiKey, Role
 
 pytestmark = pytest.mark.django_db
@@ -91,6 +92,7 @@ def test_last_used_at_is_recorded_but_not_rewritten_on_every_request(tenant, key
     assert key.last_used_at == first_use  # within the resolution: no write
 
     ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now() - timedelta(minutes=5))
+    services.api_keys_changed()  # a write behind the service's back must say so
     client.get("/api/v1/tenants/current")
     key.refresh_from_db()
     assert key.last_used_at > first_use
@@ -142,3 +144,14 @@ def test_roles_decide_who_manages_keys(tenant, session_client, role, can_create)
     if can_create:
         assert ApiKey.objects.get(pk=created.json()["id"]).created_by == client.user
         assert created.json()["created_by"] == client.user.username
+
+
+def test_a_known_key_costs_no_query_and_a_revoked_one_is_refused_at_once(tenant) -> None:
+    api_key, raw_key = services.api_key_create(tenant=tenant, name="busy", scopes=["invoke"])
+    assert services.api_key_authenticate(raw_key=raw_key) == api_key
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(3):
+            assert services.api_key_authenticate(raw_key=raw_key) == api_key
+    assert list(queries) == []
+    services.api_key_revoke(api_key=api_key)
+    assert services.api_key_authenticate(raw_key=raw_key) is None

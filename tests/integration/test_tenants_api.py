@@ -18,6 +18,8 @@ def test_current_tenant_for_an_api_key(tenant, key_client) -> None:
         "role": None,
         "auth": "api_key",
         "permissions": ["models.invoke"],
+        "monthly_budget": None,
+        "budget_currency": "USD",
     }
 
 
