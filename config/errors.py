@@ -14,7 +14,7 @@ Pure Python (stdlib only), so anything may import it, the runtime adapters inclu
         ├── UpstreamRateLimited   rate_limit (retryable, may carry retry_after)
         │   └── AllEntriesCooling all_entries_cooling: every balanced entry is resting (429)
         ├── UpstreamQuota         quota exhausted
-        ├── UpstreamUnavailable   server_unavailable (retryable)
+        ├── UpstreamUnavailable   server_unavailable, or bad_response (a reply of the wrong shape)
         │   └── UpstreamConnection  connection: refused, reset, DNS (retryable)
         ├── UpstreamTimeout       timeout (retryable)
         ├── UpstreamBadRequest    bad_request

@@ -171,7 +171,16 @@ def invocation_run(*, invocation_id: int) -> None:
             started,
         )
         return
-    _succeed(invocation, served, started)
+    try:
+        _succeed(invocation, served, started)
+    except OperationalError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a result that cannot be stored still ends the job
+        _fail(
+            invocation,
+            jobs.unexpected(exc, job=f"Invocation {invocation.pk}", secrets=secrets),
+            started,
+        )
 
 
 def _succeed(invocation: Invocation, served: routing.Served, started: float) -> None:

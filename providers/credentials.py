@@ -26,7 +26,7 @@ from tenants.fields import secret_place
 
 _MASK_CHAR = "•"
 _INTEGER = re.compile(r"^-?[0-9]+$")  # ASCII digits only: not full-width ones
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1
 
 
 def obfuscate(secret: str) -> str:

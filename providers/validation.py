@@ -167,16 +167,27 @@ def _settle_target(
     ).exists()
     if newer:
         return  # a later check of newer values owns the verdict
+    # A check cut short by the backend's passing state (a rate limit, a 5xx, a timeout) says
+    # nothing against the credentials: they stay usable, unchecked, with what happened.
+    transient = error is not None and error.retryable
     fields = {
-        "status": CheckStatus.VALID if error is None else CheckStatus.INVALID,
+        "status": CheckStatus.VALID
+        if error is None
+        else (CheckStatus.UNCHECKED if transient else CheckStatus.INVALID),
         "validated_at": now,
-        "last_error": error.message if error else "",
+        "last_error": (
+            f"The check could not finish ({error.message}); check again."
+            if transient
+            else error.message
+        )
+        if error
+        else "",
     }
     if isinstance(target, CustomModel):
         fields["details"] = details
     kind.objects.filter(pk=target.pk).update(**fields)
     balancing.settings_changed(target.tenant_id)
-    if error is not None:
+    if fields["status"] == CheckStatus.INVALID:
         services.prune_defaults(target.tenant)
 
 

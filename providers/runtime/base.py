@@ -89,11 +89,21 @@ class ChatRequest:
 # --- Outputs ----------------------------------------------------------------------------------
 
 
+MAX_TOKENS = 2**31 - 1  # what a usage column holds
+
+
 @dataclass(frozen=True, slots=True)
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     counted: bool = False  # True when we counted because the backend reported nothing
+
+    def __post_init__(self) -> None:
+        # A backend's figures, made whole numbers in the columns' range: a negative or absurd
+        # count must not fail the write that ends a job. Text that is no number is a ValueError.
+        for name in ("prompt_tokens", "completion_tokens"):
+            value = int(getattr(self, name) or 0)
+            object.__setattr__(self, name, min(max(value, 0), MAX_TOKENS))
 
     @property
     def total_tokens(self) -> int:
@@ -243,6 +253,21 @@ def _mask(exc: BaseException, secrets: Sequence[str]) -> None:
         current = current.__cause__ or current.__context__
 
 
+# What reading a reply of an unexpected shape raises (a list where an object was due, a missing
+# field, a number that is text, nesting past Python's limit): the backend's fault, a typed error.
+_SHAPE_ERRORS = (
+    AttributeError, KeyError, IndexError, TypeError, ValueError, RecursionError, OverflowError,
+)  # fmt: skip
+
+
+def _bad_shape(adapter: Adapter, exc: Exception) -> errors.UpstreamError:
+    detail = scrub_values(" ".join(f"{type(exc).__name__}: {exc}".split()), adapter.secret_values())
+    return errors.UpstreamUnavailable(
+        f"The backend's answer is not what the {adapter.family} protocol sends ({detail[:200]}).",
+        code="bad_response",
+    )
+
+
 def _masked(method: Callable[..., Any]) -> Callable[..., Any]:
     """`method`, with any ServiceError it raises masked by the adapter's `secret_values()`. A
     generator stays a generator (its errors come at `next()`); an iterator another method returns
@@ -256,6 +281,8 @@ def _masked(method: Callable[..., Any]) -> Callable[..., Any]:
         except errors.ServiceError as exc:
             _mask(exc, adapter.secret_values())
             raise
+        except _SHAPE_ERRORS as exc:
+            raise _bad_shape(adapter, exc) from exc
 
     if inspect.isgeneratorfunction(method):
 
@@ -273,6 +300,8 @@ def _masked(method: Callable[..., Any]) -> Callable[..., Any]:
             except errors.ServiceError as exc:
                 _mask(exc, self.secret_values())
                 raise
+            except _SHAPE_ERRORS as exc:
+                raise _bad_shape(self, exc) from exc
             return iterate(self, result) if isinstance(result, Iterator) else result
 
         wrapper = function

@@ -18,10 +18,15 @@ bounded in length, with every credential value and known secret shape masked.
 
 from __future__ import annotations
 
+import contextlib
+import heapq
+import itertools
 import json
 import os
+import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +62,58 @@ def session(policy: netguard.AddressPolicy = netguard.DEFAULT_POLICY) -> request
             found.mount("https://", pool)
             _sessions[key] = found
     return found
+
+
+class _Watchdog:
+    """One thread per process that ends calls past their deadline by shutting the socket they
+    read from: a read the per-read timeout never ends (a backend sending a byte a second, below
+    any chunk size) ends at once, and the reader turns the cut into a timeout."""
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, weakref.ref[requests.Response]]] = []
+        self._wake = threading.Condition()
+        self._order = itertools.count()
+        self._pid = 0
+
+    def watch(self, response: requests.Response, deadline: float) -> None:
+        response.watched = True  # type: ignore[attr-defined]
+        with self._wake:
+            if self._pid != os.getpid():  # first use in this process (or after a fork)
+                self._pid = os.getpid()
+                self._due.clear()
+                threading.Thread(target=self._run, name="http-deadlines", daemon=True).start()
+            heapq.heappush(self._due, (deadline, next(self._order), weakref.ref(response)))
+            self._wake.notify()
+
+    @staticmethod
+    def release(response: requests.Response) -> None:
+        response.watched = False  # type: ignore[attr-defined]
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._due or self._due[0][0] > time.monotonic():
+                    self._wake.wait(self._due[0][0] - time.monotonic() if self._due else None)
+                _, _, ref = heapq.heappop(self._due)
+            response = ref()
+            if response is not None and getattr(response, "watched", False):
+                _cut(response)
+
+
+def _cut(response: requests.Response) -> None:
+    response.cut_off = True  # type: ignore[attr-defined]
+    if response.raw.closed:
+        return  # read to the end meanwhile: its socket may serve another call now
+    # urllib3 hands the socket to http.client's response: raw._fp (http.client.HTTPResponse),
+    # .fp (a socket file), .raw (SocketIO), ._sock.
+    reader = getattr(getattr(response.raw, "_fp", None), "fp", None)
+    sock = getattr(getattr(reader, "raw", None), "_sock", None)
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+_WATCHDOG = _Watchdog()
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +233,7 @@ class HttpClient:
                     stream=True,
                 )
                 response.deadline = deadline  # type: ignore[attr-defined]
+                _WATCHDOG.watch(response, deadline)
                 if not stream or not response.ok:
                     self._read_body(response)
             except (requests.exceptions.InvalidHeader, UnicodeEncodeError) as exc:
@@ -229,6 +287,7 @@ class HttpClient:
                 self._check_deadline(response)
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             response.close()
+            self._check_deadline(response)
             raise errors.UpstreamConnection(
                 f"The connection dropped while the backend answered: {self.bounded(str(exc))}"
             ) from exc
@@ -237,11 +296,15 @@ class HttpClient:
             raise errors.UpstreamTimeout(
                 "The backend's answer stalled past the read timeout."
             ) from exc
+        finally:
+            _WATCHDOG.release(response)
         response._content = b"".join(chunks)
         response._content_consumed = True
 
     def _check_deadline(self, response: requests.Response) -> None:
-        if time.monotonic() > getattr(response, "deadline", float("inf")):
+        late = time.monotonic() > getattr(response, "deadline", float("inf"))
+        if late or getattr(response, "cut_off", False):
+            _WATCHDOG.release(response)
             response.close()
             raise errors.UpstreamTimeout(
                 f"The backend took longer than {self.timeouts.total:g} s in all; the call was "
@@ -265,12 +328,14 @@ class HttpClient:
                 self._check_deadline(response)
                 yield raw.decode("utf-8", errors="replace")
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            self._check_deadline(response)
             raise errors.UpstreamConnection(
                 f"The connection dropped mid-stream: {self.bounded(str(exc))}"
             ) from exc
         except requests.Timeout as exc:
             raise errors.UpstreamTimeout("The stream stalled past the read timeout.") from exc
         finally:
+            _WATCHDOG.release(response)
             response.close()
 
     def sse(self, response: requests.Response) -> Iterator[tuple[str, str]]:

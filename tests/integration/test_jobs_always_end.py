@@ -283,3 +283,13 @@ def test_a_waiting_request_is_woken_when_the_job_finishes(client, xinference) ->
         assert body["status"] == "succeeded", body
         lags.append(answered_at - Invocation.objects.get(pk=created["id"]).finished_at)
     assert max(lags).total_seconds() < 0.05, lags
+
+
+def test_a_check_cut_short_by_a_rate_limit_leaves_the_model_usable(client, xinference) -> None:
+    """A 429 (or a 5xx, a timeout) says nothing against the credentials: the model stays in
+    service, unchecked, with what happened, instead of invalid until someone checks again."""
+    xinference.fail("429", times=10, retry_after=0)
+    model = settled(client, "xinference", _add_qwen(client, xinference, max_retries="0"))
+    assert model["status"] == "unchecked"
+    assert model["last_error"].startswith("The check could not finish (429")
+    assert model["usable"] is True

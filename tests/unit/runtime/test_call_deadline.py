@@ -4,7 +4,9 @@ by a dropped connection is a typed error too."""
 
 from __future__ import annotations
 
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -73,3 +75,44 @@ def test_a_body_cut_short_is_a_connection_error() -> None:
         _adapter(fake, total=30).chat("m", PING)
     assert caught.value.code == "connection"
     assert "dropped while the backend answered" in caught.value.message
+
+
+class _DripWithLength(BaseHTTPRequestHandler):
+    """200 with a Content-Length of 100,000, then a byte every 0.2 s: each read waits to fill its
+    buffer, so no per-read timeout and no check between chunks would ever end it."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "100000")
+        self.end_headers()
+        try:
+            for _ in range(100):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(0.2)
+        except OSError:
+            return  # we were cut off: that is the point
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_body_trickling_below_any_chunk_size_is_cut_off_at_the_deadline() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _DripWithLength)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        endpoint = Endpoint(
+            base_url=f"http://127.0.0.1:{server.server_address[1]}/v1",
+            timeouts=Timeouts(connect=2, read=1.0, total=1.5),
+            retry=RetryPolicy(attempts=1),
+        )
+        adapter = OpenAICompatAdapter(endpoint, http.session())
+        started = time.monotonic()
+        with pytest.raises(errors.UpstreamTimeout):
+            adapter.chat("m", PING)
+        assert time.monotonic() - started < 3
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -349,7 +349,11 @@ def test_a_stream_that_checks_first_still_raises_at_the_call() -> None:
         unready.stream("chat-prod", ASK)  # not iterated
 
 
-def test_other_exceptions_pass_unchanged() -> None:
-    """Only ServiceError is the runtime's to mask; anything else is a bug, handled at the edge."""
-    with pytest.raises(ValueError, match=KEY):
+def test_errors_reading_a_reply_become_a_typed_error_with_the_key_masked() -> None:
+    """What reading a reply of the wrong shape raises (here a ValueError quoting the key) is the
+    backend's fault: a typed `bad_response`, masked like every other upstream error."""
+    with pytest.raises(errors.UpstreamUnavailable) as caught:
         careless().list_models()
+    assert caught.value.code == "bad_response"
+    assert KEY not in str(caught.value)
+    assert "***" in caught.value.message
