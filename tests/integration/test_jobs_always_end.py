@@ -47,6 +47,20 @@ def _add_qwen(client, xinference, **extra) -> dict:
     )
 
 
+def _ask(client, text: str):
+    """Queue a chat with the Xinference model."""
+    return client.post(
+        "/api/v1/invocations",
+        {
+            "model_type": "llm",
+            "provider": "xinference",
+            "model": "qwen2.5-instruct",
+            "input": {"messages": [{"role": "user", "content": text}]},
+        },
+        format="json",
+    )
+
+
 @pytest.mark.parametrize(("timeout", "retries"), [("0", "3"), ("999999", "3"), ("60", "11")])
 def test_an_out_of_range_timeout_or_retry_count_is_a_field_error(
     client, xinference, timeout, retries
@@ -167,16 +181,7 @@ def test_a_secret_that_no_longer_decrypts_is_a_clear_error(client, xinference) -
     done = finished(client, f"/api/v1/validations/{job.json()['id']}")
     assert (done["status"], done["error_code"]) == ("failed", "credential_unreadable")
     assert "enter them again" in done["error_message"]
-    refused = client.post(
-        "/api/v1/invocations",
-        {
-            "model_type": "llm",
-            "provider": "xinference",
-            "model": "qwen2.5-instruct",
-            "input": {"messages": [{"role": "user", "content": "hello"}]},
-        },
-        format="json",
-    )
+    refused = _ask(client, "hello")
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "credential_unreadable"
 
@@ -267,16 +272,7 @@ def test_a_waiting_request_is_woken_when_the_job_finishes(client, xinference) ->
     lags = []
     for i in range(5):
         xinference.fail("slow", seconds=0.3)
-        created = client.post(
-            "/api/v1/invocations",
-            {
-                "model_type": "llm",
-                "provider": "xinference",
-                "model": "qwen2.5-instruct",
-                "input": {"messages": [{"role": "user", "content": f"wake {i}"}]},
-            },
-            format="json",
-        ).json()
+        created = _ask(client, f"wake {i}").json()
         answer = client.get(f"/api/v1/invocations/{created['id']}?wait=10")
         answered_at = timezone.now()
         body = answer.json()
