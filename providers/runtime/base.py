@@ -1,8 +1,9 @@
 """The runtime interface: what every protocol-family adapter offers, and its frozen I/O types.
 
 Pure Python (stdlib + requests): adapters take plain values, never Django objects. An adapter is
-built per call from cheap parts (`Endpoint` + a pooled `requests.Session`), so it holds no state
-of its own. Every failure is one of `config.errors`' upstream classes (see `http.py`).
+made of an `Endpoint` and a pooled session and holds no state of its own, so a route keeps one for
+many calls and many threads (with `http.PerThreadSession`, each thread sends through its own
+`requests.Session`). Every failure is one of `config.errors`' upstream classes (see `http.py`).
 
 Every error an adapter's public method raises has its text masked here, in one place: the
 `Adapter` base wraps `MASKED_METHODS` of every subclass when the class is defined, so a new
@@ -23,7 +24,7 @@ import requests
 from config import errors
 from config.redact import scrub_values
 from providers.runtime import probe
-from providers.runtime.http import HttpClient, RetryPolicy, Timeouts
+from providers.runtime.http import HttpClient, PerThreadSession, RetryPolicy, Timeouts
 
 # --- Inputs -----------------------------------------------------------------------------------
 
@@ -329,7 +330,7 @@ class Adapter:
         super().__init_subclass__(**kwargs)
         _mask_methods(cls)
 
-    def __init__(self, endpoint: Endpoint, session: requests.Session) -> None:
+    def __init__(self, endpoint: Endpoint, session: requests.Session | PerThreadSession) -> None:
         self.endpoint = endpoint
         self.http = HttpClient(
             base_url=endpoint.base_url,

@@ -39,7 +39,7 @@ from providers.runtime.base import (
     Usage,
     count_tokens,
 )
-from providers.runtime.http import HttpClient
+from providers.runtime.http import HttpClient, PerThreadSession
 from providers.runtime.openai_compat import content_json, function_tools
 
 MAX_EMBED_BATCH = 96  # the API refuses more texts in one request
@@ -154,7 +154,7 @@ class CohereAdapter(Adapter):
     family = "cohere"
     error_field = "message"
 
-    def __init__(self, endpoint: Endpoint, session: requests.Session) -> None:
+    def __init__(self, endpoint: Endpoint, session: requests.Session | PerThreadSession) -> None:
         super().__init__(endpoint, session)
         plain = self.http
         self.http = CohereHttp(

@@ -116,6 +116,17 @@ def _cut(response: requests.Response) -> None:
 _WATCHDOG = _Watchdog()
 
 
+class PerThreadSession:
+    """Stands for `session(policy)` of whichever thread sends: an adapter that is cached and
+    shared by threads (routes are) never shares one requests.Session between them."""
+
+    def __init__(self, policy: netguard.AddressPolicy = netguard.DEFAULT_POLICY) -> None:
+        self.policy = policy
+
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
+        return session(self.policy).request(*args, **kwargs)
+
+
 @dataclass(frozen=True, slots=True)
 class Timeouts:
     connect: float = 5.0
@@ -158,7 +169,7 @@ class HttpClient:
         *,
         base_url: str,
         headers: Mapping[str, str],
-        session: requests.Session,
+        session: requests.Session | PerThreadSession,
         timeouts: Timeouts,
         retry: RetryPolicy,
         secrets: tuple[str, ...],

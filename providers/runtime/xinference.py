@@ -32,6 +32,7 @@ from providers.runtime.base import (
     DiscoveredModel,
     Validation,
 )
+from providers.runtime.http import PerThreadSession
 from providers.runtime.openai_compat import OpenAICompatAdapter
 
 MODEL_TYPES = ("llm", "text-embedding", "rerank", "speech2text", "tts")
@@ -87,7 +88,7 @@ class XinferenceAdapter(OpenAICompatAdapter):
     family = "xinference"
     error_field = "detail"
 
-    def __init__(self, endpoint: Any, session: requests.Session) -> None:
+    def __init__(self, endpoint: Any, session: requests.Session | PerThreadSession) -> None:
         super().__init__(endpoint, session)
         # The model UID is a name, not a secret: keep it readable in error messages.
         uid = str(endpoint.credentials.get("model_uid") or "")
