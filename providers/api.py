@@ -475,6 +475,19 @@ class ModelValidateApi(SettingsApi):
         return Response(ValidationJobOutput(job).data, status=202)
 
 
+class LoadBalancingValidateApi(SettingsApi):
+    @extend_schema(
+        request=None,
+        responses={202: ValidationJobOutput},
+        summary="Check a load-balancing entry again (queued job); valid, it rejoins the rotation",
+    )
+    def post(self, request: Request, provider: str, model_id: str, entry_id: int) -> Response:
+        view = selectors.model_get(tenant=request.tenant, provider=provider, model_key=model_id)
+        entry = selectors.lb_entry_get(tenant=request.tenant, view=view, entry_id=entry_id)
+        job = validation.validation_queue(target=entry)
+        return Response(ValidationJobOutput(job).data, status=202)
+
+
 class ValidationDetailApi(SettingsApi):
     @extend_schema(responses=ValidationJobOutput, summary="A validation job and its result")
     def get(self, request: Request, job_id: int) -> Response:

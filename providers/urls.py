@@ -36,6 +36,11 @@ urlpatterns = [
         api.LoadBalancingDetailApi.as_view(),
         name="lb-detail",
     ),
+    path(
+        f"{model}/load-balancing/<int:entry_id>/validate",
+        api.LoadBalancingValidateApi.as_view(),
+        name="lb-validate",
+    ),
     path("default-models", api.DefaultModelsApi.as_view(), name="default-models"),
     path("models", api.AvailableModelsApi.as_view(), name="available-models"),
     path("audit-log", api.AuditLogApi.as_view(), name="audit-log"),

@@ -20,11 +20,11 @@ from config.celery import app
 from invocations import services as invocation_services
 from invocations.models import Invocation
 from providers import balancing, routing, selectors, services
-from providers.models import JobStatus
+from providers.models import JobStatus, LoadBalancingEntry
 from providers.runtime import base as rt
 from tenants.principals import Principal
 from tests.fakes.openai_server import OpenAIFake
-from tests.jobs import start_worker_process
+from tests.jobs import finished, start_worker_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MODEL = "gpt-4o-mini"
@@ -288,3 +288,23 @@ def test_a_warm_call_makes_no_database_query(balanced, fakes) -> None:
     assert first.route is route
     assert route.balanced
     assert len(route.entries) == 2
+
+
+def test_an_entry_that_failed_its_check_is_checked_again_and_rejoins(
+    balanced, fakes, key_client, worker
+) -> None:
+    """An entry whose key was wrong sits out of the rotation; once fixed at the backend, a check
+    (POST …/load-balancing/{id}/validate) brings it back."""
+    entry = LoadBalancingEntry.objects.get()
+    LoadBalancingEntry.objects.filter(pk=entry.pk).update(status="invalid")
+    entry.save(update_fields=["updated_at"])  # as every write does: routes are rebuilt
+    assert {_direct(balanced, f"a{i}").entry.label for i in range(3)} == {routing.OWN}
+    client = key_client()
+    url = f"/api/v1/model-providers/openai/models/{_view(balanced).id}/load-balancing/{entry.pk}"
+    job = client.post(f"{url}/validate")
+    assert job.status_code == 202, job.content
+    assert finished(client, f"/api/v1/validations/{job.json()['id']}")["status"] == "succeeded"
+    assert client.get(url).json()["status"] == "valid"
+    assert "second key" in {_direct(balanced, f"b{i}").entry.label for i in range(3)}
+    other = key_client(scopes=["read"])
+    assert other.post(f"{url}/validate").status_code == 403
