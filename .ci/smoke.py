@@ -7,7 +7,8 @@ database, Redis and a worker ok; every module of the service imports in that ven
 made with `manage.py create_tenant`; an OpenAI-compatible custom model pointing at a local fake is
 saved and its check ends `valid` through the running worker; one invocation ends `succeeded` with
 the fake's answer to what was asked; then SIGINT to `scripts/run` stops it, and no process it
-started is left. Standard library only (the fake server is too), so it runs before any venv exists.
+started is left. Started again, with its worker SIGKILLed, it names the worker, shows its last
+log lines, stops the rest and exits non-zero. Standard library only (the fake server is too), so it runs before any venv exists.
 
     python3 .ci/smoke.py [--keep]     # --keep: leave the copy and its logs for a look
 """
@@ -154,6 +155,46 @@ def smoke(tree: Path, log_path: Path) -> None:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
             run.wait()
+    _a_dying_worker_is_reported(tree, env, log_path, stage)
+    print(f"smoke: passed in {time.monotonic() - stage.started:.0f} s")
+
+
+def _a_dying_worker_is_reported(tree: Path, env: dict, log_path: Path, stage: Stage) -> None:
+    """Start again (the venv is made), SIGKILL the worker: scripts/run must name it, show its
+    last lines, stop the rest and exit non-zero."""
+    env = {**env, "PORT": str(free_port()), "BUNDLED_REDIS_PORT": str(free_port())}
+    with open(log_path, "wb") as log:
+        run = subprocess.Popen(
+            ["scripts/run"], cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        alive = lambda: run.poll() is None  # noqa: E731
+        wait_for("the second banner", 120, lambda: BANNER in log_path.read_text(), alive=alive)
+        worker = next(
+            pid for pid, command in processes_in(tree).items() if "celery" in command
+            and " worker" in command
+        )  # fmt: skip
+        os.kill(worker, signal.SIGKILL)
+        try:
+            code = run.wait(60)
+        except subprocess.TimeoutExpired as exc:
+            raise SmokeFailure("scripts/run went on after its worker was killed") from exc
+        said = log_path.read_text()
+        if code == 0 or "The Celery worker stopped (exit code 137)" not in said:
+            raise SmokeFailure(f"a killed worker was not reported (exit {code}):\n{said[-2000:]}")
+        if "Its last lines" not in said:
+            raise SmokeFailure("the report of the killed worker shows none of its log lines")
+        deadline = time.monotonic() + 2
+        while (left := processes_in(tree)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if left:
+            raise SmokeFailure(f"processes left after the worker died: {left}")
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    stage.done(f"a SIGKILLed worker: named with its last lines, exit {code}, nothing left")
 
 
 def _exercise(tree: Path, run: subprocess.Popen, base: str, log_path: Path, stage: Stage) -> None:
@@ -263,7 +304,6 @@ def _exercise(tree: Path, run: subprocess.Popen, base: str, log_path: Path, stag
     if left:
         raise SmokeFailure(f"processes left after scripts/run stopped: {left}")
     stage.done(f"SIGINT: scripts/run exited 0, and none of its {len(ours)} processes is left")
-    print(f"smoke: passed in {time.monotonic() - stage.started:.0f} s")
 
 
 def main() -> int:

@@ -138,7 +138,7 @@ def invocation_run(*, invocation_id: int) -> None:
     if invocation is None:
         return
     started = time.perf_counter()
-    secrets: tuple[str, ...] = ()
+    route: routing.Route | None = None
     kind, data = invocation.model_type, invocation.request
     try:
         route = routing.route(
@@ -147,7 +147,6 @@ def invocation_run(*, invocation_id: int) -> None:
             model_type=kind,
             model=invocation.model,
         )
-        secrets = tuple(s for entry in route.entries for s in entry.adapter.secret_values())
         audio = b""
         if kind == "speech2text":
             with default_storage.open(data["audio_path"], "rb") as stored:
@@ -157,7 +156,7 @@ def invocation_run(*, invocation_id: int) -> None:
             lambda adapter, model: codec.run(
                 adapter, model, kind, data, started=started, audio=audio
             ),
-            routing.Usage(codec.estimate(kind, data), codec.tokens_used),
+            routing.Usage(lambda: codec.estimate(kind, data), codec.tokens_used),
         )
     except errors.ServiceError as exc:
         _fail(invocation, exc, started)
@@ -167,7 +166,7 @@ def invocation_run(*, invocation_id: int) -> None:
     except Exception as exc:  # noqa: BLE001 - the task's edge: whatever broke, the job ends
         _fail(
             invocation,
-            jobs.unexpected(exc, job=f"Invocation {invocation.pk}", secrets=secrets),
+            jobs.unexpected(exc, job=f"Invocation {invocation.pk}", secrets=_secrets(route)),
             started,
         )
         return
@@ -178,9 +177,16 @@ def invocation_run(*, invocation_id: int) -> None:
     except Exception as exc:  # noqa: BLE001 - a result that cannot be stored still ends the job
         _fail(
             invocation,
-            jobs.unexpected(exc, job=f"Invocation {invocation.pk}", secrets=secrets),
+            jobs.unexpected(exc, job=f"Invocation {invocation.pk}", secrets=_secrets(route)),
             started,
         )
+
+
+def _secrets(route: routing.Route | None) -> tuple[str, ...]:
+    """What an unexpected error's text must not show: every entry's secrets."""
+    if route is None:
+        return ()
+    return tuple(s for entry in route.entries for s in entry.adapter.secret_values())
 
 
 def _succeed(invocation: Invocation, served: routing.Served, started: float) -> None:

@@ -14,21 +14,19 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis
-from django.db import transaction
 
-from config import redis as shared_redis
+from config import shared_state
 
 logger = logging.getLogger(__name__)
 
 
 def client(*, blocking: bool = False) -> redis.Redis:
-    return shared_redis.client(blocking=blocking)
+    return shared_state.client(blocking=blocking)
 
 
 # --- Settings version -------------------------------------------------------------------------
@@ -40,29 +38,12 @@ def _version_key(tenant_id: int) -> str:
 
 def settings_version(tenant_id: int) -> str | None:
     """The workspace's current settings version; None when Redis cannot say."""
-    try:
-        found = client().get(_version_key(tenant_id))
-        if found is None:  # first use, or Redis lost its data: start a new version
-            client().set(_version_key(tenant_id), uuid.uuid4().hex, nx=True)
-            found = client().get(_version_key(tenant_id))
-    except redis.RedisError as exc:
-        logger.warning("Settings version unavailable (%s): routing from short-lived caches.", exc)
-        return None
-    return found.decode() if found else None
+    return shared_state.version(_version_key(tenant_id))
 
 
 def settings_changed(tenant_id: int) -> None:
-    """Every process's cached routes of the workspace are stale: now, and again once the change
-    is committed (a process may rebuild from the old rows in between)."""
-
-    def bump() -> None:
-        try:
-            client().set(_version_key(tenant_id), uuid.uuid4().hex)
-        except redis.RedisError as exc:
-            logger.warning("Could not publish workspace %s's settings change: %s", tenant_id, exc)
-
-    bump()
-    transaction.on_commit(bump)
+    """Every process's cached routes of the workspace are stale."""
+    shared_state.bump(_version_key(tenant_id))
 
 
 # --- Weighted round robin ---------------------------------------------------------------------

@@ -354,7 +354,9 @@ def _call_entries(route: Route, fn: Callable[[Adapter, str], T], usage: Usage[T]
     """Try the route's entries; with a limited quota, hold the call's tokens meanwhile."""
     if not route.limited_quota:
         return _try_entries(route, fn)
-    hold = quotas.reserve(tenant_id=route.tenant_id, provider=route.provider, tokens=usage.estimate)
+    hold = quotas.reserve(
+        tenant_id=route.tenant_id, provider=route.provider, tokens=usage.estimate()
+    )
     try:
         served = _try_entries(route, fn)
     except BaseException:
@@ -387,10 +389,10 @@ def _cool(route: Route, entry: Entry, failure: errors.UpstreamError) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Usage(Generic[T]):
-    """How many tokens a call may use (reserved on a limited quota before it), and how many a
-    result says it used (what the quota is settled to)."""
+    """How many tokens a call may use (reserved on a limited quota before it; asked only then),
+    and how many a result says it used (what the quota is settled to)."""
 
-    estimate: int = 0
+    estimate: Callable[[], int] = lambda: 0
     tokens_of: Callable[[T], int] = lambda value: 0
 
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-import redis
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -17,8 +14,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from config import errors
-from config import redis as shared_redis
+from config import errors, shared_state
 from tenants import apikeys, crypto, vault
 from tenants.fields import SecretsJSONField, secret_place
 from tenants.models import ApiKey, ApiKeyScope, Membership, Role, Tenant
@@ -148,27 +144,9 @@ _known: dict[str, tuple[str, ApiKey]] = {}
 _KNOWN_SIZE = 10_000
 
 
-def _keys_version() -> str | None:
-    try:
-        found = shared_redis.client().get(_KEYS_VERSION)
-        if found is None:
-            shared_redis.client().set(_KEYS_VERSION, uuid.uuid4().hex, nx=True)
-            found = shared_redis.client().get(_KEYS_VERSION)
-    except redis.RedisError:
-        return None  # no version, no cache: every request reads the database
-    return found.decode() if found else None
-
-
 def api_keys_changed() -> None:
-    """Keys or workspaces changed: every process's known keys are stale, now and again once the
-    change is committed (a process may read the old row in between)."""
-
-    def bump() -> None:
-        with contextlib.suppress(redis.RedisError):
-            shared_redis.client().set(_KEYS_VERSION, uuid.uuid4().hex)
-
-    bump()
-    transaction.on_commit(bump)
+    """Keys or workspaces changed: every process's known keys are stale."""
+    shared_state.bump(_KEYS_VERSION)
 
 
 def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
@@ -180,7 +158,7 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     if not apikeys.is_well_formed(raw_key):
         return None
     digest = apikeys.hash_key(raw_key)
-    version = _keys_version()
+    version = shared_state.version(_KEYS_VERSION)
     known = _known.get(digest)
     if version is not None and known is not None and known[0] == version:
         api_key: ApiKey | None = known[1]
