@@ -8,7 +8,8 @@ made with `manage.py create_tenant`; an OpenAI-compatible custom model pointing 
 saved and its check ends `valid` through the running worker; one invocation ends `succeeded` with
 the fake's answer to what was asked; then SIGINT to `scripts/run` stops it, and no process it
 started is left. Started again, with its worker SIGKILLed, it names the worker, shows its last
-log lines, stops the rest and exits non-zero. Standard library only (the fake server is too), so it runs before any venv exists.
+log lines, stops the rest and exits non-zero. Standard library only (the fake server is too),
+so it runs before any venv exists.
 
     python3 .ci/smoke.py [--keep]     # --keep: leave the copy and its logs for a look
 """

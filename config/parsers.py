@@ -1,5 +1,5 @@
-"""JSON bodies as the API accepts them: DRF's strict parser, and no number that overflows to
-infinity (`1e999`), which no database column can store."""
+"""JSON bodies as the API accepts them: DRF's strict parser, no number that overflows to infinity
+(`1e999`), which no database column can store, and no nesting past Python's recursion limit."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ class FiniteJSONParser(JSONParser):
             )
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from exc
+        except RecursionError as exc:
+            raise ParseError("JSON parse error - nested too deeply.") from exc
 
 
 def _no_constant(name: str) -> Any:

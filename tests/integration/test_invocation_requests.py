@@ -161,3 +161,12 @@ def test_a_number_no_column_can_store_is_a_400_and_nothing_is_queued(client, num
     assert response.status_code == 400, response.content
     assert response.json()["error"]["code"] == "parse_error"
     assert Invocation.objects.count() == 1
+
+
+@pytest.mark.parametrize("depth", [5_000, 100_000])
+def test_json_nested_past_the_recursion_limit_is_a_400(client, depth) -> None:
+    response = client.post(
+        "/api/v1/invocations", "[" * depth + "]" * depth, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "parse_error"
