@@ -5,7 +5,8 @@
 Starts what `scripts/run` starts (a bundled Redis, gunicorn, a Celery worker; SQLite in a
 temporary folder unless --database-url), a fast OpenAI-compatible fake and a 2-second one, and a
 workspace with a custom model on each. Then, at concurrency 1, 16 and 64: direct calls to the
-fake, and model answers through the service (POST /api/v1/invocations, then GET ?wait=). Prints
+fake, and model answers through the service: "job path" is POST /api/v1/invocations, then
+GET …?wait= (two requests); "job 1-req" is POST …?wait= (queued, answered when done). Prints
 calls/s, p50/p95/p99, the latency the service adds, server CPU per call (from /proc: gunicorn and
 the worker, children included), the worker's database queries per job, and how long 64
 concurrent jobs take against the 2-second backend. This machine is shared and noisy: compare the
@@ -177,12 +178,17 @@ class Service:
         while self.http.get(url, timeout=10).json()["status"] == "validating":
             time.sleep(0.1)
 
-    def invoke(self, session: requests.Session, model: str) -> dict:
+    def invoke(self, session: requests.Session, model: str, *, one_request: bool = False) -> dict:
+        """POST, then GET ?wait= (two requests); or POST ?wait= (one)."""
         body = {"model_type": "llm", "provider": "openai_api_compatible", "model": model,
                 "input": CHAT}  # fmt: skip
-        queued = session.post(f"{self.base}/api/v1/invocations", json=body, timeout=30).json()
-        done = session.get(f"{self.base}/api/v1/invocations/{queued['id']}?wait=30", timeout=40)
-        result = done.json()
+        if one_request:
+            url = f"{self.base}/api/v1/invocations?wait=30"
+            result = session.post(url, json=body, timeout=40).json()
+        else:
+            queued = session.post(f"{self.base}/api/v1/invocations", json=body, timeout=30).json()
+            url = f"{self.base}/api/v1/invocations/{queued['id']}?wait=30"
+            result = session.get(url, timeout=40).json()
         if result["status"] != "succeeded":
             raise RuntimeError(f"{result['status']}: {result.get('error_message')}")
         return result
@@ -273,18 +279,21 @@ def report(args: argparse.Namespace, service: Service, fast: OpenAIFake, slow: S
         )  # fmt: skip
         direct_p50 = percentiles(lat)[0]
         row("direct", concurrency, wall, lat, errs, None, None)
-        web_before, worker_before = (
-            cpu_seconds([service.web.pid]),
-            cpu_seconds([service.worker.pid]),
-        )
-        wall, lat, errs = run_load(
-            lambda i: service.invoke(session(i), "bench-chat"), args.calls, concurrency
-        )
-        per_call = 1000 / max(1, args.calls - errs)
-        web_cpu = (cpu_seconds([service.web.pid]) - web_before) * per_call
-        worker_cpu = (cpu_seconds([service.worker.pid]) - worker_before) * per_call
-        row("job path", concurrency, wall, lat, errs, direct_p50, web_cpu + worker_cpu)
-        print(f"{'':14}CPU per call: web {web_cpu:.1f} ms, worker {worker_cpu:.1f} ms")
+        for name, one_request in (("job path", False), ("job 1-req", True)):
+            web_before = cpu_seconds([service.web.pid])
+            worker_before = cpu_seconds([service.worker.pid])
+            wall, lat, errs = run_load(
+                lambda i, one=one_request: service.invoke(
+                    session(i), "bench-chat", one_request=one
+                ),
+                args.calls,
+                concurrency,
+            )
+            per_call = 1000 / max(1, args.calls - errs)
+            web_cpu = (cpu_seconds([service.web.pid]) - web_before) * per_call
+            worker_cpu = (cpu_seconds([service.worker.pid]) - worker_before) * per_call
+            row(name, concurrency, wall, lat, errs, direct_p50, web_cpu + worker_cpu)
+            print(f"{'':14}CPU per call: web {web_cpu:.1f} ms, worker {worker_cpu:.1f} ms")
     print(f"worker queries per job (warm): {queries_per_job(service)}")
     wall, lat, errs = run_load(lambda i: service.invoke(session(i), "slow-chat"), 64, 64)
     print(f"64 concurrent jobs against a {SlowFake.delay:g} s backend: all done in {wall:.2f} s "

@@ -141,6 +141,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery would close the worker's database connections around every task; config/celery.py
+# recycles them as Django does per request instead (CONN_MAX_AGE, health checks).
+CELERY_DB_REUSE_MAX = 1_000_000_000
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-invocations": {"task": "invocations.sweep_stuck_jobs", "schedule": 60.0},
     "sweep-stuck-validations": {"task": "providers.sweep_stuck_validations", "schedule": 60.0},

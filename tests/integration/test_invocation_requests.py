@@ -170,3 +170,49 @@ def test_json_nested_past_the_recursion_limit_is_a_400(client, depth) -> None:
     )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "parse_error"
+
+
+def test_the_written_out_output_equals_what_drf_would_build(tenant):
+    """InvocationOutput writes its representation out for speed; it must say exactly what DRF's
+    ModelSerializer says from the same fields, for an empty row and a full one."""
+    from decimal import Decimal
+
+    from rest_framework import serializers as drf
+
+    from invocations.api import InvocationOutput
+
+    bare = Invocation.objects.create(tenant=tenant, model_type="llm", provider="openai", model="m")
+    full = Invocation.objects.create(
+        tenant=tenant,
+        model_type="tts",
+        provider="openai",
+        model="tts-1",
+        status=JobStatus.SUCCEEDED,
+        result={"content_type": "audio/mpeg", "text": "ünïcode"},
+        result_file="invocations/1/1.mp3",
+        error_code="x",
+        error_message="y",
+        prompt_tokens=3,
+        completion_tokens=4,
+        usage_counted=True,
+        audio_seconds=1.5,
+        characters=12,
+        cost=Decimal("0.00001234"),
+        currency="USD",
+        latency_ms=15,
+        ttft_ms=7,
+        attempts=2,
+        idempotency_key="k-1",
+        started_at=timezone.now(),
+        finished_at=timezone.now() + timedelta(seconds=1, microseconds=5),
+        served_by="entry one",
+        answered_provider="openai",
+        answered_model="tts-1-hd",
+    )
+    for row in (bare, full):
+        row.refresh_from_db()
+        written = InvocationOutput(row).data
+        built = drf.ModelSerializer.to_representation(InvocationOutput(row), row)
+        assert written == dict(built)
+        assert list(written) == list(built)
+    assert InvocationOutput([bare, full], many=True).data[1]["cost"] == "0.00001234"

@@ -281,6 +281,34 @@ def test_a_waiting_request_is_woken_when_the_job_finishes(client, xinference) ->
     assert max(lags).total_seconds() < 0.05, lags
 
 
+def test_a_call_can_be_queued_and_answered_in_one_request(client, xinference) -> None:
+    """POST ?wait=N holds the request until the job ends (200 with the answer), or answers 202
+    with the queued job when it does not end in time; a wait that is not a number is a 400."""
+    settled(client, "xinference", _add_qwen(client, xinference))
+    body = {
+        "model_type": "llm",
+        "provider": "xinference",
+        "model": "qwen2.5-instruct",
+        "input": {"messages": [{"role": "user", "content": "one trip"}]},
+    }
+    answered = client.post("/api/v1/invocations?wait=10", body, format="json")
+    assert answered.status_code == 200, answered.json()
+    assert answered.json()["status"] == "succeeded"
+    assert answered.json()["result"]["text"] == "You said: one trip"
+
+    xinference.fail("slow", seconds=1.0)
+    pending = client.post("/api/v1/invocations?wait=0.2", body, format="json")
+    assert pending.status_code == 202
+    assert pending.json()["status"] in ("queued", "running")
+    assert finished(client, f"/api/v1/invocations/{pending.json()['id']}")["status"] == "succeeded"
+
+    for bad in ("soon", "nan", "NaN"):
+        refused = client.post(f"/api/v1/invocations?wait={bad}", body, format="json")
+        assert refused.status_code == 400
+        assert refused.json()["error"]["fields"] == {"wait": ["Give seconds, e.g. 10."]}
+    assert Invocation.objects.count() == 2  # a refused wait queued nothing
+
+
 def test_a_check_cut_short_by_a_rate_limit_leaves_the_model_usable(client, xinference) -> None:
     """A 429 (or a 5xx, a timeout) says nothing against the credentials: the model stays in
     service, unchecked, with what happened, instead of invalid until someone checks again."""
