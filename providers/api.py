@@ -165,6 +165,19 @@ class ModelOutput(serializers.Serializer):
     deprecated = serializers.BooleanField()
     custom_model_id = serializers.IntegerField(source="custom_model.pk", allow_null=True)
     fallbacks = FallbackField(many=True, help_text="Tried in order when this model fails.")
+    cooldown_until = serializers.DateTimeField(
+        source="cooldown.ends_at",
+        allow_null=True,
+        default=None,
+        help_text="While the model's own credentials rest after failing (load balancing on), "
+        "calls go to its load-balancing entries.",
+    )
+    cooldown_reason = serializers.CharField(
+        source="cooldown.reason",
+        allow_null=True,
+        default=None,
+        help_text="The error that cooled them: rate_limit, authorization, server_unavailable, ...",
+    )
     last_error = serializers.CharField(
         source="custom_model.last_error",
         allow_null=True,

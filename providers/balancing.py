@@ -89,6 +89,12 @@ class Cooldown:
         return datetime.fromtimestamp(self.until, tz=UTC)
 
 
+def own_key(*, custom_model_id: int | None = None, credential_id: int | None = None) -> str:
+    """The cool-down key of a model's own credentials: its custom model's, or else the provider
+    credential's (shared by the provider's models: a key that is rate limited is so for all)."""
+    return f"custom:{custom_model_id}" if custom_model_id else f"credential:{credential_id}"
+
+
 def lb_entry_key(entry_id: int) -> str:
     """The cool-down key of a load-balancing entry (the model's own credentials have theirs)."""
     return f"lb:{entry_id}"

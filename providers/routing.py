@@ -248,7 +248,12 @@ def _resolve(tenant_id: int, provider: str, model_type: str, model: str) -> dict
     own: list[tuple[CheckedConfig, dict[str, Any]]] = []
     invalid: ProviderCredential | None = None
     if custom is not None:
-        own.append((custom, {"key": f"custom:{custom.pk}", "custom_model_id": custom.pk}))
+        own.append(
+            (
+                custom,
+                {"key": balancing.own_key(custom_model_id=custom.pk), "custom_model_id": custom.pk},
+            )
+        )
     elif predefined is None:
         raise errors.NotFound(f"{provider} has no {model_type} model {model!r} in this workspace.")
     else:
@@ -263,7 +268,12 @@ def _resolve(tenant_id: int, provider: str, model_type: str, model: str) -> dict
         if active.status == CheckStatus.INVALID:
             invalid = active
         else:
-            own.append((active, {"key": f"credential:{active.pk}", "credential_id": active.pk}))
+            own.append(
+                (
+                    active,
+                    {"key": balancing.own_key(credential_id=active.pk), "credential_id": active.pk},
+                )
+            )
 
     extra: list[tuple[CheckedConfig, dict[str, Any]]] = []
     if setting is not None and setting.load_balancing_enabled:

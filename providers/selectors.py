@@ -8,7 +8,7 @@ import base64
 import binascii
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from django.conf import settings
@@ -192,6 +192,8 @@ class ModelView:
     custom_model: CustomModel | None = None
     deprecated: bool = False
     fallbacks: tuple[dict[str, str], ...] = ()  # {"provider", "model"}, tried in order
+    own_key: str | None = None  # the cool-down key of its own credentials (none: unconfigured)
+    cooldown: balancing.Cooldown | None = None  # its own credentials resting (see with_cooldowns)
 
     @property
     def id(self) -> str:
@@ -257,6 +259,7 @@ def iter_models(manifest: ProviderManifest, state: WorkspaceState) -> Iterator[M
             usable=enabled and credential_ok,
             deprecated=model.deprecated,
             fallbacks=tuple(setting.fallbacks) if setting else (),
+            own_key=balancing.own_key(credential_id=active.pk) if active else None,
         )
     for custom in state.custom_models.get(manifest.provider, []):
         setting = state.settings.get((manifest.provider, custom.model_type, custom.model))
@@ -278,11 +281,21 @@ def iter_models(manifest: ProviderManifest, state: WorkspaceState) -> Iterator[M
             usable=enabled and custom.status != CheckStatus.INVALID,
             custom_model=custom,
             fallbacks=tuple(setting.fallbacks) if setting else (),
+            own_key=balancing.own_key(custom_model_id=custom.pk),
         )
 
 
+def with_cooldowns(tenant: Tenant, views: list[ModelView]) -> list[ModelView]:
+    """The views with `cooldown` set where a model's own credentials are resting (one Redis
+    round trip)."""
+    cooling = balancing.cooldowns(tenant.pk, [v.own_key for v in views if v.own_key])
+    return [replace(v, cooldown=cooling[v.own_key]) if v.own_key in cooling else v for v in views]
+
+
 def provider_models(*, tenant: Tenant, provider: str) -> list[ModelView]:
-    return list(iter_models(manifest_get(provider), workspace_state(tenant=tenant)))
+    """A provider's models, with their cool-downs."""
+    views = list(iter_models(manifest_get(provider), workspace_state(tenant=tenant)))
+    return with_cooldowns(tenant, views)
 
 
 def model_get(*, tenant: Tenant, provider: str, model_key: str) -> ModelView:

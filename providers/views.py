@@ -288,6 +288,7 @@ def _lb_context(request: HttpRequest, provider: str, model_id: str) -> dict[str,
         else manifest.provider_credential_schema
     )
     chosen = [(f["provider"], f["model"]) for f in view.fallbacks]
+    entries = selectors.lb_entry_list(tenant=request.tenant, view=view)
     return {
         "manifest": manifest,
         "model": view,
@@ -296,7 +297,8 @@ def _lb_context(request: HttpRequest, provider: str, model_id: str) -> dict[str,
             for m in selectors.available_models(tenant=request.tenant, model_type=view.model_type)
             if (m.provider, m.model) not in {*chosen, (view.provider, view.model)}
         ],
-        "entries": selectors.lb_entry_list(tenant=request.tenant, view=view),
+        "entries": entries,
+        "poll": any(e.status in POLL_STATUSES for e in entries),
         "named": selectors.credential_list(tenant=request.tenant, provider=provider),
         "fields": form,
         "values": {},
@@ -308,7 +310,7 @@ def _lb_context(request: HttpRequest, provider: str, model_id: str) -> dict[str,
 @workspace_page
 def load_balancing(request: HttpRequest, provider: str, model_id: str) -> HttpResponse:
     """A model's load-balancing entries: switch it on, add entries (a named credential of the
-    provider, or credentials of their own), set weights, enable or drop entries."""
+    provider, or credentials of their own), set weights, enable, check again or drop entries."""
     context = _lb_context(request, provider, model_id)
     view = context["model"]
     if request.method == "POST":
@@ -347,6 +349,8 @@ def load_balancing(request: HttpRequest, provider: str, model_id: str) -> HttpRe
                 )
                 if action == "delete":
                     services.lb_entry_delete(entry=entry, actor=request.principal)
+                elif action == "validate":
+                    validation.validation_queue(target=entry)
                 else:
                     services.lb_entry_update(
                         entry=entry,

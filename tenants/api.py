@@ -210,7 +210,9 @@ class ApiKeyDetailApi(TenantApi):
         given = ApiKeyLimitsInput(data=request.data)
         given.is_valid(raise_exception=True)
         api_key = selectors.api_key_get(tenant=request.tenant, key_id=key_id)
-        api_key = services.api_key_set_limits(api_key=api_key, **given.validated_data)
+        api_key = services.api_key_set_limits(
+            api_key=api_key, granted_by=self.principal, **given.validated_data
+        )
         return Response(ApiKeyOutput(api_key).data)
 
 

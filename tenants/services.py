@@ -90,6 +90,15 @@ def api_key_create(
             raise errors.PermissionDenied(
                 f"An API key cannot grant scopes it does not have: {', '.join(beyond)}."
             )
+    _within_callers_limits(
+        granted_by,
+        {
+            "rpm_limit": rpm_limit,
+            "tpm_limit": tpm_limit,
+            "monthly_budget": monthly_budget,
+            "budget_currency": budget_currency,
+        },
+    )
     if raw_key is None:
         raw_key = apikeys.new_raw_key()
     elif not apikeys.is_well_formed(raw_key):
@@ -112,9 +121,45 @@ def api_key_create(
 LIMIT_FIELDS = ("rpm_limit", "tpm_limit", "monthly_budget", "budget_currency")
 
 
-def api_key_set_limits(*, api_key: ApiKey, **limits: Any) -> ApiKey:
+def _within_callers_limits(granted_by: Principal | None, limits: dict[str, Any]) -> None:
+    """A key held to limits cannot make (or change) a key that is held to less: otherwise it
+    would lift its own limits by minting an unlimited key."""
+    caller = granted_by.api_key if granted_by is not None else None
+    if caller is None:
+        return
+    problems: dict[str, list[str]] = {}
+    for name in ("rpm_limit", "tpm_limit"):
+        own = getattr(caller, name)
+        if own is not None and (limits[name] is None or limits[name] > own):
+            problems[name] = [f"At most {own}: the key making this change is held to that."]
+    budget = caller.monthly_budget
+    if budget is not None and (
+        limits["monthly_budget"] is None
+        or limits["budget_currency"] != caller.budget_currency
+        or limits["monthly_budget"] > budget
+    ):
+        problems["monthly_budget"] = [
+            f"At most {budget} {caller.budget_currency} a month: the key making this change "
+            "is held to that."
+        ]
+    if problems:
+        raise errors.InvalidInput(fields=problems)
+
+
+def api_key_set_limits(
+    *, api_key: ApiKey, granted_by: Principal | None = None, **limits: Any
+) -> ApiKey:
     """Change a key's per-minute limits and monthly budget (None: unlimited); the next call is
-    held to them."""
+    held to them. `granted_by` is the API caller: a key cannot change its own limits, nor give
+    another key more than it has."""
+    if granted_by is not None and granted_by.api_key is not None:
+        if granted_by.api_key.pk == api_key.pk:
+            raise errors.PermissionDenied(
+                "An API key cannot change its own limits; a workspace admin can."
+            )
+        _within_callers_limits(
+            granted_by, {name: limits.get(name, getattr(api_key, name)) for name in LIMIT_FIELDS}
+        )
     changed = [name for name in LIMIT_FIELDS if name in limits]
     for name in changed:
         setattr(api_key, name, limits[name])

@@ -94,7 +94,7 @@ def test_load_balancing_entries_from_the_page(tenant, owner) -> None:
     )
     gpt = selectors.model_id("llm", "gpt-4o")
     url = f"/settings/model-providers/openai/models/{gpt}/load-balancing"
-    assert "No entries yet." in owner.get(url).content.decode()
+    assert "No other entries yet." in owner.get(url).content.decode()
     owner.post(url, {"action": "on"})
     owner.post(url, {"action": "add", "name": "team", "weight": "3", "credential_id": named.pk})
     owner.post(

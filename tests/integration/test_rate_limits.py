@@ -101,6 +101,47 @@ def test_an_invoke_only_key_cannot_raise_its_own_limits(owner) -> None:
     assert ApiKey.objects.get(pk=made["id"]).rpm_limit == 1
 
 
+def test_a_write_key_cannot_lift_its_own_limits_nor_mint_a_looser_key(owner) -> None:
+    """A key with write scope may manage keys, but not its own limits, and not give a key (new
+    or existing) more than it is held to: else it would lift its limits by proxy."""
+    made = owner.post(
+        "/api/v1/api-keys",
+        {"name": "bot", "scopes": ["write", "invoke"], "rpm_limit": 10, "monthly_budget": "5"},
+        format="json",
+    ).json()
+    bot = APIClient()
+    bot.credentials(HTTP_AUTHORIZATION=f"Bearer {made['key']}")
+    itself = bot.patch(f"/api/v1/api-keys/{made['id']}", {"rpm_limit": 1000}, format="json")
+    assert itself.status_code == 403
+    assert "own limits" in itself.json()["error"]["message"]
+
+    looser = bot.post("/api/v1/api-keys", {"name": "x", "scopes": ["invoke"]}, format="json")
+    assert looser.status_code == 400
+    assert set(looser.json()["error"]["fields"]) == {"rpm_limit", "monthly_budget"}
+    other_currency = bot.post(
+        "/api/v1/api-keys",
+        {"name": "x", "scopes": ["invoke"], "rpm_limit": 10, "monthly_budget": "1",
+         "budget_currency": "CNY"},
+        format="json",
+    )  # fmt: skip
+    assert set(other_currency.json()["error"]["fields"]) == {"monthly_budget"}
+    within = bot.post(
+        "/api/v1/api-keys",
+        {"name": "x", "scopes": ["invoke"], "rpm_limit": 5, "monthly_budget": "5"},
+        format="json",
+    )
+    assert within.status_code == 201, within.content
+    lifted = bot.patch(
+        f"/api/v1/api-keys/{within.json()['id']}", {"rpm_limit": None}, format="json"
+    )
+    assert lifted.status_code == 400
+    assert ApiKey.objects.get(pk=within.json()["id"]).rpm_limit == 5
+    # A workspace admin's key has no limits of its own: it may set any.
+    freed = owner.patch(f"/api/v1/api-keys/{made['id']}", {"rpm_limit": None}, format="json")
+    assert freed.status_code == 200
+    assert ApiKey.objects.get(pk=made["id"]).rpm_limit is None
+
+
 def test_a_spent_workspace_budget_refuses_calls_until_the_month_ends(owner, openai, tenant) -> None:
     """gpt-4o-mini is priced in USD: once the month's costs reach the budget, calls are refused
     (429 budget_exhausted, Retry-After until the 1st); raising the budget lets them through."""

@@ -36,7 +36,7 @@ def fakes() -> Iterator[tuple[OpenAIFake, OpenAIFake, OpenAIFake]]:
     with (
         OpenAIFake(api_key=KEY_A) as a,
         OpenAIFake(api_key=KEY_B) as b,
-        OpenAIFake(api_key=KEY_C, models={"backup-chat": "llm"}) as c,
+        OpenAIFake(api_key=KEY_C, models={"backup-chat": "llm", "backup-two": "llm"}) as c,
     ):
         yield a, b, c
 
@@ -171,6 +171,33 @@ def test_the_cool_down_shows_in_the_api_with_its_reason_and_end(
     assert entry["cooldown_reason"] == "server_unavailable"
     assert entry["cooldown_until"] is not None
     assert _chats(b) == 1
+    model_url = f"/api/v1/model-providers/openai/models/{view.id}"
+    resting = key_client().get(model_url).json()
+    assert (resting["cooldown_reason"], resting["cooldown_until"]) == (None, None)
+
+
+def test_the_models_own_credentials_show_their_cool_down_too(
+    balanced, fakes, key_client, session_client
+) -> None:
+    """The model's own credentials are one entry of its rotation: when they rest, the model says
+    so in the API (cooldown_reason/until) and the load-balancing dialog's first row."""
+    a, _b, _ = fakes
+    a.fail("429", times=10, retry_after=0)
+    for i in range(3):  # whichever comes first, A answers 429 once and rests
+        assert _direct(balanced, f"call {i}").entry.label == "second key"
+    view = _view(balanced)
+    shown = key_client().get(f"/api/v1/model-providers/openai/models/{view.id}").json()
+    assert shown["cooldown_reason"] == "rate_limit"
+    listed = key_client().get("/api/v1/model-providers/openai/models").json()
+    assert (
+        next(m for m in listed if m["id"] == view.id)["cooldown_until"] == shown["cooldown_until"]
+    )
+    page = session_client(balanced, "owner").get(
+        f"/settings/model-providers/openai/models/{view.id}/load-balancing"
+    )
+    own_row = page.content.decode().split('data-entry="own"')[1].split("</tr>")[0]
+    assert "rate_limit" in own_row
+    assert "until" in own_row
 
 
 def test_when_every_entry_is_cooling_the_call_is_refused_with_when_to_retry(
@@ -217,6 +244,53 @@ def test_the_fallback_answers_when_every_entry_fails(balanced, fakes, worker) ->
     assert (job.answered_provider, job.answered_model) == ("openai_api_compatible", "backup-chat")
     assert (job.provider, job.model) == ("openai", MODEL)
     assert (_chats(a), _chats(b), _chats(c) - probes) == (1, 1, 1)
+
+
+def test_a_disabled_fallback_is_passed_over_and_a_cycle_is_not_followed(balanced, fakes) -> None:
+    """Fallbacks are one level deep: a fallback's own chain (here, back to the first model) is
+    not followed, so a cycle cannot loop; a fallback that cannot be called now (disabled) is
+    passed over, the next one answers."""
+    a, b, c = fakes
+    for name in ("backup-two", "backup-chat"):
+        services.custom_model_create(
+            tenant=balanced,
+            provider="openai_api_compatible",
+            model=name,
+            model_type="llm",
+            values={"endpoint_url": f"{c.url}/v1", "api_key": KEY_C},
+            actor=None,
+        )
+    backup = _view(balanced, "openai_api_compatible", "backup-chat")
+    services.model_setting_update(
+        tenant=balanced,
+        view=backup,
+        fallbacks=[{"provider": "openai", "model": MODEL}],
+        actor=None,
+    )
+    services.model_setting_update(
+        tenant=balanced,
+        view=_view(balanced),
+        fallbacks=[
+            {"provider": "openai_api_compatible", "model": "backup-two"},
+            {"provider": "openai_api_compatible", "model": "backup-chat"},
+        ],
+        actor=None,
+    )
+    services.model_setting_update(
+        tenant=balanced,
+        view=_view(balanced, "openai_api_compatible", "backup-two"),
+        enabled=False,
+        actor=None,
+    )
+    a.fail("500", times=1000)
+    b.fail("500", times=1000)
+    served = _direct(balanced, "round and round")
+    assert (served.route.provider, served.route.model) == ("openai_api_compatible", "backup-chat")
+    assert served.value.text == "You said: round and round"
+    assert (_chats(a), _chats(b)) == (1, 1)
+    c.fail("500", times=1000)
+    with pytest.raises(errors.UpstreamUnavailable):
+        _direct(balanced, "everyone down")  # ends: the cycle back to the first model is not taken
 
 
 def test_a_bad_request_is_not_retried_elsewhere(balanced, fakes) -> None:
@@ -308,3 +382,25 @@ def test_an_entry_that_failed_its_check_is_checked_again_and_rejoins(
     assert "second key" in {_direct(balanced, f"b{i}").entry.label for i in range(3)}
     other = key_client(scopes=["read"])
     assert other.post(f"{url}/validate").status_code == 403
+
+
+def test_the_dialog_checks_an_entry_again(balanced, fakes, session_client, worker) -> None:
+    """The load-balancing dialog's "Check again" queues the entry's check, shows it being
+    checked (and polls), and the entry comes back valid and in the rotation."""
+    entry = LoadBalancingEntry.objects.get()
+    LoadBalancingEntry.objects.filter(pk=entry.pk).update(status="invalid")
+    entry.save(update_fields=["updated_at"])
+    owner = session_client(balanced, "owner")
+    url = f"/settings/model-providers/openai/models/{_view(balanced).id}/load-balancing"
+    assert 'value="validate"' in owner.get(url).content.decode()
+    checking = owner.post(url, {"action": "validate", "entry": entry.pk}).content.decode()
+    assert 'hx-trigger="every 1s"' in checking
+    deadline = time.monotonic() + 20
+    while LoadBalancingEntry.objects.get().status == "validating":
+        assert time.monotonic() < deadline, "the check did not end"
+        time.sleep(0.1)
+    assert LoadBalancingEntry.objects.get().status == "valid"
+    assert 'hx-trigger="every 1s"' not in owner.get(url).content.decode()
+    assert "second key" in {_direct(balanced, f"c{i}").entry.label for i in range(3)}
+    viewer = session_client(balanced, "member")
+    assert viewer.post(url, {"action": "validate", "entry": entry.pk}).status_code == 403
