@@ -161,6 +161,10 @@ UPSTREAM_TIMEOUT_MAX = env.int("UPSTREAM_TIMEOUT_MAX", default=600)
 # The longest one backend call may take in all (retries and a streamed answer included), seconds:
 # a backend that trickles a byte at a time is cut off here.
 UPSTREAM_CALL_DEADLINE = env.int("UPSTREAM_CALL_DEADLINE", default=600)
+# The OpenAI-compatible gateway (/v1): the largest request body it reads (images come inline, as
+# data: URLs), and how long its calls' usage rows may wait in memory before they are written.
+GATEWAY_MAX_BODY = env.int("GATEWAY_MAX_BODY", default=32 * 1024 * 1024)
+GATEWAY_USAGE_FLUSH_SECONDS = env.float("GATEWAY_USAGE_FLUSH_SECONDS", default=0.5)
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {

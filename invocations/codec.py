@@ -133,10 +133,7 @@ def _tokens(text: str) -> int:
 def estimate(kind: str, data: Mapping[str, Any]) -> int:
     """The most tokens a call may use, as well as can be told before it: what a quota holds."""
     if kind == "llm":
-        prompt = sum(_tokens(m.text()) for m in chat_request(data).messages)
-        parameters = data.get("parameters") or {}
-        limit = parameters.get("max_completion_tokens") or parameters.get("max_tokens")
-        return prompt + (int(limit) if limit else COMPLETION_RESERVE)
+        return estimate_chat(chat_request(data))
     if kind == "text-embedding":
         return sum(_tokens(t) for t in data["texts"])
     if kind == "rerank":
@@ -144,6 +141,14 @@ def estimate(kind: str, data: Mapping[str, Any]) -> int:
             _tokens(d) for d in data["documents"]
         )
     return 0
+
+
+def estimate_chat(request: rt.ChatRequest) -> int:
+    """A chat's prompt tokens plus the most it may answer."""
+    prompt = sum(_tokens(m.text()) for m in request.messages)
+    parameters = request.parameters
+    limit = parameters.get("max_completion_tokens") or parameters.get("max_tokens")
+    return prompt + (int(limit) if limit else COMPLETION_RESERVE)
 
 
 def tokens_used(fields: Mapping[str, Any]) -> int:

@@ -16,8 +16,14 @@ from providers.models import (
 from tenants.models import ApiKey, Tenant
 
 
+class Source(models.TextChoices):
+    JOB = "job", "job"  # POST /api/v1/invocations, run by a worker
+    GATEWAY = "gateway", "gateway"  # the OpenAI-compatible /v1, answered in the request
+
+
 class Invocation(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.JOB)
     api_key = models.ForeignKey(
         ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from threading import Lock
@@ -372,8 +372,27 @@ def _call_entries(route: Route, fn: Callable[[Adapter, str], T], usage: Usage[T]
     except BaseException:
         quotas.settle(hold, 0)
         raise
+    if usage.streamed:
+        return replace(served, value=_settled_at_end(served.value, hold, usage.tokens_of))
     quotas.settle(hold, usage.tokens_of(served.value))
     return served
+
+
+def _settled_at_end(
+    chunks: Iterator[Any], hold: quotas.Hold, tokens_of: Callable[[Any], int]
+) -> Iterator[Any]:
+    """The stream, settling the quota's hold to its chunks' tokens once it ends (or is closed:
+    a client that hangs up is charged what it was sent)."""
+    used = 0
+    try:
+        for chunk in chunks:
+            used += tokens_of(chunk)
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+        quotas.settle(hold, used)
 
 
 def _try_entries(route: Route, fn: Callable[[Adapter, str], T]) -> Served[T]:
@@ -400,10 +419,33 @@ def _cool(route: Route, entry: Entry, failure: errors.UpstreamError) -> None:
 @dataclass(frozen=True, slots=True)
 class Usage(Generic[T]):
     """How many tokens a call may use (reserved on a limited quota before it; asked only then),
-    and how many a result says it used (what the quota is settled to)."""
+    and how many a result says it used (what the quota is settled to). `streamed`: the result is
+    an iterator of chunks, `tokens_of` counts one chunk, and the quota settles when it ends."""
 
     estimate: Callable[[], int] = lambda: 0
     tokens_of: Callable[[T], int] = lambda value: 0
+    streamed: bool = False
+
+
+def primed(chunks: Iterator[T]) -> Iterator[T]:
+    """A stream whose first chunk is already fetched, so that a stream that cannot start raises
+    here, where `call` can still move on to another entry or a fallback; closing it closes the
+    stream underneath (and so the backend's response)."""
+    try:
+        first = next(chunks)
+    except StopIteration:
+        return iter(())
+
+    def rest() -> Iterator[T]:
+        try:
+            yield first
+            yield from chunks
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+    return rest()
 
 
 def call(

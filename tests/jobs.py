@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -57,3 +58,42 @@ def start_worker_process(name: str, *, threads: int = 0, **environment: str) -> 
         assert worker.poll() is None, "the worker exited at start"
         assert time.monotonic() < deadline, "the worker did not come up"
     return worker
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_web_process(*, threads: int = 16, **environment: str) -> tuple[subprocess.Popen, str]:
+    """A real gunicorn (gthread, as `scripts/run` serves) on the test database and Redis; returns
+    the process and its base URL once it answers."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": _database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "DATA_DIR": str(settings.DATA_DIR),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        **environment,
+    }
+    log = Path(settings.DATA_DIR) / f"web-{port}.log"
+    web = subprocess.Popen(  # noqa: S603 - our own server, fixed arguments
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
+         "--workers", "1", "--worker-class", "gthread", "--threads", str(threads),
+         "--no-control-socket", "--graceful-timeout", "10"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"),
+    )  # fmt: skip
+    web.log = log  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            assert web.poll() is None, log.read_text()[-2000:]
+            assert time.monotonic() < deadline, "the web server did not come up"
+            time.sleep(0.1)
+    return web, f"http://127.0.0.1:{port}"

@@ -3,7 +3,8 @@
 Subclasses add routes that speak one family's wire protocol. Every fake:
 - checks auth the way its provider does (`authorized`, `unauthorized`);
 - records what it received (`received`), so tests can check what our code sent;
-- fails on demand: `fail("429", times=2, retry_after=1)`, `fail("slow", seconds=3)`, and
+- fails on demand: `fail("429", times=2, retry_after=1)`, `fail("slow", seconds=3)`,
+  `fail("trickle", seconds=0.5)` (a streamed answer's chunks that far apart), and
   "401", "404", "500", "broken_json", "drop" (close without answering), "drop_stream" (send part
   of a stream, then close), "echo_key" (an error in the family's shape, 400 unless
   `status=...`, that quotes the credential the request carried, as a careless backend does).
@@ -99,6 +100,7 @@ class FakeServer:
     def __init__(self, api_key: str | None = "fake-key") -> None:
         self.api_key = api_key
         self.received: list[Request] = []
+        self.streams_cut = 0  # streams whose client hung up before the end
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._failures: deque[Failure] = deque()
         self._lock = threading.Lock()
@@ -210,7 +212,12 @@ class FakeServer:
         if failure is not None and failure.mode == "slow":
             time.sleep(failure.seconds)
         reply = self._reply(request, failure)
-        self._send(http, reply, drop_midway=failure is not None and failure.mode == "drop_stream")
+        self._send(
+            http,
+            reply,
+            drop_midway=failure is not None and failure.mode == "drop_stream",
+            trickle=failure.seconds if failure is not None and failure.mode == "trickle" else 0,
+        )
 
     def _reply(self, request: Request, failure: Failure | None) -> Reply:
         if failure is not None:
@@ -239,7 +246,9 @@ class FakeServer:
                 return handler(request)
         return self.error(404, f"No route {request.method} {request.path}")
 
-    def _send(self, http: BaseHTTPRequestHandler, reply: Reply, *, drop_midway: bool) -> None:
+    def _send(
+        self, http: BaseHTTPRequestHandler, reply: Reply, *, drop_midway: bool, trickle: float = 0
+    ) -> None:
         http.send_response(reply.status)
         http.send_header("Content-Type", reply.content_type)
         for name, value in reply.headers.items():
@@ -252,8 +261,15 @@ class FakeServer:
                     http.close_connection = True
                     http.connection.shutdown(socket.SHUT_RDWR)
                     return
-                http.wfile.write(f"{len(chunk):X}\r\n".encode() + chunk + b"\r\n")
-                http.wfile.flush()
+                if trickle and i:
+                    time.sleep(trickle)
+                try:
+                    http.wfile.write(f"{len(chunk):X}\r\n".encode() + chunk + b"\r\n")
+                    http.wfile.flush()
+                except ConnectionError:
+                    self.streams_cut += 1  # the client hung up mid-stream
+                    http.close_connection = True
+                    return
             http.wfile.write(b"0\r\n\r\n")
             return
         body = reply.body

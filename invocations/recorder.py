@@ -1,0 +1,105 @@
+"""Gateway calls are recorded after their answers, in batches, by a thread of the web process:
+the request that made the call never waits for the database.
+
+Rows wait in memory for at most `GATEWAY_USAGE_FLUSH_SECONDS` (or until `MAX_BATCH` of them are
+waiting), then are written with one insert, and the tokens and costs they used are added to
+their API key's and workspace's counters (limits.py). A process that stops normally (SIGTERM to
+gunicorn: a worker finishes its requests, then exits) writes what is left on its way out. If the
+database refuses a batch, the rows wait for the next try rather than being dropped.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+from collections import deque
+
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections
+
+from invocations import limits
+from invocations.models import Invocation
+
+logger = logging.getLogger(__name__)
+MAX_BATCH = 500
+MAX_WAITING = 200_000  # rows kept while the database is away; newer ones are then dropped
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self._rows: deque[Invocation] = deque()
+        self._wake = threading.Event()
+        self._flushing = threading.Lock()
+        self._started_in: int | None = None  # the process whose thread is running
+
+    def add(self, row: Invocation) -> None:
+        self._rows.append(row)
+        if self._started_in != os.getpid():  # first row of this (possibly forked) process
+            self._start()
+        if len(self._rows) >= MAX_BATCH:
+            self._wake.set()
+
+    def _start(self) -> None:
+        with self._flushing:
+            if self._started_in == os.getpid():
+                return
+            self._started_in = os.getpid()
+            threading.Thread(target=self._run, name="usage-recorder", daemon=True).start()
+            atexit.register(self.flush_all)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(settings.GATEWAY_USAGE_FLUSH_SECONDS)
+            self._wake.clear()
+            try:
+                self.flush_all()
+            except Exception:  # the recorder must outlive any one bad batch
+                logger.exception("Recording gateway usage failed")
+
+    def flush_all(self) -> int:
+        """Write every waiting row; returns how many were written."""
+        written = 0
+        while self._rows:
+            count = self.flush()
+            if not count:
+                break
+            written += count
+        return written
+
+    def flush(self) -> int:
+        """Write one batch; 0 when none waits or the database refused it (the rows stay)."""
+        with self._flushing:
+            batch: list[Invocation] = []
+            while self._rows and len(batch) < MAX_BATCH:
+                batch.append(self._rows.popleft())
+            if not batch:
+                return 0
+            try:
+                close_old_connections()
+                Invocation.objects.bulk_create(batch)
+            except DatabaseError as exc:
+                self._rows.extendleft(reversed(batch))
+                while len(self._rows) > MAX_WAITING:
+                    self._rows.pop()
+                logger.warning(
+                    "Gateway usage not written yet (%s rows wait): %s", len(self._rows), exc
+                )
+                return 0
+            for row in batch:
+                limits.charge(row.api_key_id, row.prompt_tokens + row.completion_tokens)
+                if row.cost is not None:
+                    limits.charge_cost(
+                        tenant_id=row.tenant_id,
+                        api_key_id=row.api_key_id,
+                        cost=row.cost,
+                        currency=row.currency,
+                    )
+            return len(batch)
+
+    def waiting(self) -> int:
+        return len(self._rows)
+
+
+recorder = Recorder()

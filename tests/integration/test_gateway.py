@@ -1,0 +1,397 @@
+"""The OpenAI-compatible gateway (/v1), driven by the official `openai` client (sync, async,
+streaming) through a real gunicorn process, against local fakes that check what they are sent.
+
+Every call goes through the routed call path; usage rows are written by the web process's
+recorder thread after the answers, so tests wait for them (`_recorded`)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import signal
+import struct
+import time
+from collections.abc import Iterator
+
+import httpx
+import openai
+import pytest
+
+from invocations.models import Invocation
+from providers import selectors, services
+from tenants import services as tenant_services
+from tests.fakes.anthropic_server import AnthropicFake
+from tests.fakes.base import embed_text
+from tests.fakes.ollama_server import OllamaFake
+from tests.fakes.openai_server import OpenAIFake
+from tests.jobs import start_web_process
+
+pytestmark = pytest.mark.django_db(transaction=True)
+KEY = "sk-gateway-000000000001"
+CHAT = "openai/gpt-4o-mini"
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+
+
+@pytest.fixture
+def fake(tenant) -> Iterator[OpenAIFake]:
+    with OpenAIFake(api_key=KEY) as server:
+        services.credential_create(
+            tenant=tenant,
+            provider="openai",
+            name="main",
+            values={"openai_api_key": KEY, "openai_api_base": server.url},
+            actor=None,
+        )
+        yield server
+
+
+@pytest.fixture(scope="module")
+def web() -> Iterator[str]:
+    process, url = start_web_process()
+    yield url
+    process.send_signal(signal.SIGTERM)
+    process.wait(20)
+
+
+def _key(tenant, scopes=("invoke", "read")) -> str:
+    return tenant_services.api_key_create(tenant=tenant, name="gw", scopes=list(scopes))[1]
+
+
+@pytest.fixture
+def client(tenant, web, fake) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{web}/v1", api_key=_key(tenant), max_retries=0)
+
+
+def _recorded(count: int, seconds: float = 10.0) -> list[Invocation]:
+    deadline = time.monotonic() + seconds
+    while True:
+        rows = list(Invocation.objects.filter(source="gateway").order_by("id"))
+        if len(rows) >= count or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)
+
+
+def test_chat_with_the_openai_client(client, fake) -> None:
+    answer = client.chat.completions.create(
+        model=CHAT, messages=[{"role": "user", "content": "hello gateway"}], temperature=0.2
+    )
+    assert answer.choices[0].message.content == "You said: hello gateway"
+    assert answer.choices[0].finish_reason == "stop"
+    assert answer.model == CHAT
+    assert answer.usage.prompt_tokens == 2
+    sent = fake.received[-1].json()
+    assert (sent["model"], sent["temperature"]) == ("gpt-4o-mini", 0.2)
+    (row,) = _recorded(1)
+    assert (row.status, row.provider, row.model, row.model_type) == (
+        "succeeded", "openai", "gpt-4o-mini", "llm",
+    )  # fmt: skip
+    assert (row.prompt_tokens, row.completion_tokens) == (2, 4)
+    assert row.cost is not None
+    assert row.currency == "USD"
+    assert row.request == {"endpoint": "chat/completions", "stream": False}
+
+
+def test_streaming_passes_chunks_and_usage(client) -> None:
+    stream = client.chat.completions.create(
+        model=CHAT,
+        messages=[{"role": "user", "content": "stream this please"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "You said: stream this please"
+    assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) >= 4
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].usage.completion_tokens == 5
+    (row,) = _recorded(1)
+    assert row.request["stream"] is True
+    assert row.ttft_ms is not None
+    assert row.completion_tokens == 5
+
+
+def test_tools_and_streamed_tool_calls(client, fake) -> None:
+    messages = [{"role": "user", "content": "weather in Paris?"}]
+    called = client.chat.completions.create(model=CHAT, messages=messages, tools=[WEATHER])
+    call = called.choices[0].message.tool_calls[0]
+    assert called.choices[0].finish_reason == "tool_calls"
+    assert (call.function.name, call.function.arguments) == ("get_weather", '{"query": "weather"}')
+    assert fake.received[-1].json()["tools"][0]["function"]["name"] == "get_weather"
+
+    parts = list(
+        client.chat.completions.create(model=CHAT, messages=messages, tools=[WEATHER], stream=True)
+    )
+    deltas = [
+        c.choices[0].delta.tool_calls for c in parts if c.choices and c.choices[0].delta.tool_calls
+    ]
+    assert deltas[0][0].function.name == "get_weather"
+    assert "".join(d[0].function.arguments for d in deltas) == '{"query": "weather"}'
+    follow = client.chat.completions.create(
+        model=CHAT,
+        messages=[
+            *messages,
+            {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+            {"role": "tool", "tool_call_id": call.id, "content": "sunny"},
+            {"role": "user", "content": "thanks"},
+        ],
+    )
+    assert follow.choices[0].message.content == "You said: thanks"
+    assert fake.received[-1].json()["messages"][2]["tool_call_id"] == call.id
+
+
+def test_the_async_client(tenant, web, fake) -> None:
+    key = _key(tenant)
+
+    async def ask() -> list[str]:
+        client = openai.AsyncOpenAI(base_url=f"{web}/v1", api_key=key, max_retries=0)
+        answers = await asyncio.gather(
+            *(
+                client.chat.completions.create(
+                    model=CHAT, messages=[{"role": "user", "content": f"async {i}"}]
+                )
+                for i in range(8)
+            )
+        )
+        streamed = await client.chat.completions.create(
+            model=CHAT, messages=[{"role": "user", "content": "async stream"}], stream=True
+        )
+        text = "".join([c.choices[0].delta.content or "" async for c in streamed if c.choices])
+        await client.close()
+        return [a.choices[0].message.content for a in answers] + [text]
+
+    assert asyncio.run(ask()) == [f"You said: async {i}" for i in range(8)] + [
+        "You said: async stream"
+    ]
+    assert len(_recorded(9)) == 9
+
+
+def test_embeddings_as_floats_and_base64(client, tenant) -> None:
+    services.model_setting_update(
+        tenant=tenant,
+        view=selectors.model_get(
+            tenant=tenant,
+            provider="openai",
+            model_key=selectors.model_id("text-embedding", "text-embedding-3-small"),
+        ),
+        enabled=True,
+        actor=None,
+    )
+    texts = ["alpha", "beta"]
+    floats = client.embeddings.create(
+        model="openai/text-embedding-3-small", input=texts, encoding_format="float"
+    )
+    assert [d.embedding for d in floats.data] == [embed_text(t) for t in texts]
+    # The SDK asks for base64 by default and decodes it.
+    decoded = client.embeddings.create(model="openai/text-embedding-3-small", input="alpha")
+    assert decoded.data[0].embedding == pytest.approx(embed_text("alpha"), rel=1e-6)
+    raw = httpx.post(
+        f"{client.base_url}embeddings",
+        headers={"Authorization": f"Bearer {client.api_key}"},
+        json={
+            "model": "openai/text-embedding-3-small",
+            "input": "alpha",
+            "encoding_format": "base64",
+        },
+    ).json()
+    packed = base64.b64decode(raw["data"][0]["embedding"])
+    assert list(struct.unpack(f"<{len(packed) // 4}f", packed)) == pytest.approx(
+        embed_text("alpha")
+    )
+    assert _recorded(3)[-1].model_type == "text-embedding"
+
+
+def test_models_lists_the_workspaces_usable_models(client) -> None:
+    listed = {m.id: m for m in client.models.list()}
+    assert CHAT in listed
+    assert listed[CHAT].owned_by == "openai"
+    assert client.models.retrieve(CHAT).id == CHAT
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("openai/no-such-model")
+
+
+def test_errors_come_in_openais_shape(client, tenant, web, fake) -> None:
+    with pytest.raises(openai.AuthenticationError) as bad_key:
+        openai.OpenAI(base_url=f"{web}/v1", api_key="mps_" + "x" * 40, max_retries=0).models.list()
+    assert bad_key.value.body["code"] == "invalid_api_key"
+    reader = openai.OpenAI(base_url=f"{web}/v1", api_key=_key(tenant, ["read"]), max_retries=0)
+    with pytest.raises(openai.PermissionDeniedError):
+        reader.chat.completions.create(model=CHAT, messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.NotFoundError) as unknown:
+        client.chat.completions.create(
+            model="nobody/none", messages=[{"role": "user", "content": "x"}]
+        )
+    assert unknown.value.body["param"] == "model"
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.chat.completions.create(model=CHAT, messages=[{"role": "robot", "content": "x"}])
+    assert (bad.value.body["type"], bad.value.body["param"]) == (
+        "invalid_request_error", "messages.0.role",
+    )  # fmt: skip
+    with pytest.raises(openai.BadRequestError) as hot:
+        client.chat.completions.create(
+            model=CHAT, messages=[{"role": "user", "content": "x"}], temperature=5
+        )
+    assert hot.value.body["param"] == "temperature"
+    services.model_setting_update(
+        tenant=tenant,
+        view=selectors.model_get(
+            tenant=tenant, provider="openai", model_key=selectors.model_id("llm", "gpt-4o-mini")
+        ),
+        enabled=False,
+        actor=None,
+    )
+    with pytest.raises(openai.ConflictError) as disabled:
+        client.chat.completions.create(model=CHAT, messages=[{"role": "user", "content": "x"}])
+    assert disabled.value.body["code"] == "model_disabled"
+    for body in (b"{not json", b"[1]", b'{"model": NaN}'):
+        response = httpx.post(
+            f"{web}/v1/chat/completions",
+            headers={"Authorization": f"Bearer {client.api_key}"},
+            content=body,
+        )
+        assert response.status_code == 400
+        assert response.json()["error"]["type"] == "invalid_request_error"
+    assert httpx.get(f"{web}/v1/nothing-here").json()["error"]["code"] == "unknown_url"
+
+
+def test_a_rate_limited_key_gets_429_with_retry_after(tenant, web, fake) -> None:
+    raw = tenant_services.api_key_create(
+        tenant=tenant, name="slow", scopes=["invoke"], rpm_limit=1
+    )[1]
+    limited = openai.OpenAI(base_url=f"{web}/v1", api_key=raw, max_retries=0)
+    limited.chat.completions.create(model=CHAT, messages=[{"role": "user", "content": "one"}])
+    with pytest.raises(openai.RateLimitError) as refused:
+        limited.chat.completions.create(model=CHAT, messages=[{"role": "user", "content": "two"}])
+    assert int(refused.value.response.headers["Retry-After"]) >= 1
+    assert refused.value.body["code"] == "rate_limited"
+
+
+def test_a_backend_failure_is_a_gateway_error_in_the_backends_words(client, fake) -> None:
+    fake.fail("500", times=5)
+    with pytest.raises(openai.InternalServerError) as failed:
+        client.chat.completions.create(model=CHAT, messages=[{"role": "user", "content": "x"}])
+    assert failed.value.status_code == 502
+    assert "server had an error" in failed.value.message
+    assert KEY not in failed.value.response.text
+    fake.reset()
+    fake.fail("429", times=5, retry_after=7)
+    with pytest.raises(openai.RateLimitError) as limited:
+        client.chat.completions.create(model=CHAT, messages=[{"role": "user", "content": "x"}])
+    assert limited.value.response.headers["Retry-After"] == "7"
+    rows = _recorded(2)
+    assert [r.status for r in rows] == ["failed", "failed"]
+
+
+def test_a_stream_that_breaks_midway_ends_with_an_error_event(client, fake) -> None:
+    fake.fail("drop_stream")
+    stream = client.chat.completions.create(
+        model=CHAT, messages=[{"role": "user", "content": "one two three four five"}], stream=True
+    )
+    with pytest.raises(openai.APIError) as broken:
+        list(stream)
+    assert "dropped" in str(broken.value)
+    (row,) = _recorded(1)
+    assert (row.status, row.error_code) == ("failed", "connection")
+
+
+def test_a_client_that_hangs_up_cancels_the_backends_stream(client, fake) -> None:
+    fake.fail("trickle", seconds=0.4)
+    stream = client.chat.completions.create(
+        model=CHAT, messages=[{"role": "user", "content": "a b c d e f g h i j"}], stream=True
+    )
+    first = next(iter(stream))
+    assert first.choices[0].delta.role == "assistant"
+    stream.close()
+    deadline = time.monotonic() + 10
+    while fake.streams_cut == 0:
+        assert time.monotonic() < deadline, "the backend's stream went on after the client left"
+        time.sleep(0.05)
+    assert _recorded(1)[0].request["stream"] is True
+
+
+@pytest.mark.parametrize("family", ["anthropic", "ollama"])
+def test_other_families_answer_through_chat_completions(tenant, web, family) -> None:
+    """Anthropic's and Ollama's protocols are translated both ways, streaming and tools too."""
+    if family == "anthropic":
+        server = AnthropicFake(api_key="sk-ant-gateway-0001")
+        values = {"anthropic_api_key": "sk-ant-gateway-0001"}
+        model = "anthropic/claude-sonnet-4-6"
+    else:
+        server = OllamaFake(api_key=None)
+        values = None
+        model = "ollama/llama3.2:latest"
+    with server:
+        if family == "anthropic":
+            services.credential_create(
+                tenant=tenant,
+                provider="anthropic",
+                name="main",
+                values={**values, "anthropic_api_url": server.url},
+                actor=None,
+            )
+        else:
+            services.custom_model_create(
+                tenant=tenant,
+                provider="ollama",
+                model="llama3.2:latest",
+                model_type="llm",
+                values={"base_url": server.url, "mode": "chat", "context_size": "4096",
+                        "max_tokens": "4096", "function_call_support": "true"},
+                actor=None,
+            )  # fmt: skip
+        client = openai.OpenAI(base_url=f"{web}/v1", api_key=_key(tenant), max_retries=0)
+        said = client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "translate me"}]
+        )
+        assert "translate me" in said.choices[0].message.content
+        streamed = list(
+            client.chat.completions.create(
+                model=model,
+                messages=[{"role": "user", "content": "stream me"}],
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
+        assert "stream me" in "".join(
+            c.choices[0].delta.content or "" for c in streamed if c.choices
+        )
+        assert streamed[-1].usage.total_tokens > 0
+        tooled = list(
+            client.chat.completions.create(
+                model=model,
+                messages=[{"role": "user", "content": "weather in Paris?"}],
+                tools=[WEATHER],
+                stream=True,
+            )
+        )
+        calls = [
+            c.choices[0].delta.tool_calls
+            for c in tooled
+            if c.choices and c.choices[0].delta.tool_calls
+        ]
+        assert calls
+        assert calls[0][0].function.name == "get_weather"
+        assert [c.choices[0].finish_reason for c in tooled if c.choices][-1] == "tool_calls"
+
+
+def test_usage_rows_survive_a_sigterm_right_after_answering(tenant, fake) -> None:
+    """Rows wait in memory a moment before they are written: a web process told to stop writes
+    them on its way out."""
+    process, url = start_web_process(GATEWAY_USAGE_FLUSH_SECONDS="30")
+    try:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key=_key(tenant), max_retries=0)
+        for i in range(12):
+            client.chat.completions.create(
+                model=CHAT, messages=[{"role": "user", "content": f"n{i}"}]
+            )
+        assert Invocation.objects.filter(source="gateway").count() == 0  # still in memory
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+    assert Invocation.objects.filter(source="gateway", status="succeeded").count() == 12
