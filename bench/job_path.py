@@ -165,10 +165,10 @@ class Service:
                 raise SystemExit("the service did not become healthy")
             time.sleep(0.3)
 
-    def add_model(self, name: str, fake: OpenAIFake, key: str) -> None:
+    def add_model(self, name: str, fake: OpenAIFake, key: str, model_type: str = "llm") -> None:
         body = {
             "model": name,
-            "model_type": "llm",
+            "model_type": model_type,
             "credentials": {"endpoint_url": f"{fake.url}/v1", "api_key": key},
         }
         made = self.http.post(f"{self.base}/api/v1/model-providers/openai_api_compatible/models",

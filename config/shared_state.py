@@ -5,7 +5,10 @@ changed is stale before its next use. Nothing secret is ever stored here."""
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 
 import redis
@@ -25,9 +28,30 @@ def client(*, blocking: bool = False) -> redis.Redis:
     return _client(settings.REDIS_URL, 4.0 if blocking else 1.0)
 
 
+_read_together = threading.local()
+
+
+@contextmanager
+def read_together(keys: list[str]) -> Iterator[None]:
+    """Read these cache versions in one round trip; `version()` answers from that read within
+    the block (a request that needs several versions pays for one)."""
+    try:
+        values = client().mget(keys)
+    except redis.RedisError:
+        values = [None] * len(keys)
+    _read_together.found = {k: v.decode() for k, v in zip(keys, values, strict=True) if v}
+    try:
+        yield
+    finally:
+        _read_together.found = {}
+
+
 def version(key: str) -> str | None:
     """The current token of a cache version (made on first use, or after Redis lost it); None
     when Redis cannot say, and a cache must then not be trusted for long."""
+    already = getattr(_read_together, "found", None)
+    if already and key in already:
+        return already[key]
     try:
         found = client().get(key)
         if found is None:

@@ -9,8 +9,9 @@ API key (Bearer, or `api-key` as Azure clients send it) against the workspace's 
 memory under a version in Redis, as for /api/v1), and every failure is OpenAI's error JSON,
 never an HTML page. Usage rows are written after the answer by `recorder`.
 
-Endpoints: POST /v1/chat/completions (streaming or not), POST /v1/embeddings, GET /v1/models,
-GET /v1/models/{provider/model}.
+Endpoints: POST /v1/chat/completions (streaming or not), /v1/embeddings, /v1/rerank (Cohere's
+and Jina's shape), /v1/audio/speech, /v1/audio/transcriptions (multipart); GET /v1/models and
+/v1/models/{provider/model}.
 """
 
 from __future__ import annotations
@@ -24,13 +25,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
+from django.core.files.uploadhandler import MemoryFileUploadHandler, TemporaryFileUploadHandler
+from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from django.http.request import split_domain_port, validate_host
 
-from config import errors
+from config import errors, shared_state
 from invocations import codec, limits, openai_wire
 from invocations.models import Invocation, Source
 from invocations.recorder import recorder
-from providers import routing, selectors
+from providers import balancing, routing, selectors
 from providers.models import JobStatus
 from providers.runtime import base as rt
 from providers.runtime.openai_compat import OpenAICompatAdapter
@@ -165,6 +168,8 @@ class Call:
         failure: errors.ServiceError | None = None,
         ttft_ms: int | None = None,
         stream: bool = False,
+        characters: int | None = None,
+        audio_seconds: float | None = None,
     ) -> None:
         """Queue this call's usage row (written by the recorder thread)."""
         finished = time.time()
@@ -180,6 +185,8 @@ class Call:
             latency_ms=int((time.perf_counter() - self.started) * 1000),
             ttft_ms=ttft_ms,
             attempts=1,
+            characters=characters,
+            audio_seconds=audio_seconds,
             started_at=_moment(self.started_at),
             finished_at=_moment(finished),
         )
@@ -195,7 +202,12 @@ class Call:
             row.answered_provider, row.answered_model = answered.provider, answered.model
             row.cost, row.currency = routing.cost(
                 answered,
-                {"prompt_tokens": row.prompt_tokens, "completion_tokens": row.completion_tokens},
+                {
+                    "prompt_tokens": row.prompt_tokens,
+                    "completion_tokens": row.completion_tokens,
+                    "characters": characters,
+                    "audio_seconds": audio_seconds,
+                },
             )
         recorder.add(row)
 
@@ -422,6 +434,133 @@ def embeddings(call: Call, start_response: StartResponse) -> Iterable[bytes]:
     )
 
 
+# --- Rerank and audio ---------------------------------------------------------------------------
+
+
+def rerank(call: Call, start_response: StartResponse) -> Iterable[bytes]:
+    wanted = openai_wire.RerankCall(call.body())
+    provider, model = resolve(call.principal, wanted.model, "rerank")
+    limits.admit(call.principal.tenant, call.api_key)
+    route = routing.route(
+        tenant_id=call.tenant_id, provider=provider, model_type="rerank", model=model
+    )
+    record = {"model_type": "rerank", "provider": provider, "model": model, "endpoint": "rerank"}
+    data = {"query": wanted.query, "documents": wanted.documents}
+    try:
+        served = routing.call(
+            route,
+            lambda adapter, name: adapter.rerank(
+                name, wanted.query, wanted.documents, wanted.top_n
+            ),
+            routing.Usage(
+                lambda: codec.estimate("rerank", data), lambda result: result.usage.total_tokens
+            ),
+        )
+    except errors.ServiceError as exc:
+        call.record(**record, failure=exc)
+        raise
+    call.record(**record, served=served, usage=served.value.usage)
+    answered = f"{served.route.provider}/{served.route.model}"
+    return _respond(200, openai_wire.reranked(served.value, wanted, answered), start_response)
+
+
+def speech(call: Call, start_response: StartResponse) -> Iterable[bytes]:
+    wanted = openai_wire.SpeechCall(call.body())
+    provider, model = resolve(call.principal, wanted.model, "tts")
+    limits.admit(call.principal.tenant, call.api_key)
+    route = routing.route(
+        tenant_id=call.tenant_id, provider=provider, model_type="tts", model=model
+    )
+    record = {"model_type": "tts", "provider": provider, "model": model, "endpoint": "audio/speech"}
+    try:
+        served = routing.call(
+            route,
+            lambda adapter, name: adapter.speak(name, wanted.text, wanted.voice, wanted.format),
+        )
+    except errors.ServiceError as exc:
+        call.record(**record, failure=exc)
+        raise
+    spoken = served.value
+    call.record(**record, served=served, characters=spoken.characters)
+    # The backend's word for what the bytes are is kept only when it is audio: never served as a
+    # type a browser would run.
+    kind = spoken.content_type.split(";", 1)[0].strip().lower()
+    if not kind.startswith("audio/"):
+        kind = openai_wire.SPEECH_FORMATS[wanted.format]
+    start_response(
+        "200 OK",
+        [
+            ("Content-Type", kind),
+            ("Content-Length", str(len(spoken.audio))),
+            ("X-Content-Type-Options", "nosniff"),
+        ],
+    )
+    return [spoken.audio]
+
+
+def _multipart(call: Call) -> tuple[dict[str, str], dict[str, tuple[str, bytes]]]:
+    environ = call.environ
+    if not environ.get("CONTENT_TYPE", "").startswith("multipart/form-data"):
+        raise openai_wire.invalid("file", "Send multipart/form-data with the audio as 'file'.")
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > settings.GATEWAY_MAX_BODY:
+        raise GatewayError(413, "The request body is too large.", kind="invalid_request_error")
+    handlers = [MemoryFileUploadHandler(), TemporaryFileUploadHandler()]
+    try:
+        fields, files = MultiPartParser(environ, environ["wsgi.input"], handlers).parse()
+    except (MultiPartParserError, ValueError) as exc:
+        raise openai_wire.invalid("file", f"The multipart body is not valid: {exc}") from exc
+    found = {}
+    for name, upload in files.items():
+        with upload:
+            found[name] = (upload.name or "audio", upload.read())
+    return {k: v for k, v in fields.items()}, found
+
+
+def transcriptions(call: Call, start_response: StartResponse) -> Iterable[bytes]:
+    wanted = openai_wire.TranscriptionCall(*_multipart(call))
+    provider, model = resolve(call.principal, wanted.model, "speech2text")
+    limits.admit(call.principal.tenant, call.api_key)
+    route = routing.route(
+        tenant_id=call.tenant_id, provider=provider, model_type="speech2text", model=model
+    )
+    record = {
+        "model_type": "speech2text", "provider": provider, "model": model,
+        "endpoint": "audio/transcriptions",
+    }  # fmt: skip
+    try:
+        served = routing.call(
+            route,
+            lambda adapter, name: adapter.transcribe(
+                name, wanted.audio, wanted.filename, wanted.language
+            ),
+        )
+    except errors.ServiceError as exc:
+        call.record(**record, failure=exc)
+        raise
+    heard = served.value
+    call.record(**record, served=served, audio_seconds=heard.duration_seconds)
+    if wanted.format == "text":
+        data = heard.text.encode()
+        start_response(
+            "200 OK",
+            [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(data)))],
+        )
+        return [data]
+    body: dict[str, Any] = {"text": heard.text}
+    if wanted.format == "verbose_json":
+        body = {
+            "task": "transcribe",
+            "language": wanted.language or "",
+            "duration": heard.duration_seconds,
+            "text": heard.text,
+        }
+    return _respond(200, body, start_response)
+
+
 # --- Models -------------------------------------------------------------------------------------
 
 
@@ -454,6 +593,9 @@ def get_model(call: Call, start_response: StartResponse, name: str) -> Iterable[
 POSTS: dict[str, Callable[[Call, StartResponse], Iterable[bytes]]] = {
     "/v1/chat/completions": chat_completions,
     "/v1/embeddings": embeddings,
+    "/v1/rerank": rerank,
+    "/v1/audio/speech": speech,
+    "/v1/audio/transcriptions": transcriptions,
 }
 MODELS = "/v1/models"
 
@@ -493,12 +635,18 @@ class Gateway:
                 405, f"{path} takes {wanted}.", kind="invalid_request_error",
                 code="method_not_allowed",
             )  # fmt: skip
-        call = Call(environ, authenticate(environ))
-        if handler is not None:
-            return handler(call, start_response)
-        if path == MODELS:
-            return list_models(call, start_response)
-        return get_model(call, start_response, path[len(MODELS) + 1 :])
+        # The API keys' and (for a key seen before) its workspace's cache versions, in one read.
+        versions = [tenant_services.KEYS_VERSION]
+        tenant_id = tenant_services.known_tenant_id(_raw_key(environ))
+        if tenant_id is not None:
+            versions.append(balancing.version_key(tenant_id))
+        with shared_state.read_together(versions):
+            call = Call(environ, authenticate(environ))
+            if handler is not None:
+                return handler(call, start_response)
+            if path == MODELS:
+                return list_models(call, start_response)
+            return get_model(call, start_response, path[len(MODELS) + 1 :])
 
 
 def mount(django_app: Callable[..., Iterable[bytes]]) -> Gateway:

@@ -73,14 +73,23 @@ def admit(tenant: Tenant, api_key: ApiKey | None) -> None:
 
 def charge(api_key_id: int | None, tokens: int) -> None:
     """Count the tokens a finished call used against its key's minute."""
-    if api_key_id is None or tokens <= 0:
-        return
+    charge_many({api_key_id: tokens})
+
+
+def charge_many(tokens_by_key: dict[int | None, int]) -> None:
+    """Count finished calls' tokens against their keys' minute, in one round trip."""
     minute, _ = _window()
-    key = f"mps:tpm:{api_key_id}:{minute}"
+    pipe = balancing.client().pipeline(transaction=False)
+    for api_key_id, tokens in tokens_by_key.items():
+        if api_key_id is not None and tokens > 0:
+            key = f"mps:tpm:{api_key_id}:{minute}"
+            pipe.incrby(key, tokens).expire(key, WINDOW * 2)
+    if not len(pipe):
+        return
     try:
-        balancing.client().pipeline().incrby(key, tokens).expire(key, WINDOW * 2).execute()
+        pipe.execute()
     except redis.RedisError as exc:
-        logger.warning("Tokens not counted against key %s (Redis: %s)", api_key_id, exc)
+        logger.warning("Tokens not counted against keys %s (Redis: %s)", list(tokens_by_key), exc)
 
 
 # --- Monthly budgets --------------------------------------------------------------------------

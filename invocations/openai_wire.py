@@ -484,3 +484,103 @@ def embeddings(result: rt.EmbeddingResult, model: str, as_base64: bool) -> dict[
             "total_tokens": result.usage.prompt_tokens,
         },
     }
+
+
+# --- Rerank (Cohere's and Jina's shape) --------------------------------------------------------
+
+RERANK_FIELDS = frozenset(
+    {"model", "query", "documents", "top_n", "return_documents", "max_chunks_per_doc"}
+)
+MAX_DOCUMENTS = 1000
+
+
+class RerankCall:
+    __slots__ = ("documents", "model", "query", "return_documents", "top_n")
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        unknown = sorted(set(data) - RERANK_FIELDS)
+        if unknown:
+            raise invalid(unknown[0], f"Unrecognized request argument supplied: {unknown[0]}")
+        self.model = model_name(data)
+        self.query = _string(data, "query", required=True) or ""
+        documents = data.get("documents")
+        if not isinstance(documents, list) or not documents:
+            raise invalid("documents", "'documents' is a non-empty list.")
+        if len(documents) > MAX_DOCUMENTS:
+            raise invalid("documents", f"At most {MAX_DOCUMENTS} documents per request.")
+        texts = []
+        for index, document in enumerate(documents):
+            text = document.get("text") if isinstance(document, dict) else document
+            if not isinstance(text, str):
+                raise invalid(f"documents.{index}", "A document is text, or {text: ...}.")
+            texts.append(text)
+        self.documents = texts
+        self.top_n = _integer(data, "top_n", 1)
+        self.return_documents = _flag(data, "return_documents")
+
+
+def reranked(result: rt.RerankResult, call: RerankCall, model: str) -> dict[str, Any]:
+    hits = result.hits[: call.top_n] if call.top_n else result.hits
+    return {
+        "id": f"rerank-{uuid.uuid4().hex}",
+        "model": model,
+        "results": [
+            {
+                "index": hit.index,
+                "relevance_score": hit.score,
+                **(
+                    {"document": {"text": call.documents[hit.index]}}
+                    if call.return_documents and 0 <= hit.index < len(call.documents)
+                    else {}
+                ),
+            }
+            for hit in hits
+        ],
+        "usage": {"total_tokens": result.usage.total_tokens},
+    }
+
+
+# --- Audio ------------------------------------------------------------------------------------
+
+SPEECH_FIELDS = frozenset({"model", "input", "voice", "response_format", "speed", "instructions"})
+SPEECH_FORMATS = {
+    "mp3": "audio/mpeg", "opus": "audio/ogg", "aac": "audio/aac", "flac": "audio/flac",
+    "wav": "audio/wav", "pcm": "audio/pcm",
+}  # fmt: skip
+TRANSCRIPTION_FORMATS = ("json", "text", "verbose_json")
+
+
+class SpeechCall:
+    __slots__ = ("format", "model", "text", "voice")
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        unknown = sorted(set(data) - SPEECH_FIELDS)
+        if unknown:
+            raise invalid(unknown[0], f"Unrecognized request argument supplied: {unknown[0]}")
+        self.model = model_name(data)
+        self.text = _string(data, "input", required=True) or ""
+        if not self.text.strip() or len(self.text) > 4096:
+            raise invalid("input", "'input' is 1 to 4096 characters of text.")
+        self.voice = _string(data, "voice", required=True) or ""
+        if not self.voice or len(self.voice) > 64:
+            raise invalid("voice", "'voice' names a voice of the model.")
+        self.format = _string(data, "response_format") or "mp3"
+        if self.format not in SPEECH_FORMATS:
+            raise invalid(
+                "response_format", f"response_format is one of {', '.join(SPEECH_FORMATS)}."
+            )
+        _number(data, "speed", 0.25, 4.0)
+
+
+class TranscriptionCall:
+    __slots__ = ("audio", "filename", "format", "language", "model")
+
+    def __init__(self, fields: Mapping[str, str], files: Mapping[str, tuple[str, bytes]]) -> None:
+        self.model = model_name(fields)
+        if "file" not in files or not files["file"][1]:
+            raise invalid("file", "Send the audio as the multipart field 'file'.")
+        self.filename, self.audio = files["file"]
+        self.language = _string(fields, "language")
+        self.format = fields.get("response_format") or "json"
+        if self.format not in TRANSCRIPTION_FORMATS:
+            raise invalid("response_format", "response_format is json, text or verbose_json.")

@@ -14,7 +14,8 @@ import atexit
 import logging
 import os
 import threading
-from collections import deque
+from collections import defaultdict, deque
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections
@@ -87,19 +88,24 @@ class Recorder:
                     "Gateway usage not written yet (%s rows wait): %s", len(self._rows), exc
                 )
                 return 0
-            for row in batch:
-                limits.charge(row.api_key_id, row.prompt_tokens + row.completion_tokens)
-                if row.cost is not None:
-                    limits.charge_cost(
-                        tenant_id=row.tenant_id,
-                        api_key_id=row.api_key_id,
-                        cost=row.cost,
-                        currency=row.currency,
-                    )
+            _charge(batch)
             return len(batch)
 
     def waiting(self) -> int:
         return len(self._rows)
+
+
+def _charge(batch: list[Invocation]) -> None:
+    """The batch's tokens and costs, summed per key (and workspace), added to the counters."""
+    tokens: dict[int | None, int] = defaultdict(int)
+    costs: dict[tuple[int, int | None, str], Decimal] = defaultdict(Decimal)
+    for row in batch:
+        tokens[row.api_key_id] += row.prompt_tokens + row.completion_tokens
+        if row.cost:
+            costs[(row.tenant_id, row.api_key_id, row.currency)] += row.cost
+    limits.charge_many(tokens)
+    for (tenant_id, api_key_id, currency), cost in costs.items():
+        limits.charge_cost(tenant_id=tenant_id, api_key_id=api_key_id, cost=cost, currency=currency)
 
 
 recorder = Recorder()

@@ -32,18 +32,18 @@ def client(*, blocking: bool = False) -> redis.Redis:
 # --- Settings version -------------------------------------------------------------------------
 
 
-def _version_key(tenant_id: int) -> str:
+def version_key(tenant_id: int) -> str:
     return f"mps:settings:{tenant_id}"
 
 
 def settings_version(tenant_id: int) -> str | None:
     """The workspace's current settings version; None when Redis cannot say."""
-    return shared_state.version(_version_key(tenant_id))
+    return shared_state.version(version_key(tenant_id))
 
 
 def settings_changed(tenant_id: int) -> None:
     """Every process's cached routes of the workspace are stale."""
-    shared_state.bump(_version_key(tenant_id))
+    shared_state.bump(version_key(tenant_id))
 
 
 # --- Weighted round robin ---------------------------------------------------------------------

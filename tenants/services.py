@@ -184,14 +184,23 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
 # Known keys (with their workspace) are kept in process memory under a version in Redis that
 # every key or workspace change replaces once committed, so a revoked key is refused by the next
 # request in every process while a busy key costs no database query. Unknown keys are never kept.
-_KEYS_VERSION = "mps:api-keys"
+KEYS_VERSION = "mps:api-keys"
 _known: dict[str, tuple[str, ApiKey]] = {}
 _KNOWN_SIZE = 10_000
 
 
 def api_keys_changed() -> None:
     """Keys or workspaces changed: every process's known keys are stale."""
-    shared_state.bump(_KEYS_VERSION)
+    shared_state.bump(KEYS_VERSION)
+
+
+def known_tenant_id(raw_key: str) -> int | None:
+    """The workspace of a key this process has seen (maybe since revoked: only a hint of which
+    cache versions a request will read, never an authentication)."""
+    if not apikeys.is_well_formed(raw_key):
+        return None
+    known = _known.get(apikeys.hash_key(raw_key))
+    return known[1].tenant_id if known else None
 
 
 def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
@@ -203,7 +212,7 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     if not apikeys.is_well_formed(raw_key):
         return None
     digest = apikeys.hash_key(raw_key)
-    version = shared_state.version(_KEYS_VERSION)
+    version = shared_state.version(KEYS_VERSION)
     known = _known.get(digest)
     if version is not None and known is not None and known[0] == version:
         api_key: ApiKey | None = known[1]

@@ -21,7 +21,8 @@ from invocations.models import Invocation
 from providers import selectors, services
 from tenants import services as tenant_services
 from tests.fakes.anthropic_server import AnthropicFake
-from tests.fakes.base import embed_text
+from tests.fakes.base import embed_text, text_in_wav
+from tests.fakes.jina_server import JinaFake
 from tests.fakes.ollama_server import OllamaFake
 from tests.fakes.openai_server import OpenAIFake
 from tests.jobs import start_web_process
@@ -395,3 +396,61 @@ def test_usage_rows_survive_a_sigterm_right_after_answering(tenant, fake) -> Non
         process.send_signal(signal.SIGTERM)
         process.wait(30)
     assert Invocation.objects.filter(source="gateway", status="succeeded").count() == 12
+
+
+def test_rerank_in_cohere_and_jinas_shape(tenant, web) -> None:
+    with JinaFake(api_key="jina-gateway-key-0001", models={"team-reranker": "rerank"}) as jina:
+        services.custom_model_create(
+            tenant=tenant,
+            provider="jina",
+            model="team-reranker",
+            model_type="rerank",
+            values={"api_key": "jina-gateway-key-0001", "base_url": f"{jina.url}/v1"},
+            actor=None,
+        )
+        answer = httpx.post(
+            f"{web}/v1/rerank",
+            headers={"Authorization": f"Bearer {_key(tenant)}"},
+            json={
+                "model": "jina/team-reranker",
+                "query": "red apples",
+                "documents": ["green pears", {"text": "red apples are sweet"}, "apples"],
+                "top_n": 2,
+                "return_documents": True,
+            },
+        )
+        assert answer.status_code == 200, answer.text
+        results = answer.json()["results"]
+        assert [r["index"] for r in results] == [1, 2]
+        assert results[0]["document"] == {"text": "red apples are sweet"}
+        assert results[0]["relevance_score"] > results[1]["relevance_score"]
+        bad = httpx.post(
+            f"{web}/v1/rerank",
+            headers={"Authorization": f"Bearer {_key(tenant)}"},
+            json={"model": "jina/team-reranker", "query": "q", "documents": [1, 2]},
+        )
+        assert bad.json()["error"]["param"] == "documents.0"
+    assert _recorded(1)[0].model_type == "rerank"
+
+
+def test_speech_and_transcription_with_the_openai_client(client, fake) -> None:
+    spoken = client.audio.speech.create(
+        model="openai/tts-1", voice="nova", input="read this aloud", response_format="wav"
+    )
+    assert spoken.response.headers["content-type"] == "audio/wav"
+    audio = spoken.read()
+    assert text_in_wav(audio) == "nova: read this aloud"
+    heard = client.audio.transcriptions.create(
+        model="openai/whisper-1", file=("speech.wav", audio, "audio/wav")
+    )
+    assert heard.text == "nova: read this aloud"
+    plain = client.audio.transcriptions.create(
+        model="openai/whisper-1", file=("speech.wav", audio, "audio/wav"), response_format="text"
+    )
+    assert plain.strip() == "nova: read this aloud"
+    with pytest.raises(openai.BadRequestError) as missing:
+        client.audio.speech.create(model="openai/tts-1", voice="nova", input="")
+    assert missing.value.body["param"] == "input"
+    rows = _recorded(3)
+    assert [r.model_type for r in rows] == ["tts", "speech2text", "speech2text"]
+    assert rows[0].characters == len("read this aloud")
