@@ -9,9 +9,9 @@ API key (Bearer, or `api-key` as Azure clients send it) against the workspace's 
 memory under a version in Redis, as for /api/v1), and every failure is OpenAI's error JSON,
 never an HTML page. Usage rows are written after the answer by `recorder`.
 
-Endpoints: POST /v1/chat/completions (streaming or not), /v1/embeddings, /v1/rerank (Cohere's
-and Jina's shape), /v1/audio/speech, /v1/audio/transcriptions (multipart); GET /v1/models and
-/v1/models/{provider/model}.
+Endpoints: POST /v1/chat/completions and /v1/completions (streaming or not), /v1/embeddings,
+/v1/rerank (Cohere's and Jina's shape), /v1/audio/speech, /v1/audio/transcriptions (multipart);
+GET /v1/models and /v1/models/{provider/model}.
 """
 
 from __future__ import annotations
@@ -303,14 +303,25 @@ def _answer_once(
 
 
 def chat_completions(call: Call, start_response: StartResponse) -> Iterable[bytes]:
-    wanted = openai_wire.ChatCall(call.body())
+    return _chat(call, start_response, text=False)
+
+
+def completions(call: Call, start_response: StartResponse) -> Iterable[bytes]:
+    """/v1/completions: the prompt goes to the model as one user message, or as a prompt to a
+    model set up in completion mode."""
+    return _chat(call, start_response, text=True)
+
+
+def _chat(call: Call, start_response: StartResponse, *, text: bool) -> Iterable[bytes]:
+    wanted = openai_wire.ChatCall(call.body(), prompt_only=text)
+    endpoint = "completions" if text else "chat/completions"
     provider, model = resolve(call.principal, wanted.model, "llm")
     limits.admit(call.principal.tenant, call.api_key)
     route = routing.route(
         tenant_id=call.tenant_id, provider=provider, model_type="llm", model=model
     )
     estimate = lambda: codec.estimate_chat(wanted.request)  # noqa: E731
-    record = {"model_type": "llm", "provider": provider, "model": model}
+    record = {"model_type": "llm", "provider": provider, "model": model, "endpoint": endpoint}
     if not wanted.stream:
         try:
             served = routing.call(
@@ -321,12 +332,13 @@ def chat_completions(call: Call, start_response: StartResponse) -> Iterable[byte
                 routing.Usage(estimate, lambda result: result.usage.total_tokens),
             )
         except errors.ServiceError as exc:
-            call.record(**record, endpoint="chat/completions", failure=exc)
+            call.record(**record, failure=exc)
             raise
         result = served.value
-        call.record(**record, endpoint="chat/completions", served=served, usage=result.usage)
+        call.record(**record, served=served, usage=result.usage)
         answered = f"{served.route.provider}/{served.route.model}"
-        return _respond(200, openai_wire.chat_completion(result, answered), start_response)
+        shape = openai_wire.text_completion if text else openai_wire.chat_completion
+        return _respond(200, shape(result, answered), start_response)
 
     def open_stream(adapter: rt.Adapter, name: str) -> Iterator[rt.ChatChunk]:
         request = wanted.for_family(_openai_shaped(adapter))
@@ -348,7 +360,7 @@ def chat_completions(call: Call, start_response: StartResponse) -> Iterable[byte
             ),
         )
     except errors.ServiceError as exc:
-        call.record(**record, endpoint="chat/completions", failure=exc, stream=True)
+        call.record(**record, failure=exc, stream=True)
         raise
     start_response(
         "200 OK",
@@ -359,7 +371,7 @@ def chat_completions(call: Call, start_response: StartResponse) -> Iterable[byte
         ],
     )
     answered = f"{served.route.provider}/{served.route.model}"
-    writer = openai_wire.ChunkWriter(answered, wanted.include_usage)
+    writer = openai_wire.ChunkWriter(answered, wanted.include_usage, text=text)
     return _events(call, record, served, writer)
 
 
@@ -374,7 +386,9 @@ def _events(
     ttft: int | None = None
     failure: errors.ServiceError | None = None
     try:
-        yield writer.start()
+        start = writer.start()
+        if start:
+            yield start
         for chunk in served.value:
             if ttft is None and (chunk.text or chunk.tool_calls):
                 ttft = int((time.perf_counter() - call.started) * 1000)
@@ -395,7 +409,6 @@ def _events(
             close()
         call.record(
             **record,
-            endpoint="chat/completions",
             served=served,
             usage=writer.usage or rt.Usage(),
             failure=failure,
@@ -592,6 +605,7 @@ def get_model(call: Call, start_response: StartResponse, name: str) -> Iterable[
 
 POSTS: dict[str, Callable[[Call, StartResponse], Iterable[bytes]]] = {
     "/v1/chat/completions": chat_completions,
+    "/v1/completions": completions,
     "/v1/embeddings": embeddings,
     "/v1/rerank": rerank,
     "/v1/audio/speech": speech,

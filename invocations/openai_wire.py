@@ -42,6 +42,14 @@ CHAT_FIELDS = frozenset(
 )  # fmt: skip
 
 
+COMPLETION_FIELDS = frozenset(
+    {
+        "model", "prompt", "stream", "stream_options", "stop", "max_tokens", "n",
+        *COMMON_PARAMETERS, "seed", "logit_bias", "user",
+    }
+)  # fmt: skip
+
+
 def invalid(param: str, message: str) -> errors.InvalidInput:
     return errors.InvalidInput(message, fields={param: [message]})
 
@@ -237,12 +245,14 @@ def _response_format(value: Any) -> Mapping[str, Any] | None:
 
 
 class ChatCall:
-    """A checked POST /v1/chat/completions."""
+    """A checked POST /v1/chat/completions (or, with `prompt_only`, /v1/completions: the prompt
+    becomes one user message)."""
 
     __slots__ = ("include_usage", "model", "openai_only", "request", "stream")
 
-    def __init__(self, data: Mapping[str, Any]) -> None:
-        unknown = sorted(set(data) - CHAT_FIELDS)
+    def __init__(self, data: Mapping[str, Any], *, prompt_only: bool = False) -> None:
+        known = COMPLETION_FIELDS if prompt_only else CHAT_FIELDS
+        unknown = sorted(set(data) - known)
         if unknown:
             raise invalid(unknown[0], f"Unrecognized request argument supplied: {unknown[0]}")
         self.model = model_name(data)
@@ -261,13 +271,20 @@ class ChatCall:
         most = _integer(data, "max_completion_tokens", 1) or _integer(data, "max_tokens", 1)
         if most is not None:
             parameters["max_tokens"] = most
-        # Only an OpenAI-shaped backend takes these; `adapter_parameters` decides per call.
+        # Only an OpenAI-shaped backend takes these; `for_family` decides per call.
         self.openai_only = {
             name: data[name]
             for name in (*OPENAI_ONLY, "max_completion_tokens", "reasoning_effort")
             if data.get(name) is not None
         }
         _integer(data, "seed", -(2**63), 2**63 - 1)
+        if prompt_only:
+            self.request = rt.ChatRequest(
+                messages=(rt.Message("user", _prompt(data.get("prompt"))),),
+                parameters=parameters,
+                stop=_stops(data.get("stop")),
+            )
+            return
         tools = _tools(data.get("tools"))
         self.request = rt.ChatRequest(
             messages=_messages(data.get("messages")),
@@ -300,6 +317,14 @@ class ChatCall:
             response_format=self.request.response_format,
             stop=self.request.stop,
         )
+
+
+def _prompt(value: Any) -> str:
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if not isinstance(value, str) or not value:
+        raise invalid("prompt", "'prompt' is one non-empty string (batches are not supported).")
+    return value
 
 
 def _flag(data: Mapping[str, Any], name: str) -> bool:
@@ -365,13 +390,33 @@ def chat_completion(result: rt.ChatResult, model: str) -> dict[str, Any]:
     }
 
 
-class ChunkWriter:
-    """Runtime chunks -> OpenAI's chat.completion.chunk events (SSE lines, bytes)."""
+def text_completion(result: rt.ChatResult, model: str) -> dict[str, Any]:
+    return {
+        "id": f"cmpl-{uuid.uuid4().hex}",
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "text": result.text,
+                "index": 0,
+                "logprobs": None,
+                "finish_reason": finish_reason(result.finish_reason, False),
+            }
+        ],
+        "usage": usage_json(result.usage),
+    }
 
-    def __init__(self, model: str, include_usage: bool) -> None:
+
+class ChunkWriter:
+    """Runtime chunks -> OpenAI's chat.completion.chunk events (SSE lines, bytes); with
+    `text=True`, /v1/completions' text_completion events."""
+
+    def __init__(self, model: str, include_usage: bool, *, text: bool = False) -> None:
+        self.text = text
         self.head = {
-            "id": completion_id(),
-            "object": "chat.completion.chunk",
+            "id": f"cmpl-{uuid.uuid4().hex}" if text else completion_id(),
+            "object": "text_completion" if text else "chat.completion.chunk",
             "created": int(time.time()),
             "model": model,
         }
@@ -386,11 +431,16 @@ class ChunkWriter:
         )
 
     def _choice(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        if self.text:
+            choice = {"text": delta.get("content", ""), "index": 0, "logprobs": None}
+            return self._event({"choices": [{**choice, "finish_reason": finish}]})
         return self._event(
             {"choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
         )
 
     def start(self) -> bytes:
+        if self.text:
+            return b""
         return self._choice({"role": "assistant", "content": "", "refusal": None})
 
     def chunk(self, chunk: rt.ChatChunk) -> bytes:

@@ -18,7 +18,7 @@ from collections import defaultdict, deque
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
 
 from invocations import limits
 from invocations.models import Invocation
@@ -60,7 +60,7 @@ class Recorder:
                 logger.exception("Recording gateway usage failed")
 
     def flush_all(self) -> int:
-        """Write every waiting row; returns how many were written."""
+        """Write every waiting row; returns how many were taken."""
         written = 0
         while self._rows:
             count = self.flush()
@@ -70,16 +70,20 @@ class Recorder:
         return written
 
     def flush(self) -> int:
-        """Write one batch; 0 when none waits or the database refused it (the rows stay)."""
+        """Write one batch; returns how many rows it took (written, or dropped as unwritable),
+        0 when none waits or the database is away (the rows stay)."""
         with self._flushing:
             batch: list[Invocation] = []
             while self._rows and len(batch) < MAX_BATCH:
                 batch.append(self._rows.popleft())
             if not batch:
                 return 0
+            taken = len(batch)
             try:
                 close_old_connections()
                 Invocation.objects.bulk_create(batch)
+            except IntegrityError:
+                batch = _one_by_one(batch)
             except DatabaseError as exc:
                 self._rows.extendleft(reversed(batch))
                 while len(self._rows) > MAX_WAITING:
@@ -89,10 +93,36 @@ class Recorder:
                 )
                 return 0
             _charge(batch)
-            return len(batch)
+            return taken
 
     def waiting(self) -> int:
         return len(self._rows)
+
+
+# What a row may point at that can be deleted between the call and its write.
+OPTIONAL_LINKS = ("api_key_id", "credential_id", "custom_model_id", "lb_entry_id")
+
+
+def _one_by_one(batch: list[Invocation]) -> list[Invocation]:
+    """A batch the database refused for a broken link: each row on its own, a row whose key,
+    credential, model or entry was deleted meanwhile without that link; a row whose workspace
+    is gone is dropped. One bad row must not hold the others back for ever."""
+    written = []
+    for row in batch:
+        for attempt in range(2):
+            try:
+                with transaction.atomic():
+                    Invocation.objects.bulk_create([row])
+            except IntegrityError:
+                if attempt == 0:
+                    for link in OPTIONAL_LINKS:
+                        setattr(row, link, None)
+                    continue
+                logger.warning("Gateway usage row dropped: workspace %s is gone", row.tenant_id)
+            else:
+                written.append(row)
+            break
+    return written
 
 
 def _charge(batch: list[Invocation]) -> None:

@@ -123,6 +123,74 @@ class OpenAICompatAdapter(Adapter):
     def model_name(self, model: str) -> str:
         return self.endpoint.credentials.get("endpoint_model_name") or model
 
+    def completion_mode(self) -> bool:
+        """A model set up in completion mode (the form's `mode`) takes a prompt at /completions,
+        not messages at /chat/completions."""
+        return str(self.endpoint.options.get("mode") or "chat").lower() == "completion"
+
+    # --- completion mode ----------------------------------------------------------------------
+
+    @staticmethod
+    def prompt(request: ChatRequest) -> str:
+        """The messages as one prompt: the text of each, in order."""
+        return "\n\n".join(m.text() for m in request.messages if m.text())
+
+    def completion_body(self, model: str, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model_name(model),
+            "prompt": self.prompt(request),
+            **{k: v for k, v in request.parameters.items() if v is not None},
+        }
+        if request.stop:
+            body["stop"] = list(request.stop)
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def _complete(self, model: str, request: ChatRequest) -> ChatResult:
+        data = self.http.json(
+            "POST",
+            self.route(model, "completions"),
+            json_body=self.completion_body(model, request, stream=False),
+        )
+        choices = data.get("choices") if isinstance(data, dict) else None
+        if not choices:
+            raise errors.UpstreamUnavailable(
+                f"The backend's reply has no choices: {self.http.bounded(json.dumps(data)[:200])}"
+            )
+        text = choices[0].get("text") or ""
+        return ChatResult(
+            text=text,
+            finish_reason=choices[0].get("finish_reason") or "stop",
+            usage=_usage(data.get("usage"), request, text),
+            model=data.get("model", model),
+        )
+
+    def _stream_completion(self, model: str, request: ChatRequest) -> Iterator[ChatChunk]:
+        response = self.http.request(
+            "POST",
+            self.route(model, "completions"),
+            json_body=self.completion_body(model, request, stream=True),
+            stream=True,
+        )
+        produced: list[str] = []
+        usage_seen = False
+        for _, payload in self.http.sse(response):
+            data = self.http.parse(payload)
+            if isinstance(data, dict) and "error" in data and not data.get("choices"):
+                raise errors.UpstreamUnavailable(self.http.bounded(self.error_message(data)))
+            if data.get("usage"):
+                usage_seen = True
+                yield ChatChunk(usage=_usage(data["usage"]))
+            for choice in data.get("choices") or ():
+                text = choice.get("text") or ""
+                produced.append(text)
+                if text or choice.get("finish_reason"):
+                    yield ChatChunk(text=text, finish_reason=choice.get("finish_reason"))
+        if not usage_seen:
+            yield ChatChunk(usage=_usage(None, request, "".join(produced)))
+
     # --- chat ---------------------------------------------------------------------------------
 
     def chat_body(self, model: str, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
@@ -149,6 +217,8 @@ class OpenAICompatAdapter(Adapter):
         return body
 
     def chat(self, model: str, request: ChatRequest) -> ChatResult:
+        if self.completion_mode():
+            return self._complete(model, request)
         data = self.http.json(
             "POST",
             self.route(model, "chat/completions"),
@@ -179,6 +249,9 @@ class OpenAICompatAdapter(Adapter):
         )
 
     def stream(self, model: str, request: ChatRequest) -> Iterator[ChatChunk]:
+        if self.completion_mode():
+            yield from self._stream_completion(model, request)
+            return
         response = self.http.request(
             "POST",
             self.route(model, "chat/completions"),

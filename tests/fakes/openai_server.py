@@ -1,6 +1,6 @@
 """A fake of the OpenAI wire protocol (and everything that speaks it: OpenAI-compatible servers,
 GPUStack, LocalAI, Xinference's inference endpoints). Checked by the official `openai` client in
-tests/unit/fakes/test_openai_fake.py.
+tests/unit/runtime/test_openai_fake.py.
 
 Speech answers the media type of the `response_format` asked for (the bytes are always a WAV that
 carries the text). Extra failure mode: `fail("html_speech")` makes the next speech reply a
@@ -69,6 +69,7 @@ class OpenAIFake(FakeServer):
         }
         p = self.prefix
         self.route("POST", f"{p}/chat/completions", self.chat)
+        self.route("POST", f"{p}/completions", self.complete)
         self.route("POST", f"{p}/embeddings", self.embeddings)
         self.route("POST", f"{p}/rerank", self.rerank)
         self.route("POST", "/rerank", self.rerank)
@@ -155,6 +156,46 @@ class OpenAIFake(FakeServer):
                 "usage": usage,
             },
         )
+
+    def complete(self, request: Request) -> Reply:
+        """The legacy text completions API: a prompt in, its continuation out."""
+        body = request.json()
+        model = body.get("model", "")
+        missing = self.unknown_model(model)
+        if missing:
+            return missing
+        prompt = body.get("prompt")
+        if isinstance(prompt, list) and len(prompt) == 1:
+            prompt = prompt[0]
+        if not isinstance(prompt, str):
+            return self.error(400, "'prompt' must be a string", type="invalid_request_error")
+        if body.get("stream_options") and not body.get("stream"):
+            return self.error(
+                400, "stream_options is only allowed when stream is true", param="stream_options"
+            )
+        answer = reply_to(prompt)
+        usage = {"prompt_tokens": words(prompt), "completion_tokens": words(answer)}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        head = {"id": "cmpl-fake", "object": "text_completion", "created": int(time.time()),
+                "model": model}  # fmt: skip
+        if body.get("stream"):
+            events = [
+                {**head, "choices": [{"text": piece, "index": 0, "logprobs": None,
+                                      "finish_reason": None}]}
+                for piece in (w if i == 0 else " " + w for i, w in enumerate(answer.split(" ")))
+            ]  # fmt: skip
+            events.append(
+                {**head, "choices": [{"text": "", "index": 0, "logprobs": None,
+                                      "finish_reason": "stop"}]}
+            )  # fmt: skip
+            if (body.get("stream_options") or {}).get("include_usage"):
+                events.append({**head, "choices": [], "usage": usage})
+            return Reply(stream=sse(events), content_type="text/event-stream")
+        return Reply(
+            200,
+            {**head, "choices": [{"text": answer, "index": 0, "logprobs": None,
+                                  "finish_reason": "stop"}], "usage": usage},
+        )  # fmt: skip
 
     def _stream(self, model, created, answer, tool_calls, finish, usage, include_usage):
         base = {

@@ -454,3 +454,66 @@ def test_speech_and_transcription_with_the_openai_client(client, fake) -> None:
     rows = _recorded(3)
     assert [r.model_type for r in rows] == ["tts", "speech2text", "speech2text"]
     assert rows[0].characters == len("read this aloud")
+
+
+def test_text_completions_for_chat_and_completion_mode_models(client, tenant, fake) -> None:
+    """/v1/completions: a chat model gets the prompt as a user message; a model set up in
+    completion mode gets it as a prompt at the backend's /v1/completions (streamed too)."""
+    said = client.completions.create(model=CHAT, prompt="finish this")
+    assert said.choices[0].text == "You said: finish this"
+    assert fake.received[-1].path == "/v1/chat/completions"
+    services.custom_model_create(
+        tenant=tenant,
+        provider="openai_api_compatible",
+        model="gpt-4o-mini",
+        model_type="llm",
+        values={"endpoint_url": f"{fake.url}/v1", "api_key": KEY, "mode": "completion"},
+        actor=None,
+    )
+    generated = client.completions.create(
+        model="openai_api_compatible/gpt-4o-mini", prompt="once upon a time", max_tokens=20
+    )
+    assert generated.choices[0].text == "You said: once upon a time"
+    assert fake.received[-1].path == "/v1/completions"
+    assert fake.received[-1].json()["prompt"] == "once upon a time"
+    pieces = list(
+        client.completions.create(
+            model="openai_api_compatible/gpt-4o-mini",
+            prompt="stream a tale",
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert "".join(p.choices[0].text for p in pieces if p.choices) == "You said: stream a tale"
+    assert pieces[-1].usage.completion_tokens == 5
+    with pytest.raises(openai.BadRequestError) as batch:
+        client.completions.create(model=CHAT, prompt=["one", "two"])
+    assert batch.value.body["param"] == "prompt"
+    assert [r.request["endpoint"] for r in _recorded(3)] == ["completions"] * 3
+
+
+def test_a_row_whose_links_were_deleted_does_not_hold_back_the_others(tenant, other_tenant) -> None:
+    """Between a call and its row's write, its API key or load-balancing entry may be deleted, or
+    its whole workspace: the row is written without the link (or, workspace gone, dropped), and
+    the rows batched with it are written all the same."""
+    from invocations.recorder import Recorder
+
+    key, _ = tenant_services.api_key_create(tenant=tenant, name="soon gone", scopes=["invoke"])
+    rows = [
+        Invocation(tenant=tenant, source="gateway", model_type="llm", provider="p", model="m1"),
+        Invocation(tenant=tenant, api_key_id=key.pk, source="gateway", model_type="llm",
+                   provider="p", model="m2", lb_entry_id=987654),
+        Invocation(tenant_id=other_tenant.pk, source="gateway", model_type="llm", provider="p",
+                   model="m3"),
+    ]  # fmt: skip
+    other_tenant.delete()
+    recorder = Recorder()
+    for row in rows:
+        recorder._rows.append(row)
+    assert recorder.flush_all() == 3
+    written = Invocation.objects.filter(source="gateway").order_by("model")
+    assert [(r.model, r.api_key_id, r.lb_entry_id) for r in written] == [
+        ("m1", None, None),
+        ("m2", None, None),
+    ]
+    assert recorder.waiting() == 0

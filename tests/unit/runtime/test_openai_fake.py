@@ -30,6 +30,22 @@ def test_chat_and_usage(client) -> None:
     assert reply.usage.prompt_tokens == 2
 
 
+def test_text_completions(client) -> None:
+    reply = client.completions.create(model="gpt-4o-mini", prompt="once upon a time")
+    assert reply.choices[0].text == "You said: once upon a time"
+    assert reply.usage.prompt_tokens == 4
+    pieces = list(
+        client.completions.create(
+            model="gpt-4o-mini",
+            prompt="once upon",
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert "".join(c.choices[0].text for c in pieces if c.choices) == "You said: once upon"
+    assert pieces[-1].usage.completion_tokens == 4
+
+
 def test_streaming_with_usage(client) -> None:
     stream = client.chat.completions.create(
         model="gpt-4o-mini",
