@@ -261,7 +261,8 @@ def _check_host(environ: dict[str, Any]) -> None:
 
 
 def resolve(principal: Principal, name: str, model_type: str) -> tuple[str, str]:
-    """`provider/model`, or `default` (the workspace's default model of the type)."""
+    """`provider/model`, a workspace alias, or `default` (the workspace's default model of the
+    type)."""
     if name == "default":
         for view in selectors.default_models(tenant=principal.tenant):
             if view.model_type == model_type and view.model is not None:
@@ -272,9 +273,18 @@ def resolve(principal: Principal, name: str, model_type: str) -> tuple[str, str]
     provider, slash, model = name.partition("/")
     if slash and model and provider in selectors.catalog():
         return provider, model
+    target = None if slash else routing.aliased(principal.tenant.pk, name)
+    if target is not None:
+        provider, kind, model = target
+        if kind != model_type:
+            raise errors.NotFound(
+                f"{name!r} is a {kind} model; this endpoint calls {model_type} models.",
+                code="model_not_found",
+            )
+        return provider, model
     raise errors.NotFound(
-        f"The model {name!r} does not exist: name it provider/model (see GET /v1/models) or "
-        "default.",
+        f"The model {name!r} does not exist: name it provider/model or by its alias (see "
+        "GET /v1/models), or default.",
         code="model_not_found",
     )
 
@@ -587,17 +597,24 @@ def _model_json(view: selectors.ModelView) -> dict[str, Any]:
     }
 
 
+def _listed(call: Call) -> list[dict[str, Any]]:
+    """Each usable model by provider/model, and again by its alias when it has one."""
+    listed = []
+    for view in selectors.available_models(tenant=call.principal.tenant):
+        listed.append(_model_json(view))
+        if view.alias:
+            listed.append({**_model_json(view), "id": view.alias})
+    return listed
+
+
 def list_models(call: Call, start_response: StartResponse) -> Iterable[bytes]:
-    views = selectors.available_models(tenant=call.principal.tenant)
-    return _respond(
-        200, {"object": "list", "data": [_model_json(v) for v in views]}, start_response
-    )
+    return _respond(200, {"object": "list", "data": _listed(call)}, start_response)
 
 
 def get_model(call: Call, start_response: StartResponse, name: str) -> Iterable[bytes]:
-    for view in selectors.available_models(tenant=call.principal.tenant):
-        if f"{view.provider}/{view.model}" == name:
-            return _respond(200, _model_json(view), start_response)
+    for model in _listed(call):
+        if model["id"] == name:
+            return _respond(200, model, start_response)
     raise errors.NotFound(f"The model {name!r} does not exist.", code="model_not_found")
 
 

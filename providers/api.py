@@ -165,6 +165,7 @@ class ModelOutput(serializers.Serializer):
     deprecated = serializers.BooleanField()
     custom_model_id = serializers.IntegerField(source="custom_model.pk", allow_null=True)
     fallbacks = FallbackField(many=True, help_text="Tried in order when this model fails.")
+    alias = serializers.CharField(help_text='Its name in the OpenAI-compatible gateway, or "".')
     cooldown_until = serializers.DateTimeField(
         source="cooldown.ends_at",
         allow_null=True,
@@ -306,6 +307,13 @@ class ModelPatchInput(serializers.Serializer):
     )
     credentials = CredentialsField(
         required=False, help_text="Custom models only: new form values (PATCH semantics)."
+    )
+    alias = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=64,
+        help_text="The model's name in the OpenAI-compatible gateway (/v1), besides "
+        'provider/model; "" removes it.',
     )
 
 
@@ -641,13 +649,14 @@ class ModelDetailApi(SettingsApi):
                 partial=True,
                 actor=self.principal,
             )
-        if {"enabled", "load_balancing_enabled", "fallbacks"} & set(data):
+        if {"enabled", "load_balancing_enabled", "fallbacks", "alias"} & set(data):
             services.model_setting_update(
                 tenant=request.tenant,
                 view=view,
                 enabled=data.get("enabled"),
                 load_balancing_enabled=data.get("load_balancing_enabled"),
                 fallbacks=data.get("fallbacks"),
+                alias=data.get("alias"),
                 actor=self.principal,
             )
         view = selectors.model_get(tenant=request.tenant, provider=provider, model_key=model_id)

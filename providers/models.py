@@ -108,13 +108,18 @@ class ModelSetting(models.Model):
     # Other models ({"provider", "model"}, same type) tried in order when every entry of this one
     # fails with an error another backend could fix (rate limit, auth, 5xx, timeout).
     fallbacks = models.JSONField(default=list, blank=True)
+    # The model's name in the OpenAI-compatible gateway besides provider/model ("" for none).
+    alias = models.CharField(max_length=64, blank=True, default="")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["tenant", "provider", "model_type", "model"], name="model_setting_unique"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "alias"], condition=~Q(alias=""), name="model_alias_unique"
+            ),
         ]
 
     def __str__(self) -> str:

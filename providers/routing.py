@@ -198,6 +198,7 @@ def forget_routes() -> None:
     """Drop this process's cached routes (tests; the settings version makes it unnecessary)."""
     with _lock:
         _routes.clear()
+        _aliases.clear()
 
 
 def route(*, tenant_id: int, provider: str, model_type: str, model: str) -> Route:
@@ -221,6 +222,34 @@ def route(*, tenant_id: int, provider: str, model_type: str, model: str) -> Rout
     if cached.problem is not None:
         raise cached.problem
     return cached
+
+
+_aliases: dict[int, tuple[str | None, float, dict[str, tuple[str, str, str]]]] = {}
+
+
+def aliased(tenant_id: int, alias: str) -> tuple[str, str, str] | None:
+    """(provider, model_type, model) that the workspace calls `alias` in the gateway; cached like
+    routes, under the workspace's settings version."""
+    version = balancing.settings_version(tenant_id)
+    with _lock:
+        cached = _aliases.get(tenant_id)
+    fresh = cached is not None and (
+        cached[0] == version
+        if version is not None
+        else time.monotonic() - cached[1] < UNVERSIONED_MAX_AGE
+    )
+    if cached is None or not fresh:
+        rows = (
+            ModelSetting.objects.filter(tenant_id=tenant_id)
+            .exclude(alias="")
+            .values_list("alias", "provider", "model_type", "model")
+        )
+        cached = (version, time.monotonic(), {a: (p, t, m) for a, p, t, m in rows})
+        with _lock:
+            if len(_aliases) >= _ROUTES_SIZE:
+                _aliases.clear()
+            _aliases[tenant_id] = cached
+    return cached[2].get(alias)
 
 
 def _build(

@@ -192,6 +192,7 @@ class ModelView:
     custom_model: CustomModel | None = None
     deprecated: bool = False
     fallbacks: tuple[dict[str, str], ...] = ()  # {"provider", "model"}, tried in order
+    alias: str = ""  # its name in the OpenAI-compatible gateway besides provider/model
     own_key: str | None = None  # the cool-down key of its own credentials (none: unconfigured)
     cooldown: balancing.Cooldown | None = None  # its own credentials resting (see with_cooldowns)
 
@@ -259,6 +260,7 @@ def iter_models(manifest: ProviderManifest, state: WorkspaceState) -> Iterator[M
             usable=enabled and credential_ok,
             deprecated=model.deprecated,
             fallbacks=tuple(setting.fallbacks) if setting else (),
+            alias=setting.alias if setting else "",
             own_key=balancing.own_key(credential_id=active.pk) if active else None,
         )
     for custom in state.custom_models.get(manifest.provider, []):
@@ -281,6 +283,7 @@ def iter_models(manifest: ProviderManifest, state: WorkspaceState) -> Iterator[M
             usable=enabled and custom.status != CheckStatus.INVALID,
             custom_model=custom,
             fallbacks=tuple(setting.fallbacks) if setting else (),
+            alias=setting.alias if setting else "",
             own_key=balancing.own_key(custom_model_id=custom.pk),
         )
 

@@ -3,6 +3,7 @@ transaction, writes an audit entry (never a secret) and leaves no dangling defau
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -338,10 +339,13 @@ def model_setting_update(
     enabled: bool | None = None,
     load_balancing_enabled: bool | None = None,
     fallbacks: list[dict[str, str]] | None = None,
+    alias: str | None = None,
     actor: Principal | None,
 ) -> ModelSetting:
-    """Switch a model on or off, switch its load balancing, or set its fallback chain."""
+    """Switch a model on or off, switch its load balancing, set its fallback chain, or name it
+    in the OpenAI-compatible gateway (`alias`, "" for none)."""
     chain = _checked_fallbacks(tenant, view, fallbacks) if fallbacks is not None else None
+    name = _checked_alias(tenant, view, alias) if alias is not None else None
     setting, _ = ModelSetting.objects.get_or_create(
         tenant=tenant, provider=view.provider, model_type=view.model_type, model=view.model
     )
@@ -355,7 +359,13 @@ def model_setting_update(
         setting.load_balancing_enabled = changes["load_balancing_enabled"] = load_balancing_enabled
     if chain is not None and chain != setting.fallbacks:
         setting.fallbacks = changes["fallbacks"] = chain
-    setting.save()
+    if name is not None and name != setting.alias:
+        setting.alias = changes["alias"] = name
+    try:
+        with transaction.atomic():
+            setting.save()
+    except IntegrityError as exc:  # the same alias, given to another model at the same moment
+        raise errors.InvalidInput(fields={"alias": [ALIAS_TAKEN]}) from exc
     if changes:
         _audit(
             tenant=tenant,
@@ -370,6 +380,26 @@ def model_setting_update(
 
 
 MAX_FALLBACKS = 5
+ALIAS = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+ALIAS_RULE = "1 to 64 letters, digits and . _ : - (no /), starting with a letter or digit."
+ALIAS_TAKEN = "Another model of this workspace has this alias."
+
+
+def _checked_alias(tenant: Tenant, view: selectors.ModelView, alias: str) -> str:
+    """An alias names one model of the workspace in the gateway; "default" is the gateway's."""
+    alias = alias.strip()
+    if not alias:
+        return ""
+    if not ALIAS.fullmatch(alias) or alias.lower() == "default":
+        raise errors.InvalidInput(fields={"alias": [f"Give {ALIAS_RULE} Not 'default'."]})
+    taken = (
+        ModelSetting.objects.filter(tenant=tenant, alias=alias)
+        .exclude(provider=view.provider, model_type=view.model_type, model=view.model)
+        .exists()
+    )
+    if taken:
+        raise errors.InvalidInput(fields={"alias": [ALIAS_TAKEN]})
+    return alias
 
 
 def _checked_fallbacks(

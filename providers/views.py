@@ -324,6 +324,13 @@ def load_balancing(request: HttpRequest, provider: str, model_id: str) -> HttpRe
                     load_balancing_enabled=action == "on",
                     actor=request.principal,
                 )
+            elif action == "alias":
+                services.model_setting_update(
+                    tenant=request.tenant,
+                    view=view,
+                    alias=request.POST.get("alias", ""),
+                    actor=request.principal,
+                )
             elif action.startswith("fallback-"):
                 services.model_setting_update(
                     tenant=request.tenant,

@@ -517,3 +517,45 @@ def test_a_row_whose_links_were_deleted_does_not_hold_back_the_others(tenant, ot
         ("m2", None, None),
     ]
     assert recorder.waiting() == 0
+
+
+def test_a_model_is_called_by_its_alias(client, tenant, session_client) -> None:
+    """An alias set in the API (or the model's dialog) names the model in /v1; it is unique in
+    the workspace, never "default", never holds a "/", and a change is seen by the next call."""
+    owner_api = session_client(tenant, "owner")
+    url = f"/api/v1/model-providers/openai/models/{selectors.model_id('llm', 'gpt-4o-mini')}"
+    named = owner_api.patch(url, {"alias": "house-chat"}, format="json")
+    assert named.status_code == 200, named.content
+    assert named.json()["alias"] == "house-chat"
+    said = client.chat.completions.create(
+        model="house-chat", messages=[{"role": "user", "content": "by alias"}]
+    )
+    assert said.choices[0].message.content == "You said: by alias"
+    assert said.model == CHAT
+    assert "house-chat" in {m.id for m in client.models.list()}
+    with pytest.raises(openai.NotFoundError):
+        client.embeddings.create(model="house-chat", input="x")  # a chat model
+    other = f"/api/v1/model-providers/openai/models/{selectors.model_id('llm', 'gpt-4o')}"
+    for bad in ("house-chat", "default", "a/b", "x" * 65, " "):
+        refused = owner_api.patch(other, {"alias": bad}, format="json")
+        if bad == " ":
+            assert refused.status_code == 200  # blank: no alias
+            continue
+        assert refused.status_code == 400, bad
+        assert "alias" in refused.json()["error"]["fields"]
+    model_id = selectors.model_id("llm", "gpt-4o-mini")
+    page = f"/settings/model-providers/openai/models/{model_id}/load-balancing"
+    renamed = owner_api.post(page, {"action": "alias", "alias": "team-chat"})
+    assert 'value="team-chat"' in renamed.content.decode()
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(
+            model="house-chat", messages=[{"role": "user", "content": "old name"}]
+        )
+    assert (
+        client.chat.completions.create(
+            model="team-chat", messages=[{"role": "user", "content": "new name"}]
+        )
+        .choices[0]
+        .message.content
+        == "You said: new name"
+    )
