@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import csv
 import math
 from pathlib import PurePosixPath
 from typing import Any
 
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponse
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
@@ -16,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config import errors
-from invocations import services
+from invocations import services, usage
 from invocations.models import Invocation
 from providers.api import MODEL_TYPES
 from providers.models import JobStatus
@@ -361,3 +363,123 @@ class InvocationAudioApi(InvocationApi):
         # Whatever a browser makes of it, it runs nothing and reaches nothing of ours.
         response["Content-Security-Policy"] = "default-src 'none'; sandbox"
         return response
+
+
+# --- Usage ---------------------------------------------------------------------------------------
+
+
+class UsageTotalsOutput(serializers.Serializer):
+    calls = serializers.IntegerField()
+    errors = serializers.IntegerField()
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+    cost = serializers.DictField(
+        child=serializers.CharField(), help_text='Per currency code, e.g. {"USD": "0.0123"}.'
+    )
+    p50_ms = serializers.IntegerField(allow_null=True)
+    p95_ms = serializers.IntegerField(allow_null=True)
+
+
+class UsageGroupOutput(UsageTotalsOutput):
+    day = serializers.CharField(required=False, help_text="YYYY-MM-DD, in the server's time zone")
+    provider = serializers.CharField(required=False)
+    model = serializers.CharField(required=False)
+    api_key = serializers.IntegerField(required=False, allow_null=True)
+    source = serializers.CharField(required=False, help_text="job or gateway")
+
+
+class UsageOutput(serializers.Serializer):
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField()
+    group_by = serializers.ListField(child=serializers.CharField())
+    groups = UsageGroupOutput(many=True)
+    total = UsageTotalsOutput()
+
+
+def _totals(row: usage.UsageRow) -> dict[str, Any]:
+    return {
+        "calls": row.calls,
+        "errors": row.errors,
+        "prompt_tokens": row.prompt_tokens,
+        "completion_tokens": row.completion_tokens,
+        "cost": dict(row.cost_items),
+        "p50_ms": row.p50_ms,
+        "p95_ms": row.p95_ms,
+    }
+
+
+class UsageApi(TenantApi):
+    required_perms = {"GET": Perm.READ_SETTINGS}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("period", enum=list(usage.PERIODS), description="Default 7d"),
+            OpenApiParameter(
+                "group_by",
+                str,
+                description="Comma-separated, of: "
+                + ", ".join(usage.GROUPS)
+                + f" (default {','.join(usage.DEFAULT_GROUPS)})",
+            ),
+            OpenApiParameter("provider", str),
+            OpenApiParameter("model", str),
+            OpenApiParameter("api_key", str, description=f"A key's id, or {usage.NO_API_KEY}"),
+            OpenApiParameter("source", enum=["job", "gateway"]),
+            OpenApiParameter("export", enum=["csv"], description="csv: a CSV download"),
+        ],
+        responses={200: UsageOutput, (200, "text/csv"): bytes},
+        summary="Calls, tokens, cost and latency per day, provider, model, API key or source "
+        "(job and gateway calls alike); export=csv to download",
+    )
+    def get(self, request: Request) -> Response | HttpResponse:
+        filters = usage.UsageFilters.from_params(request.query_params)
+        asked = [g.strip() for g in request.query_params.get("group_by", "").split(",") if g]
+        unknown = [g for g in asked if g not in usage.GROUPS]
+        if unknown:
+            raise errors.InvalidInput(
+                fields={
+                    "group_by": [f"Unknown: {', '.join(unknown)}; use {', '.join(usage.GROUPS)}."]
+                }
+            )
+        group_by = list(dict.fromkeys(asked)) or list(usage.DEFAULT_GROUPS)
+        now = timezone.now()
+        groups, total = usage.usage_groups(
+            tenant=request.tenant, filters=filters, group_by=group_by, now=now
+        )
+        if request.query_params.get("export") == "csv":
+            return _usage_csv(group_by, groups)
+        return Response(
+            {
+                "since": usage.period_start(filters.period, now),
+                "until": now,
+                "group_by": group_by,
+                "groups": [{**g.key, **_totals(g.totals)} for g in groups],
+                "total": _totals(total),
+            }
+        )
+
+
+def _usage_csv(group_by: list[str], groups: list[usage.Group]) -> HttpResponse:
+    currencies = sorted({c for g in groups for c in g.totals.costs})
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="usage.csv"'
+    writer = csv.writer(response)
+    writer.writerow(
+        [*group_by, "calls", "errors", "prompt_tokens", "completion_tokens",
+         *(f"cost_{c}" for c in currencies), "p50_ms", "p95_ms"]
+    )  # fmt: skip
+    for group in groups:
+        costs = dict(group.totals.cost_items)
+        writer.writerow(
+            [*(_cell(group.key[g]) for g in group_by), group.totals.calls, group.totals.errors,
+             group.totals.prompt_tokens, group.totals.completion_tokens,
+             *(costs.get(c, "0") for c in currencies),
+             _cell(group.totals.p50_ms), _cell(group.totals.p95_ms)]
+        )  # fmt: skip
+    return response
+
+
+def _cell(value: Any) -> str:
+    """A CSV cell that a spreadsheet shows as text, never runs as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

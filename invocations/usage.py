@@ -15,11 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from invocations.models import Invocation
+from invocations.models import Invocation, Source
 from providers.models import JobStatus
 from tenants import selectors as tenant_selectors
 from tenants.models import ApiKey, Tenant
@@ -36,6 +37,7 @@ class UsageFilters:
     provider: str = ""
     model: str = ""
     api_key: str = ""  # "" for any, NO_API_KEY, or a key id
+    source: str = ""  # "" for any, "job" or "gateway"
 
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> UsageFilters:
@@ -49,6 +51,7 @@ class UsageFilters:
             provider=(params.get("provider") or "").strip()[:64],
             model=(params.get("model") or "").strip()[:255],
             api_key=api_key,
+            source=params.get("source", "") if params.get("source") in Source.values else "",
         )
 
     @property
@@ -183,6 +186,8 @@ def invocations_filtered(
         qs = qs.filter(api_key__isnull=True)
     elif filters.api_key:
         qs = qs.filter(api_key_id=int(filters.api_key))
+    if filters.source:
+        qs = qs.filter(source=filters.source)
     return qs
 
 
@@ -290,3 +295,61 @@ def filter_choices(*, tenant: Tenant) -> FilterChoices:
         models=sorted(models),
         api_keys=list(tenant_selectors.api_key_list(tenant=tenant)),
     )
+
+
+# --- Grouped totals (GET /api/v1/usage) ---------------------------------------------------------
+
+GROUPS = ("day", "provider", "model", "api_key", "source")
+DEFAULT_GROUPS = ("day", "provider", "model")
+
+
+@dataclass(slots=True)
+class Group:
+    key: dict[str, str | int | None]  # the values of the grouped-by columns
+    totals: UsageRow
+
+
+def usage_groups(
+    *,
+    tenant: Tenant,
+    filters: UsageFilters,
+    group_by: Sequence[str] = DEFAULT_GROUPS,
+    now: datetime | None = None,
+) -> tuple[list[Group], UsageRow]:
+    """The period's calls totalled per distinct value of the `group_by` columns (day in the
+    current time zone), in that order, and the total of everything."""
+    columns = {
+        "provider": "provider",
+        "model": "model",
+        "api_key": "api_key_id",
+        "source": "source",
+    }
+    wanted = [g for g in group_by if g in GROUPS]
+    values = (
+        invocations_filtered(tenant=tenant, filters=filters, now=now)
+        .order_by()
+        .values_list(
+            "status", "prompt_tokens", "completion_tokens", "cost", "currency", "latency_ms",
+            "created_at", *(columns[g] for g in wanted if g != "day"),
+        )
+    )  # fmt: skip
+    groups: dict[tuple[Any, ...], Group] = {}
+    total = UsageRow()
+    for status, prompt, completion, cost, currency, latency, created, *rest in values:
+        numbers = {
+            "status": status, "prompt_tokens": prompt, "completion_tokens": completion,
+            "cost": cost, "currency": currency, "latency_ms": latency,
+        }  # fmt: skip
+        total.add(**numbers)
+        found = iter(rest)
+        key = {
+            g: timezone.localtime(created).date().isoformat() if g == "day" else next(found)
+            for g in wanted
+        }
+        signature = tuple(key.values())
+        group = groups.get(signature)
+        if group is None:
+            group = groups[signature] = Group(key=key, totals=UsageRow())
+        group.totals.add(**numbers)
+    ordered = sorted(groups.values(), key=lambda g: tuple(str(v) for v in g.key.values()))
+    return ordered, total

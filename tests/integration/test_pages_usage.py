@@ -160,6 +160,14 @@ def test_filters_narrow_the_numbers(client, owner, traffic) -> None:
     assert "Too many requests" not in page
     assert '<option value="anthropic" selected>' in page
 
+    Invocation.objects.filter(provider="anthropic").update(source="gateway")
+    assert calls(source="gateway") == 3
+    assert calls(source="job") == 21
+    assert calls(source="planet") == 24  # ignored, not an error
+    shown = get_usage(client, source="gateway").content.decode()
+    assert '<option value="gateway" selected>' in shown
+    assert shown.count('<span class="badge">gateway</span>') == 3
+
 
 def test_hourly_buckets_for_the_last_24_hours(client, owner, traffic) -> None:
     summary = get_usage(client, period="24h").context["summary"]
