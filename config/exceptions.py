@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -46,6 +47,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         retry_after = getattr(exc, "retry_after", None)
         headers = {"Retry-After": str(max(1, math.ceil(retry_after)))} if retry_after else {}
         return Response({"error": body}, status=exc.http_status, headers=headers)
+    if isinstance(exc, RequestDataTooBig):
+        return Response(
+            {"error": {"code": "too_large", "message": "The request body is too large."}},
+            status=413,
+        )
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        return Response({"error": {"code": "invalid", "message": str(exc)}}, status=400)
     if isinstance(exc, Http404):
         exc = drf.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

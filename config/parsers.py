@@ -1,11 +1,14 @@
-"""JSON bodies as the API accepts them: DRF's strict parser, no number that overflows to infinity
-(`1e999`), which no database column can store, and no nesting past Python's recursion limit."""
+"""JSON bodies as the API (and the /v1 gateway) accepts them: strict JSON, no number that
+overflows to infinity (`1e999`), which no database column can store, no nesting past Python's
+recursion limit, and no string holding a lone surrogate (`"\ud800"`: valid JSON, but not text;
+it cannot be encoded as UTF-8, so it would break every page and response showing it)."""
 
 from __future__ import annotations
 
 import codecs
 import json
 import math
+import re
 from typing import Any
 
 from django.conf import settings
@@ -20,15 +23,28 @@ def _finite(text: str) -> float:
     return value
 
 
+# A \uD800-\uDFFF escape: only a body that has one can hold a lone surrogate.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def loads(text: str) -> Any:
+    """Strict JSON (see the module's docstring); ValueError or RecursionError when refused."""
+    data = json.loads(text, parse_float=_finite, parse_constant=_no_constant)
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(
+                "A string holds a lone surrogate (\\ud800-\\udfff): not text."
+            ) from exc
+    return data
+
+
 class FiniteJSONParser(JSONParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
-            return json.load(
-                codecs.getreader(encoding)(stream),
-                parse_float=_finite,
-                parse_constant=_no_constant,  # NaN, Infinity: not JSON
-            )
+            return loads(codecs.getreader(encoding)(stream).read())
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from exc
         except RecursionError as exc:

@@ -164,6 +164,9 @@ UPSTREAM_CALL_DEADLINE = env.int("UPSTREAM_CALL_DEADLINE", default=600)
 # The OpenAI-compatible gateway (/v1): the largest request body it reads (images come inline, as
 # data: URLs), and how long its calls' usage rows may wait in memory before they are written.
 GATEWAY_MAX_BODY = env.int("GATEWAY_MAX_BODY", default=32 * 1024 * 1024)
+# The largest body /api/v1 reads (Django's default, 2.5 MB, is short of a transcription's 25 MB of
+# audio in base64); a larger one is a 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("API_MAX_BODY", default=36 * 1024 * 1024)
 GATEWAY_USAGE_FLUSH_SECONDS = env.float("GATEWAY_USAGE_FLUSH_SECONDS", default=0.5)
 
 # --- REST API ---------------------------------------------------------------------------------

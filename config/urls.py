@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.http import HttpRequest, JsonResponse
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
@@ -60,6 +61,14 @@ provider_fragments = [
     ),
 ]
 
+
+def api_not_found(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(
+        {"error": {"code": "not_found", "message": f"No API endpoint at {request.path[:200]}."}},
+        status=404,
+    )
+
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="settings-providers"), name="home"),
     path("healthz", healthz, name="healthz"),
@@ -72,6 +81,7 @@ urlpatterns = [
     path("api/v1/", include("tenants.urls")),
     path("api/v1/", include("providers.urls")),
     path("api/v1/", include("invocations.urls")),
+    re_path(r"^api/v1/", api_not_found),  # anything else under the API: its JSON 404
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its set-up script as a file (?script): the CSP allows no inline one.
     path(

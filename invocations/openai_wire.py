@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from config import errors
+from config import errors, parsers
 from providers.runtime import base as rt
 
 MAX_STOPS = 4
@@ -55,13 +55,9 @@ def invalid(param: str, message: str) -> errors.InvalidInput:
 
 
 def parse_json(body: bytes) -> dict[str, Any]:
-    """The request body as a JSON object; NaN, Infinity and absurd nesting are refused."""
-
-    def refuse(constant: str) -> None:
-        raise ValueError(f"{constant} is not JSON")
-
+    """The request body as a JSON object, as strict as the API's (config/parsers.py)."""
     try:
-        data = json.loads(body, parse_constant=refuse)
+        data = parsers.loads(body.decode("utf-8"))
     except (ValueError, RecursionError) as exc:
         raise errors.InvalidInput(
             f"The body is not valid JSON: {str(exc)[:200]}", code="parse_error"

@@ -103,7 +103,8 @@ class TenantCurrentApi(TenantApi):
     @extend_schema(
         request=BudgetInput,
         responses=CurrentTenantOutput,
-        summary="Set the workspace's monthly budget (owners and admins)",
+        summary="Set the workspace's monthly budget (owners, admins, and write keys held to no "
+        "limit of their own)",
     )
     def patch(self, request: Request) -> Response:
         given = BudgetInput(data=request.data)
@@ -113,6 +114,7 @@ class TenantCurrentApi(TenantApi):
             tenant=tenant,
             monthly_budget=given.validated_data.get("monthly_budget", tenant.monthly_budget),
             currency=given.validated_data.get("budget_currency", tenant.budget_currency),
+            granted_by=self.principal,
         )
         return Response(CurrentTenantOutput(_current(self.principal)).data)
 

@@ -154,9 +154,7 @@ def api_key_set_limits(
     another key more than it has."""
     if granted_by is not None and granted_by.api_key is not None:
         if granted_by.api_key.pk == api_key.pk:
-            raise errors.PermissionDenied(
-                "An API key cannot change its own limits; a workspace admin can."
-            )
+            raise errors.PermissionDenied("An API key cannot change itself; a workspace admin can.")
         _within_callers_limits(
             granted_by, {name: limits.get(name, getattr(api_key, name)) for name in LIMIT_FIELDS}
         )
@@ -167,8 +165,22 @@ def api_key_set_limits(
     return api_key
 
 
-def tenant_set_budget(*, tenant: Tenant, monthly_budget: Decimal | None, currency: str) -> Tenant:
-    """The most the workspace's model calls may cost a month (None: no budget)."""
+def tenant_set_budget(
+    *,
+    tenant: Tenant,
+    monthly_budget: Decimal | None,
+    currency: str,
+    granted_by: Principal | None = None,
+) -> Tenant:
+    """The most the workspace's model calls may cost a month (None: no budget). A key that is
+    itself held to limits may not change it: it would lift the budget that stops it."""
+    key = granted_by.api_key if granted_by is not None else None
+    if key is not None and (
+        key.rpm_limit is not None or key.tpm_limit is not None or key.monthly_budget is not None
+    ):
+        raise errors.PermissionDenied(
+            "An API key held to limits cannot change the workspace's budget; a workspace admin can."
+        )
     tenant.monthly_budget, tenant.budget_currency = monthly_budget, currency
     tenant.save(update_fields=["monthly_budget", "budget_currency"])
     return tenant

@@ -216,3 +216,53 @@ def test_the_written_out_output_equals_what_drf_would_build(tenant):
         assert written == dict(built)
         assert list(written) == list(built)
     assert InvocationOutput([bare, full], many=True).data[1]["cost"] == "0.00001234"
+
+
+def test_a_lone_surrogate_is_refused_at_the_door(client, key_client) -> None:
+    """ "\\ud800" is valid JSON but not text: stored, it would break every response showing it.
+    A surrogate pair (an emoji written as two escapes) is text and passes."""
+    lone = (
+        '{"model_type": "llm", "provider": "openai", "model": "gpt-4o-mini", '
+        '"input": {"messages": [{"role": "user", "content": "hi \\ud800"}]}}'
+    )
+    refused = client.post("/api/v1/invocations", lone, content_type="application/json")
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "parse_error"
+    assert Invocation.objects.count() == 0
+    paired = lone.replace("\\ud800", "\\ud83d\\ude00")
+    assert (
+        client.post("/api/v1/invocations", paired, content_type="application/json").status_code
+        == 202
+    )
+    assert Invocation.objects.get().request["messages"][0]["content"] == "hi \U0001f600"
+    writer = key_client(scopes=["write", "read"])
+    credential = (
+        '{"name": "x", "credentials": {"openai_api_key": "sk-aaaaaaaaaa", '
+        '"openai_organization": "o\\udfff"}}'
+    )
+    made = writer.post(
+        "/api/v1/model-providers/openai/credentials", credential, content_type="application/json"
+    )
+    assert made.status_code == 400
+    assert writer.get("/api/v1/model-providers/openai/credentials").status_code == 200
+
+
+def test_a_body_too_large_is_a_json_413(client, settings) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = {
+        "model_type": "llm",
+        "input": {"messages": [{"role": "user", "content": "x" * 2000}]},
+    }
+    response = post(client, body)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "too_large"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/nope", "/api/v1/invocations/abc", "/api/v1/invocations/-1", "/api/v1/api-keys/x/y"],
+)
+def test_unknown_api_paths_answer_json_404(client, path) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
