@@ -89,10 +89,19 @@ class Cooldown:
         return datetime.fromtimestamp(self.until, tz=UTC)
 
 
-def own_key(*, custom_model_id: int | None = None, credential_id: int | None = None) -> str:
-    """The cool-down key of a model's own credentials: its custom model's, or else the provider
-    credential's (shared by the provider's models: a key that is rate limited is so for all)."""
-    return f"custom:{custom_model_id}" if custom_model_id else f"credential:{credential_id}"
+def own_key(
+    *,
+    custom_model_id: int | None = None,
+    credential_id: int | None = None,
+    model_type: str = "",
+    model: str = "",
+) -> str:
+    """The cool-down key of a model's own credentials: its custom model's, or the provider
+    credential's for this model (providers limit rates per model: a 429 for one model says
+    nothing of the others)."""
+    if custom_model_id:
+        return f"custom:{custom_model_id}"
+    return f"credential:{credential_id}:{model_type}:{model}"
 
 
 def lb_entry_key(entry_id: int) -> str:

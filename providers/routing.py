@@ -160,6 +160,12 @@ class Entry:
     credential_id: int | None = None  # the provider credential it uses, if any
     custom_model_id: int | None = None
     lb_entry_id: int | None = None
+    # The same, trying once (None: `adapter` already does): when a fallback is there to try
+    # next, a failing backend is not tried again and again first.
+    once: Adapter | None = None
+
+    def adapter_for_call(self, alternatives: bool) -> Adapter:
+        return self.once if alternatives and self.once is not None else self.adapter
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,12 +303,8 @@ def _resolve(tenant_id: int, provider: str, model_type: str, model: str) -> dict
         if active.status == CheckStatus.INVALID:
             invalid = active
         else:
-            own.append(
-                (
-                    active,
-                    {"key": balancing.own_key(credential_id=active.pk), "credential_id": active.pk},
-                )
-            )
+            key = balancing.own_key(credential_id=active.pk, model_type=model_type, model=model)
+            own.append((active, {"key": key, "credential_id": active.pk}))
 
     extra: list[tuple[CheckedConfig, dict[str, Any]]] = []
     if setting is not None and setting.load_balancing_enabled:
@@ -331,10 +333,15 @@ def _resolve(tenant_id: int, provider: str, model_type: str, model: str) -> dict
             code="credential_invalid",
         )
     balanced = len(rows) > 1
-    # Balanced entries are tried once each: the next entry is the retry.
-    retry = RetryPolicy(attempts=1) if balanced else None
+    # Balanced entries are tried once each: the next entry is the retry. A lone entry keeps its
+    # retries, and a twin that tries once for when fallbacks come next (or it is a fallback).
+    once = RetryPolicy(attempts=1)
     entries = tuple(
-        Entry(adapter=adapter_for(manifest, row, retry=retry), **{"label": OWN, **fields})
+        Entry(
+            adapter=adapter_for(manifest, row, retry=once if balanced else None),
+            once=None if balanced else adapter_for(manifest, row, retry=once),
+            **{"label": OWN, **fields},
+        )
         for row, fields in rows
     )
     return {
@@ -363,19 +370,27 @@ _MOVES_ON: tuple[type[errors.UpstreamError], ...] = (
 
 
 def _cool_seconds(failure: errors.UpstreamError) -> float:
+    """A rate limit rests as long as the backend's Retry-After says, else the setting's time."""
     if isinstance(failure, errors.UpstreamRateLimited | errors.UpstreamQuota):
+        asked = getattr(failure, "retry_after", None)
+        if asked:
+            return min(max(float(asked), 1.0), float(settings.UPSTREAM_TIMEOUT_MAX))
         return float(settings.LB_COOLDOWN_RATE_LIMIT)
     return float(settings.LB_COOLDOWN_OTHER)
 
 
-def _order(route: Route) -> list[Entry]:
-    """The entries to try, in weighted round-robin order from the shared position, cooling ones
-    left out; raises AllEntriesCooling when none is left."""
-    if not route.balanced:
+def _order(route: Route, alternatives: bool) -> list[Entry]:
+    """The entries to try: in weighted round-robin order from the shared position when
+    balanced, and, when something else can be tried (another entry, a fallback), without those
+    cooling down; raises AllEntriesCooling when none is left. A lone entry with nothing after it
+    is always tried: there is nothing to rest it for."""
+    if not alternatives:
         return list(route.entries)
-    sequence = balancing.smooth_sequence([e.weight for e in route.entries])
-    first = sequence[balancing.next_slot(route.tenant_id, route.key) % len(sequence)]
-    ordered = list(route.entries[first:] + route.entries[:first])
+    ordered = list(route.entries)
+    if route.balanced:
+        sequence = balancing.smooth_sequence([e.weight for e in route.entries])
+        first = sequence[balancing.next_slot(route.tenant_id, route.key) % len(sequence)]
+        ordered = ordered[first:] + ordered[:first]
     cooling = balancing.cooldowns(route.tenant_id, [e.key for e in ordered])
     ready = [e for e in ordered if e.key not in cooling]
     if not ready:
@@ -389,15 +404,17 @@ def _order(route: Route) -> list[Entry]:
     return ready
 
 
-def _call_entries(route: Route, fn: Callable[[Adapter, str], T], usage: Usage[T]) -> Served[T]:
+def _call_entries(
+    route: Route, fn: Callable[[Adapter, str], T], usage: Usage[T], alternatives: bool
+) -> Served[T]:
     """Try the route's entries; with a limited quota, hold the call's tokens meanwhile."""
     if not route.limited_quota:
-        return _try_entries(route, fn)
+        return _try_entries(route, fn, alternatives)
     hold = quotas.reserve(
         tenant_id=route.tenant_id, provider=route.provider, tokens=usage.estimate()
     )
     try:
-        served = _try_entries(route, fn)
+        served = _try_entries(route, fn, alternatives)
     except BaseException:
         quotas.settle(hold, 0)
         raise
@@ -424,25 +441,27 @@ def _settled_at_end(
         quotas.settle(hold, used)
 
 
-def _try_entries(route: Route, fn: Callable[[Adapter, str], T]) -> Served[T]:
-    *others, last = _order(route)
+def _try_entries(route: Route, fn: Callable[[Adapter, str], T], alternatives: bool) -> Served[T]:
+    alternatives = alternatives or route.balanced
+    *others, last = _order(route, alternatives)
     for entry in others:
         try:
-            return Served(fn(entry.adapter, route.model), route, entry)
+            return Served(fn(entry.adapter_for_call(alternatives), route.model), route, entry)
         except _MOVES_ON as exc:
             _cool(route, entry, exc)
     try:
-        return Served(fn(last.adapter, route.model), route, last)
+        return Served(fn(last.adapter_for_call(alternatives), route.model), route, last)
     except _MOVES_ON as exc:
-        _cool(route, last, exc)
+        if alternatives:
+            _cool(route, last, exc)
         raise
 
 
 def _cool(route: Route, entry: Entry, failure: errors.UpstreamError) -> None:
-    if route.balanced:
-        balancing.cool_down(
-            route.tenant_id, entry.key, reason=failure.code, seconds=_cool_seconds(failure)
-        )
+    """Rest a failing entry (only when something else could be tried instead)."""
+    balancing.cool_down(
+        route.tenant_id, entry.key, reason=failure.code, seconds=_cool_seconds(failure)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -484,7 +503,7 @@ def call(
     another entry would not fix (a bad request, an unknown model) is raised at once."""
     usage = usage or Usage()
     try:
-        return _call_entries(primary, fn, usage)
+        return _call_entries(primary, fn, usage, alternatives=bool(primary.fallbacks))
     except _MOVES_ON as exc:
         failure: errors.UpstreamError = exc
     for provider, model in primary.fallbacks:
@@ -495,7 +514,8 @@ def call(
                 model_type=primary.model_type,
                 model=model,
             )
-            return _call_entries(fallback, fn, usage)
+            # Tried once, rested when it fails: the next fallback is the retry.
+            return _call_entries(fallback, fn, usage, alternatives=True)
         except (errors.NotFound, errors.Conflict):
             continue  # a fallback that cannot be called now is passed over
         except _MOVES_ON as exc:

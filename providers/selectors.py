@@ -261,7 +261,11 @@ def iter_models(manifest: ProviderManifest, state: WorkspaceState) -> Iterator[M
             deprecated=model.deprecated,
             fallbacks=tuple(setting.fallbacks) if setting else (),
             alias=setting.alias if setting else "",
-            own_key=balancing.own_key(credential_id=active.pk) if active else None,
+            own_key=balancing.own_key(
+                credential_id=active.pk, model_type=model.model_type, model=model.model
+            )
+            if active
+            else None,
         )
     for custom in state.custom_models.get(manifest.provider, []):
         setting = state.settings.get((manifest.provider, custom.model_type, custom.model))

@@ -412,10 +412,11 @@ def _checked_fallbacks(
         problems.append(f"Give at most {MAX_FALLBACKS} fallbacks.")
     for position, item in enumerate(given[:MAX_FALLBACKS], start=1):
         pair = {"provider": item["provider"], "model": item["model"]}
+        named = f"{pair['provider'][:64]}/{pair['model'][:100]}"  # as messages show it
         if (pair["provider"], pair["model"]) == (view.provider, view.model):
             problems.append(f"#{position}: a model cannot fall back to itself.")
         elif pair in chain:
-            problems.append(f"#{position}: {pair['provider']}/{pair['model']} is listed twice.")
+            problems.append(f"#{position}: {named} is listed twice.")
         else:
             try:
                 selectors.model_get(
@@ -425,8 +426,7 @@ def _checked_fallbacks(
                 )
             except errors.NotFound:
                 problems.append(
-                    f"#{position}: this workspace has no {view.model_type} model "
-                    f"{pair['provider']}/{pair['model']}."
+                    f"#{position}: this workspace has no {view.model_type} model {named}."
                 )
             else:
                 chain.append(pair)
@@ -465,7 +465,7 @@ def lb_entry_create(
     _check_weight(weight)
     if (credential_id is None) == (values is None):
         raise errors.InvalidInput(
-            fields={"credentials": ["Give either credential_id or credentials, not both."]}
+            fields={"credentials": ["Give one of credential_id and credentials (not both)."]}
         )
     credential = None
     cleaned = None

@@ -366,12 +366,16 @@ def load_balancing(request: HttpRequest, provider: str, model_id: str) -> HttpRe
                         enabled={"enable": True, "disable": False}.get(action),
                         actor=request.principal,
                     )
-        except (errors.InvalidInput, errors.Conflict, ValueError) as exc:
+        except (errors.InvalidInput, errors.Conflict, errors.NotFound, ValueError) as exc:
             context = _lb_context(request, provider, model_id)
             context["field_errors"] = getattr(exc, "fields", {}) or {}
-            context["form_error"] = (
-                "" if context["field_errors"] else getattr(exc, "message", "") or str(exc)
-            )
+            if isinstance(exc, errors.NotFound):
+                message = "That entry no longer exists: the list is up to date now."
+            elif isinstance(exc, ValueError):  # a number field that holds no number
+                message = "Give a whole number."
+            else:
+                message = exc.message
+            context["form_error"] = "" if context["field_errors"] else message
             return render(request, "providers/_load_balancing.html", context)
         context = _lb_context(request, provider, model_id)
     return render(request, "providers/_load_balancing.html", context)

@@ -151,3 +151,32 @@ def test_fallbacks_from_the_page(tenant, owner) -> None:
     owner.post(url, {"action": "fallback-remove", "position": "0"})
     setting.refresh_from_db()
     assert setting.fallbacks == [{"provider": "openai", "model": "gpt-4o-mini"}]
+
+
+def test_the_load_balancing_dialog_explains_stale_or_odd_values(session_client, tenant) -> None:
+    """An entry another admin just deleted, a number that is no number, a huge fallback name:
+    the dialog says what is wrong, never a 500 or a Python error, never echoes a page of input."""
+    from providers import selectors, services
+
+    services.credential_create(
+        tenant=tenant,
+        provider="openai",
+        name="main",
+        values={"openai_api_key": "sk-dialog-0000000001"},
+        actor=None,
+    )
+    owner = session_client(tenant, "owner")
+    model_id = selectors.model_id("llm", "gpt-4o-mini")
+    url = f"/settings/model-providers/openai/models/{model_id}/load-balancing"
+    for form, expected in (
+        ({"action": "weight", "entry": "999", "weight": "3"}, "no longer exists"),
+        ({"action": "validate", "entry": "9" * 30}, "no longer exists"),
+        ({"action": "validate", "entry": "abc"}, "Give a whole number."),
+    ):
+        page = owner.post(url, form)
+        assert page.status_code == 200, form
+        assert expected in page.content.decode()
+        assert "invalid literal" not in page.content.decode()
+    huge = owner.post(url, {"action": "fallback-add", "fallback": "openai/" + "x" * 5000})
+    assert huge.status_code == 200
+    assert "x" * 101 not in huge.content.decode()

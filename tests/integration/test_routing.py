@@ -404,3 +404,41 @@ def test_the_dialog_checks_an_entry_again(balanced, fakes, session_client, worke
     assert "second key" in {_direct(balanced, f"c{i}").entry.label for i in range(3)}
     viewer = session_client(balanced, "member")
     assert viewer.post(url, {"action": "validate", "entry": entry.pk}).status_code == 403
+
+
+def test_a_failing_fallback_is_tried_once_then_rested(balanced, fakes) -> None:
+    """With fallbacks to go to, a failing backend is tried once (no retries with back-off) and
+    rested: while it rests, calls go straight past it. A 429 rests only the model it was for."""
+    a, b, c = fakes
+    services.custom_model_create(
+        tenant=balanced,
+        provider="openai_api_compatible",
+        model="backup-chat",
+        model_type="llm",
+        values={"endpoint_url": f"{c.url}/v1", "api_key": KEY_C},
+        actor=None,
+    )
+    services.model_setting_update(
+        tenant=balanced,
+        view=_view(balanced),
+        fallbacks=[
+            {"provider": "openai", "model": "gpt-4o"},  # fake A too: failing
+            {"provider": "openai_api_compatible", "model": "backup-chat"},
+        ],
+        actor=None,
+    )
+    a.fail("500", times=1000)
+    b.fail("500", times=1000)
+    started = time.monotonic()
+    served = _direct(balanced, "first")
+    assert (served.route.model, served.value.text) == ("backup-chat", "You said: first")
+    assert time.monotonic() - started < 1.0  # no back-off between retries
+    assert (_chats(a), _chats(b)) == (2, 1)  # gpt-4o-mini's own, gpt-4o; the entry: once each
+    assert _direct(balanced, "second").route.model == "backup-chat"
+    assert (_chats(a), _chats(b)) == (2, 1)  # everything failing rests: not asked again
+    resting = {
+        m.model: m.cooldown for m in selectors.provider_models(tenant=balanced, provider="openai")
+    }
+    assert resting["gpt-4o"].reason == "server_unavailable"
+    assert resting["gpt-4o-mini"].reason == "server_unavailable"
+    assert resting["gpt-4.1"] is None  # same credential, another model: not rested
