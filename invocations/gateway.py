@@ -130,14 +130,19 @@ def _respond(
 class Call:
     """One gateway request: who asks, what for, and what gets recorded."""
 
-    __slots__ = ("api_key", "environ", "principal", "started", "started_at")
+    __slots__ = ("api_key", "environ", "hold", "principal", "started", "started_at")
 
     def __init__(self, environ: dict[str, Any], principal: Principal) -> None:
         self.environ = environ
         self.principal = principal
         self.api_key: ApiKey = principal.api_key  # type: ignore[assignment]
+        self.hold: limits.TokenHold | None = None
         self.started = time.perf_counter()
         self.started_at = time.time()
+
+    def admit(self, estimate: Callable[[], int] = lambda: 0) -> None:
+        """The key's limits and budgets (429 when one is reached); tokens held meanwhile."""
+        self.hold = limits.admit(self.principal.tenant, self.api_key, estimate)
 
     @property
     def tenant_id(self) -> int:
@@ -209,7 +214,7 @@ class Call:
                     "audio_seconds": audio_seconds,
                 },
             )
-        recorder.add(row)
+        recorder.add(row, self.hold)
 
 
 def _moment(seconds: float) -> datetime:
@@ -433,10 +438,10 @@ def _events(
 def embeddings(call: Call, start_response: StartResponse) -> Iterable[bytes]:
     wanted = openai_wire.EmbeddingCall(call.body())
     provider, model = resolve(call.principal, wanted.model, "text-embedding")
-    limits.admit(call.principal.tenant, call.api_key)
     route = routing.route(
         tenant_id=call.tenant_id, provider=provider, model_type="text-embedding", model=model
     )
+    call.admit(lambda: codec.estimate("text-embedding", {"texts": wanted.texts}))
     record = {"model_type": "text-embedding", "provider": provider, "model": model}
     try:
         served = routing.call(
@@ -463,12 +468,12 @@ def embeddings(call: Call, start_response: StartResponse) -> Iterable[bytes]:
 def rerank(call: Call, start_response: StartResponse) -> Iterable[bytes]:
     wanted = openai_wire.RerankCall(call.body())
     provider, model = resolve(call.principal, wanted.model, "rerank")
-    limits.admit(call.principal.tenant, call.api_key)
     route = routing.route(
         tenant_id=call.tenant_id, provider=provider, model_type="rerank", model=model
     )
     record = {"model_type": "rerank", "provider": provider, "model": model, "endpoint": "rerank"}
     data = {"query": wanted.query, "documents": wanted.documents}
+    call.admit(lambda: codec.estimate("rerank", data))
     try:
         served = routing.call(
             route,
@@ -546,10 +551,10 @@ def _multipart(call: Call) -> tuple[dict[str, str], dict[str, tuple[str, bytes]]
 def transcriptions(call: Call, start_response: StartResponse) -> Iterable[bytes]:
     wanted = openai_wire.TranscriptionCall(*_multipart(call))
     provider, model = resolve(call.principal, wanted.model, "speech2text")
-    limits.admit(call.principal.tenant, call.api_key)
     route = routing.route(
         tenant_id=call.tenant_id, provider=provider, model_type="speech2text", model=model
     )
+    call.admit()
     record = {
         "model_type": "speech2text", "provider": provider, "model": model,
         "endpoint": "audio/transcriptions",

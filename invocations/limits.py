@@ -9,9 +9,10 @@ A spend counter starts from the database's sum of that month's costs (so a Redis
 nothing) and grows as each call's cost is known. A budget counts the costs in its currency.
 
 A call is refused (429 `rate_limited`, with when to retry) when the key has made its calls of the
-minute, or its calls of the minute have used its tokens; tokens are counted when a call ends, so
-the call that crosses the limit finishes and the next one waits. If Redis cannot be reached, calls
-are admitted: a limit must not take the service down with it.
+minute, or its calls of the minute have used (or, still running, hold) its tokens: a call holds
+the most it may use (its prompt plus its max_tokens, else 1,024) from admission until it ends and
+settles to what it used, so the call that crosses the limit finishes and the next one waits. If
+Redis cannot be reached, calls are admitted: a limit must not take the service down with it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -39,57 +43,81 @@ def _window() -> tuple[int, float]:
     return int(now // WINDOW), WINDOW - now % WINDOW
 
 
-def admit(tenant: Tenant, api_key: ApiKey | None) -> None:
+@dataclass(frozen=True, slots=True)
+class TokenHold:
+    """Tokens a call in flight holds in its key's minute, until it ends and says what it used."""
+
+    api_key_id: int
+    minute: int
+    tokens: int
+
+
+def admit(
+    tenant: Tenant, api_key: ApiKey | None, estimate: Callable[[], int] = lambda: 0
+) -> TokenHold | None:
     """Count a call against its key's limits and check the budgets; raise RateLimited when one
-    is reached."""
+    is reached. With a tokens-per-minute limit, the call holds `estimate()` tokens (the most it
+    may use) until `settle`: calls in flight count, so many at once cannot all slip under it."""
     _check_budget("tenant", tenant.pk, tenant.monthly_budget, tenant.budget_currency)
     if api_key is not None:
         _check_budget("key", api_key.pk, api_key.monthly_budget, api_key.budget_currency)
     if api_key is None or (api_key.rpm_limit is None and api_key.tpm_limit is None):
-        return
+        return None
     minute, left = _window()
+    held = max(0, int(estimate())) if api_key.tpm_limit is not None else 0
+    calls_key, tokens_key = f"mps:rpm:{api_key.pk}:{minute}", f"mps:tpm:{api_key.pk}:{minute}"
     try:
         pipe = balancing.client().pipeline()
-        pipe.incr(f"mps:rpm:{api_key.pk}:{minute}")
-        pipe.expire(f"mps:rpm:{api_key.pk}:{minute}", WINDOW * 2)
-        pipe.get(f"mps:tpm:{api_key.pk}:{minute}")
-        calls, _, tokens = pipe.execute()
+        pipe.incr(calls_key).expire(calls_key, WINDOW * 2)
+        pipe.incrby(tokens_key, held).expire(tokens_key, WINDOW * 2)
+        calls, _, tokens, _ = pipe.execute()
     except redis.RedisError as exc:
         logger.warning("Rate limits not checked (Redis: %s)", exc)
-        return
+        return None
+    refusal = None
     if api_key.rpm_limit is not None and calls > api_key.rpm_limit:
-        raise errors.RateLimited(
+        refusal = (
             f"This API key may make {api_key.rpm_limit} model calls a minute; "
-            f"try again in {left:.0f} s.",
-            retry_after=left,
+            f"try again in {left:.0f} s."
         )
-    if api_key.tpm_limit is not None and int(tokens or 0) >= api_key.tpm_limit:
-        raise errors.RateLimited(
-            f"This API key's calls used its {api_key.tpm_limit} tokens of this minute; "
-            f"try again in {left:.0f} s.",
-            retry_after=left,
+    elif api_key.tpm_limit is not None and tokens - held >= api_key.tpm_limit:
+        refusal = (
+            f"This API key's calls used (or hold, while they run) its {api_key.tpm_limit} "
+            f"tokens of this minute; try again in {left:.0f} s."
         )
+    if refusal is not None:
+        if held:
+            with contextlib.suppress(redis.RedisError):
+                balancing.client().decrby(tokens_key, held)
+        raise errors.RateLimited(refusal, retry_after=left)
+    return TokenHold(api_key.pk, minute, held) if held else None
 
 
-def charge(api_key_id: int | None, tokens: int) -> None:
-    """Count the tokens a finished call used against its key's minute."""
-    charge_many({api_key_id: tokens})
-
-
-def charge_many(tokens_by_key: dict[int | None, int]) -> None:
-    """Count finished calls' tokens against their keys' minute, in one round trip."""
-    minute, _ = _window()
+def settle_many(used: Sequence[tuple[int | None, int, TokenHold | None]]) -> None:
+    """Finished calls, as (api key id, tokens used, the hold `admit` gave): each hold is
+    replaced by what its call used, in the hold's minute (else the current one); one round trip."""
+    current, _ = _window()
+    deltas: dict[str, int] = defaultdict(int)
+    for api_key_id, tokens, hold in used:
+        if hold is not None:
+            deltas[f"mps:tpm:{hold.api_key_id}:{hold.minute}"] += tokens - hold.tokens
+        elif api_key_id is not None and tokens > 0:
+            deltas[f"mps:tpm:{api_key_id}:{current}"] += tokens
     pipe = balancing.client().pipeline(transaction=False)
-    for api_key_id, tokens in tokens_by_key.items():
-        if api_key_id is not None and tokens > 0:
-            key = f"mps:tpm:{api_key_id}:{minute}"
-            pipe.incrby(key, tokens).expire(key, WINDOW * 2)
+    for key, delta in deltas.items():
+        if delta:
+            pipe.incrby(key, delta).expire(key, WINDOW * 2)
     if not len(pipe):
         return
     try:
         pipe.execute()
     except redis.RedisError as exc:
-        logger.warning("Tokens not counted against keys %s (Redis: %s)", list(tokens_by_key), exc)
+        logger.warning("Tokens not counted against keys (Redis: %s)", exc)
+
+
+def settle(api_key_id: int | None, tokens: int, hold: TokenHold | None = None) -> None:
+    """One finished call's tokens (see settle_many)."""
+    settle_many([(api_key_id, tokens, hold)])
 
 
 # --- Monthly budgets --------------------------------------------------------------------------

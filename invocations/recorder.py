@@ -35,7 +35,9 @@ class Recorder:
         self._flushing = threading.Lock()
         self._started_in: int | None = None  # the process whose thread is running
 
-    def add(self, row: Invocation) -> None:
+    def add(self, row: Invocation, hold: limits.TokenHold | None = None) -> None:
+        """Queue a row; `hold`: the tokens its call's admission holds (settled once written)."""
+        row.token_hold = hold  # type: ignore[attr-defined]
         self._rows.append(row)
         if self._started_in != os.getpid():  # first row of this (possibly forked) process
             self._start()
@@ -126,14 +128,22 @@ def _one_by_one(batch: list[Invocation]) -> list[Invocation]:
 
 
 def _charge(batch: list[Invocation]) -> None:
-    """The batch's tokens and costs, summed per key (and workspace), added to the counters."""
-    tokens: dict[int | None, int] = defaultdict(int)
+    """The batch's tokens (each call's hold replaced by what it used) and costs, summed per key
+    (and workspace), added to the counters."""
     costs: dict[tuple[int, int | None, str], Decimal] = defaultdict(Decimal)
     for row in batch:
-        tokens[row.api_key_id] += row.prompt_tokens + row.completion_tokens
         if row.cost:
             costs[(row.tenant_id, row.api_key_id, row.currency)] += row.cost
-    limits.charge_many(tokens)
+    limits.settle_many(
+        [
+            (
+                row.api_key_id,
+                row.prompt_tokens + row.completion_tokens,
+                getattr(row, "token_hold", None),
+            )
+            for row in batch
+        ]
+    )
     for (tenant_id, api_key_id, currency), cost in costs.items():
         limits.charge_cost(tenant_id=tenant_id, api_key_id=api_key_id, cost=cost, currency=currency)
 

@@ -57,15 +57,16 @@ def invocation_create(
         existing = Invocation.objects.filter(tenant=tenant, idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing, False
-    limits.admit(tenant, principal.api_key)
     if not provider or not model:
         provider, model = _default_model(principal=principal, model_type=model_type)
     route = routing.route(
         tenant_id=tenant.pk, provider=provider, model_type=model_type, model=model
     )  # NotFound / Conflict before anything is queued
-    if model_type == "speech2text":
-        request = _store_audio(tenant.pk, request)
+    hold = limits.admit(tenant, principal.api_key, lambda: codec.estimate(model_type, request))
+    held = (hold.minute, hold.tokens) if hold else ()
     try:
+        if model_type == "speech2text":
+            request = _store_audio(tenant.pk, request)
         with transaction.atomic():
             invocation = Invocation.objects.create(
                 tenant=tenant,
@@ -79,9 +80,10 @@ def invocation_create(
                 request=request,
                 idempotency_key=idempotency_key or None,
             )
-            transaction.on_commit(lambda: tasks.run.delay(invocation.pk))
-    except IntegrityError:
-        if not idempotency_key:
+            transaction.on_commit(lambda: tasks.run.delay(invocation.pk, *held))
+    except BaseException as exc:
+        limits.settle(principal.api_key.pk if principal.api_key else None, 0, hold)
+        if not idempotency_key or not isinstance(exc, IntegrityError):
             raise
         # the same key raced in
         return Invocation.objects.get(tenant=tenant, idempotency_key=idempotency_key), False
@@ -120,7 +122,13 @@ def _claim(invocation_id: int) -> Invocation | None:
     return next(iter(claimed), None)
 
 
-def _fail(invocation: Invocation, error: errors.ServiceError, started: float) -> None:
+def _fail(
+    invocation: Invocation,
+    error: errors.ServiceError,
+    started: float,
+    hold: limits.TokenHold | None = None,
+) -> None:
+    limits.settle(invocation.api_key_id, 0, hold)
     Invocation.objects.filter(pk=invocation.pk).update(
         status=JobStatus.FAILED,
         error_code=error.code,
@@ -131,12 +139,17 @@ def _fail(invocation: Invocation, error: errors.ServiceError, started: float) ->
     _announce(invocation.pk)
 
 
-def invocation_run(*, invocation_id: int) -> None:
+def invocation_run(
+    *, invocation_id: int, hold_minute: int | None = None, hold_tokens: int = 0
+) -> None:
     """Run one invocation through the routed call path (idempotent: a finished one is left
-    alone)."""
+    alone). `hold_*`: the tokens its admission holds in its key's minute (limits.admit)."""
     invocation = _claim(invocation_id)
     if invocation is None:
         return
+    hold = None
+    if invocation.api_key_id is not None and hold_minute is not None and hold_tokens:
+        hold = limits.TokenHold(invocation.api_key_id, hold_minute, hold_tokens)
     started = time.perf_counter()
     route: routing.Route | None = None
     kind, data = invocation.model_type, invocation.request
@@ -159,7 +172,7 @@ def invocation_run(*, invocation_id: int) -> None:
             routing.Usage(lambda: codec.estimate(kind, data), codec.tokens_used),
         )
     except errors.ServiceError as exc:
-        _fail(invocation, exc, started)
+        _fail(invocation, exc, started, hold)
         return
     except OperationalError:
         raise  # the database is away: the task retries the whole job
@@ -168,10 +181,11 @@ def invocation_run(*, invocation_id: int) -> None:
             invocation,
             jobs.unexpected(exc, job=f"Invocation {invocation.pk}", secrets=_secrets(route)),
             started,
+            hold,
         )
         return
     try:
-        _succeed(invocation, served, started)
+        _succeed(invocation, served, started, hold)
     except OperationalError:
         raise
     except Exception as exc:  # noqa: BLE001 - a result that cannot be stored still ends the job
@@ -179,7 +193,7 @@ def invocation_run(*, invocation_id: int) -> None:
             invocation,
             jobs.unexpected(exc, job=f"Invocation {invocation.pk}", secrets=_secrets(route)),
             started,
-        )
+        )  # the hold is settled already
 
 
 def _secrets(route: routing.Route | None) -> tuple[str, ...]:
@@ -189,11 +203,16 @@ def _secrets(route: routing.Route | None) -> tuple[str, ...]:
     return tuple(s for entry in route.entries for s in entry.adapter.secret_values())
 
 
-def _succeed(invocation: Invocation, served: routing.Served, started: float) -> None:
+def _succeed(
+    invocation: Invocation,
+    served: routing.Served,
+    started: float,
+    hold: limits.TokenHold | None = None,
+) -> None:
     fields = dict(served.value)
     answered, entry = served.route, served.entry
     audio = fields.pop("audio", None)
-    limits.charge(invocation.api_key_id, codec.tokens_used(fields))
+    limits.settle(invocation.api_key_id, codec.tokens_used(fields), hold)
     fields["cost"], fields["currency"] = routing.cost(answered, fields)
     if audio is not None:
         extension = next(

@@ -15,8 +15,11 @@ from invocations import services, sweep
     retry_backoff=True,
     max_retries=3,
 )
-def run(invocation_id: int) -> None:
-    services.invocation_run(invocation_id=invocation_id)
+def run(invocation_id: int, hold_minute: int | None = None, hold_tokens: int = 0) -> None:
+    """`hold_*`: the tokens the call's admission holds in its key's minute (see limits.admit)."""
+    services.invocation_run(
+        invocation_id=invocation_id, hold_minute=hold_minute, hold_tokens=hold_tokens
+    )
 
 
 @shared_task(name="invocations.sweep_stuck_jobs")

@@ -266,3 +266,33 @@ def test_unknown_api_paths_answer_json_404(client, path) -> None:
     response = client.get(path)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_calls_in_flight_hold_tokens_against_the_per_minute_limit(client, tenant) -> None:
+    """A tokens-per-minute limit counts what running calls may still use (their prompt plus
+    max_tokens): sixteen calls at once cannot all slip under it before any has finished."""
+    import math
+
+    from rest_framework.test import APIClient
+
+    from invocations import codec
+    from tenants import services as tenant_services
+
+    _, raw = tenant_services.api_key_create(
+        tenant=tenant, name="tpm", scopes=["invoke"], tpm_limit=50
+    )
+    limited = APIClient()
+    limited.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    chat = {
+        "messages": [{"role": "user", "content": "count my tokens"}],
+        "parameters": {"max_tokens": 5},
+    }
+    per_call = codec.estimate("llm", chat)
+    body = {"model_type": "llm", "provider": "openai", "model": "gpt-4o-mini", "input": chat}
+    answers = [post(limited, body) for _ in range(16)]  # no worker: all still queued
+    admitted = [a for a in answers if a.status_code == 202]
+    refused = [a for a in answers if a.status_code == 429]
+    assert len(admitted) == math.ceil(50 / per_call)
+    assert len(admitted) + len(refused) == 16
+    assert "hold" in refused[0].json()["error"]["message"]
+    assert int(refused[0]["Retry-After"]) >= 1
