@@ -158,6 +158,11 @@ def spent(scope: str, owner_id: int, currency: str) -> Decimal:
     return total
 
 
+def _amount(value: Decimal) -> str:
+    """1E-8 -> 0.00000001, 0.000341700000000000 -> 0.0003417."""
+    return format(value.normalize(), "f")
+
+
 def _check_budget(scope: str, owner_id: int, budget: Decimal | None, currency: str) -> None:
     if budget is None:
         return
@@ -166,7 +171,8 @@ def _check_budget(scope: str, owner_id: int, budget: Decimal | None, currency: s
         _, _, left = _month()
         whose = "This workspace's" if scope == "tenant" else "This API key's"
         raise errors.RateLimited(
-            f"{whose} monthly budget of {budget} {currency} is spent ({used} {currency}); "
+            f"{whose} monthly budget of {_amount(budget)} {currency} is spent "
+            f"({_amount(used)} {currency}); "
             "it renews on the 1st (UTC).",
             retry_after=left,
             code="budget_exhausted",
