@@ -18,7 +18,13 @@ from collections import defaultdict, deque
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    close_old_connections,
+    connection,
+    transaction,
+)
 
 from invocations import limits
 from invocations.models import Invocation
@@ -83,7 +89,7 @@ class Recorder:
             taken = len(batch)
             try:
                 close_old_connections()
-                Invocation.objects.bulk_create(batch)
+                _insert(batch)
             except IntegrityError:
                 batch = _one_by_one(batch)
             except DatabaseError as exc:
@@ -101,6 +107,23 @@ class Recorder:
         return len(self._rows)
 
 
+def _insert(batch: list[Invocation]) -> None:
+    """The rows in one INSERT ... executemany, their values prepared by the fields themselves
+    (as bulk_create does, without its per-value expression handling: a third of a gateway call's
+    recording cost). The ids are not read back: nothing uses them."""
+    fields = [f for f in Invocation._meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(Invocation._meta.db_table)} "  # noqa: S608 - names are ours
+        f"({', '.join(quote(f.column) for f in fields)}) VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    rows = [
+        [f.get_db_prep_save(f.pre_save(row, add=True), connection) for f in fields] for row in batch
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
 # What a row may point at that can be deleted between the call and its write.
 OPTIONAL_LINKS = ("api_key_id", "credential_id", "custom_model_id", "lb_entry_id")
 
@@ -113,8 +136,7 @@ def _one_by_one(batch: list[Invocation]) -> list[Invocation]:
     for row in batch:
         for attempt in range(2):
             try:
-                with transaction.atomic():
-                    Invocation.objects.bulk_create([row])
+                _insert([row])
             except IntegrityError:
                 if attempt == 0:
                     for link in OPTIONAL_LINKS:
