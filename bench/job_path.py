@@ -234,7 +234,9 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=300, help="calls per concurrency level")
     parser.add_argument("--database-url", default="", help="PostgreSQL; SQLite by default")
     parser.add_argument(
-        "--gunicorn", default="--worker-class gthread --workers 2 --threads 32 --no-control-socket"
+        "--gunicorn",
+        default="--worker-class gthread --workers 2 --threads 32 --keep-alive 75 "
+        "--no-control-socket",
     )
     parser.add_argument("--worker", default="--pool threads --concurrency 64")
     parser.add_argument("--levels", default="1,16,64", help="concurrency levels, comma-separated")

@@ -83,7 +83,7 @@ def start_web_process(*, threads: int = 16, **environment: str) -> tuple[subproc
     web = subprocess.Popen(  # noqa: S603 - our own server, fixed arguments
         [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
          "--workers", "1", "--worker-class", "gthread", "--threads", str(threads),
-         "--no-control-socket", "--graceful-timeout", "10"],
+         "--keep-alive", "75", "--no-control-socket", "--graceful-timeout", "10"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"),
     )  # fmt: skip
     web.log = log  # type: ignore[attr-defined]
