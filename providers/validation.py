@@ -187,6 +187,11 @@ def _settle_target(
         fields["details"] = details
     kind.objects.filter(pk=target.pk).update(**fields)
     balancing.settings_changed(target.tenant_id)
+    if fields["status"] == CheckStatus.VALID:  # it works now: no need to wait out a cool-down
+        if isinstance(target, LoadBalancingEntry):
+            balancing.rested(target.tenant_id, balancing.lb_entry_key(target.pk))
+        elif isinstance(target, CustomModel):
+            balancing.rested(target.tenant_id, balancing.own_key(custom_model_id=target.pk))
     if fields["status"] == CheckStatus.INVALID:
         services.prune_defaults(target.tenant)
 

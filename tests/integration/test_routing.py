@@ -390,6 +390,8 @@ def test_the_dialog_checks_an_entry_again(balanced, fakes, session_client, worke
     entry = LoadBalancingEntry.objects.get()
     LoadBalancingEntry.objects.filter(pk=entry.pk).update(status="invalid")
     entry.save(update_fields=["updated_at"])
+    key = balancing.lb_entry_key(entry.pk)
+    balancing.cool_down(balanced.pk, key, reason="server_unavailable", seconds=60)
     owner = session_client(balanced, "owner")
     url = f"/settings/model-providers/openai/models/{_view(balanced).id}/load-balancing"
     assert 'value="validate"' in owner.get(url).content.decode()
@@ -400,6 +402,7 @@ def test_the_dialog_checks_an_entry_again(balanced, fakes, session_client, worke
         assert time.monotonic() < deadline, "the check did not end"
         time.sleep(0.1)
     assert LoadBalancingEntry.objects.get().status == "valid"
+    assert balancing.cooldowns(balanced.pk, [key]) == {}  # working again: no longer resting
     assert 'hx-trigger="every 1s"' not in owner.get(url).content.decode()
     assert "second key" in {_direct(balanced, f"c{i}").entry.label for i in range(3)}
     viewer = session_client(balanced, "member")
