@@ -26,6 +26,7 @@ from tests.fakes.base import embed_text, text_in_wav
 from tests.fakes.jina_server import JinaFake
 from tests.fakes.ollama_server import OllamaFake
 from tests.fakes.openai_server import OpenAIFake
+from tests.fakes.xinference_server import XinferenceFake
 from tests.jobs import start_web_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -318,10 +319,15 @@ def test_a_client_that_hangs_up_cancels_the_backends_stream(client, fake) -> Non
     assert _recorded(1)[0].request["stream"] is True
 
 
-@pytest.mark.parametrize("family", ["anthropic", "ollama"])
+@pytest.mark.parametrize("family", ["anthropic", "ollama", "xinference"])
 def test_other_families_answer_through_chat_completions(tenant, web, family) -> None:
-    """Anthropic's and Ollama's protocols are translated both ways, streaming and tools too."""
-    if family == "anthropic":
+    """Anthropic's, Ollama's and Xinference's protocols are translated both ways, streaming and
+    tools too."""
+    if family == "xinference":
+        server = XinferenceFake(api_key="xinf-gateway-key-01")
+        values = None
+        model = "xinference/qwen2.5-instruct"
+    elif family == "anthropic":
         server = AnthropicFake(api_key="sk-ant-gateway-0001")
         values = {"anthropic_api_key": "sk-ant-gateway-0001"}
         model = "anthropic/claude-sonnet-4-6"
@@ -338,6 +344,16 @@ def test_other_families_answer_through_chat_completions(tenant, web, family) -> 
                 values={**values, "anthropic_api_url": server.url},
                 actor=None,
             )
+        elif family == "xinference":
+            services.custom_model_create(
+                tenant=tenant,
+                provider="xinference",
+                model="qwen2.5-instruct",
+                model_type="llm",
+                values={"server_url": server.url, "model_uid": "qwen2.5-instruct",
+                        "api_key": "xinf-gateway-key-01"},
+                actor=None,
+            )  # fmt: skip
         else:
             services.custom_model_create(
                 tenant=tenant,
