@@ -401,16 +401,17 @@ def _events(
     ttft: int | None = None
     failure: errors.ServiceError | None = None
     try:
-        start = writer.start()
-        if start:
-            yield start
+        # The role chunk goes out with the first chunk (already fetched: the stream is primed),
+        # one write instead of two on the way to the first token.
+        pending = writer.start()
         for chunk in served.value:
             if ttft is None and (chunk.text or chunk.tool_calls):
                 ttft = int((time.perf_counter() - call.started) * 1000)
             out = writer.chunk(chunk)
             if out:
-                yield out
-        yield writer.end()
+                yield pending + out
+                pending = b""
+        yield pending + writer.end()
     except errors.ServiceError as exc:
         failure = exc
         yield writer.error(error_body(exc)[1])
