@@ -64,6 +64,9 @@ def session(policy: netguard.AddressPolicy = netguard.DEFAULT_POLICY) -> request
     return found
 
 
+COMPACT_EVERY = 4096  # calls watched between two sweeps of those that ended
+
+
 class _Watchdog:
     """One thread per process that ends calls past their deadline by shutting the socket they
     read from: a read the per-read timeout never ends (a backend sending a byte a second, below
@@ -82,8 +85,18 @@ class _Watchdog:
                 self._pid = os.getpid()
                 self._due.clear()
                 threading.Thread(target=self._run, name="http-deadlines", daemon=True).start()
-            heapq.heappush(self._due, (deadline, next(self._order), weakref.ref(response)))
-            self._wake.notify()
+            order = next(self._order)
+            if order % COMPACT_EVERY == 0:
+                self._compact()
+            entry = (deadline, order, weakref.ref(response))
+            heapq.heappush(self._due, entry)
+            if self._due[0] is entry:  # the thread sleeps until a later deadline: wake it
+                self._wake.notify()
+
+    def _compact(self) -> None:
+        """Drop the calls that ended long before their deadline (most of them)."""
+        self._due = [e for e in self._due if getattr(e[2](), "watched", False)]
+        heapq.heapify(self._due)
 
     @staticmethod
     def release(response: requests.Response) -> None:

@@ -116,3 +116,23 @@ def test_a_body_trickling_below_any_chunk_size_is_cut_off_at_the_deadline() -> N
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_calls_that_ended_do_not_pile_up_until_their_deadline() -> None:
+    """A busy process watches hundreds of calls a second with 10-minute deadlines: those that
+    ended are swept out as it goes, not kept until their deadline."""
+    import requests
+
+    from providers.runtime.http import COMPACT_EVERY, _Watchdog
+
+    watchdog = _Watchdog()
+    kept = []
+    for i in range(COMPACT_EVERY * 2 + 1):
+        response = requests.Response()
+        watchdog.watch(response, time.monotonic() + 600)
+        if i % 100:
+            watchdog.release(response)  # ended
+        kept.append(response)
+    assert len(watchdog._due) <= COMPACT_EVERY + COMPACT_EVERY * 2 // 100 + 1
+    live = sum(1 for e in watchdog._due if getattr(e[2](), "watched", False))
+    assert live == len([r for r in kept if r.watched])
