@@ -331,11 +331,11 @@ def _chat(call: Call, start_response: StartResponse, *, text: bool) -> Iterable[
     wanted = openai_wire.ChatCall(call.body(), prompt_only=text)
     endpoint = "completions" if text else "chat/completions"
     provider, model = resolve(call.principal, wanted.model, "llm")
-    limits.admit(call.principal.tenant, call.api_key)
     route = routing.route(
         tenant_id=call.tenant_id, provider=provider, model_type="llm", model=model
     )
     estimate = lambda: codec.estimate_chat(wanted.request)  # noqa: E731
+    call.admit(estimate)
     record = {"model_type": "llm", "provider": provider, "model": model, "endpoint": endpoint}
     if not wanted.stream:
         try:
@@ -496,10 +496,10 @@ def rerank(call: Call, start_response: StartResponse) -> Iterable[bytes]:
 def speech(call: Call, start_response: StartResponse) -> Iterable[bytes]:
     wanted = openai_wire.SpeechCall(call.body())
     provider, model = resolve(call.principal, wanted.model, "tts")
-    limits.admit(call.principal.tenant, call.api_key)
     route = routing.route(
         tenant_id=call.tenant_id, provider=provider, model_type="tts", model=model
     )
+    call.admit()
     record = {"model_type": "tts", "provider": provider, "model": model, "endpoint": "audio/speech"}
     try:
         served = routing.call(

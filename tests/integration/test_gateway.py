@@ -577,3 +577,28 @@ def test_a_model_is_called_by_its_alias(client, tenant, session_client) -> None:
         .message.content
         == "You said: new name"
     )
+
+
+def test_calls_in_flight_hold_tokens_against_the_per_minute_limit(tenant, web, fake) -> None:
+    """As for jobs: a gateway call holds the most it may use (prompt plus max_tokens) from
+    admission until its row is written, so ten calls at once cannot all slip under the limit."""
+    raw = tenant_services.api_key_create(
+        tenant=tenant, name="tpm", scopes=["invoke"], tpm_limit=30
+    )[1]
+    limited = openai.OpenAI(base_url=f"{web}/v1", api_key=raw, max_retries=0)
+    fake.fail("slow", times=10, seconds=1.0)
+
+    def ask(i: int) -> int:
+        try:
+            limited.chat.completions.create(
+                model=CHAT, messages=[{"role": "user", "content": f"n {i}"}], max_tokens=5
+            )
+        except openai.RateLimitError:
+            return 429
+        return 200
+
+    with ThreadPoolExecutor(10) as pool:
+        statuses = list(pool.map(ask, range(10)))
+    admitted = statuses.count(200)
+    assert 1 <= admitted <= 5, statuses  # holds of about 7 tokens each under a limit of 30
+    assert statuses.count(429) == 10 - admitted
