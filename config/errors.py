@@ -127,6 +127,13 @@ class UpstreamTimeout(UpstreamError):
     retryable = True
 
 
+class UpstreamConnectTimeout(UpstreamTimeout):
+    """No connection in time: the request never reached the backend, so sending it again is
+    safe (after a read timeout it is not: the backend may still be answering, and bills it)."""
+
+    code = "timeout"
+
+
 class UpstreamBadRequest(UpstreamError):
     code = "bad_request"
 

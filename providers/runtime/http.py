@@ -275,6 +275,10 @@ class HttpClient:
                 ) from exc
             except errors.UpstreamError as exc:
                 failure: errors.UpstreamError = exc
+            except requests.ConnectTimeout as exc:
+                failure = errors.UpstreamConnectTimeout(
+                    f"Could not connect to the backend in time ({self.bounded(str(exc))})."
+                )
             except requests.Timeout as exc:
                 failure = errors.UpstreamTimeout(
                     f"The backend did not answer in time ({self.bounded(str(exc))})."
@@ -294,8 +298,14 @@ class HttpClient:
                 failure = self.error_for(response)
                 response.close()
             pause = self.retry.delay(attempt, getattr(failure, "retry_after", None))
+            # A request sent and not answered in time is not sent again to the same backend: it
+            # may still be generating (and billing) the first answer.
+            unanswered = isinstance(failure, errors.UpstreamTimeout) and not isinstance(
+                failure, errors.UpstreamConnectTimeout
+            )
             if (
                 not failure.retryable
+                or unanswered
                 or attempt >= self.retry.attempts
                 or time.monotonic() + pause > deadline
             ):

@@ -136,3 +136,21 @@ def test_calls_that_ended_do_not_pile_up_until_their_deadline() -> None:
     assert len(watchdog._due) <= COMPACT_EVERY + COMPACT_EVERY * 2 // 100 + 1
     live = sum(1 for e in watchdog._due if getattr(e[2](), "watched", False))
     assert live == len([r for r in kept if r.watched])
+
+
+def test_a_request_sent_and_unanswered_in_time_is_not_sent_again() -> None:
+    """A read timeout is not retried on the same backend (it may still be generating, and billing,
+    the first answer); a connection that could not be made is."""
+    from tests.fakes.openai_server import OpenAIFake
+
+    with OpenAIFake(api_key=None) as fake:
+        fake.fail("slow", times=3, seconds=1.0)
+        endpoint = Endpoint(
+            base_url=f"{fake.url}/v1",
+            timeouts=Timeouts(connect=2, read=0.3, total=30),
+            retry=RetryPolicy(attempts=3, backoff=0.01),
+        )
+        with pytest.raises(errors.UpstreamTimeout) as caught:
+            OpenAICompatAdapter(endpoint, http.session()).chat("gpt-4o-mini", PING)
+        assert not isinstance(caught.value, errors.UpstreamConnectTimeout)
+        assert len(fake.received) == 1
