@@ -185,7 +185,7 @@ class InvocationOutput(serializers.ModelSerializer):
     class Meta:
         model = Invocation
         fields = [
-            "id", "status", "model_type", "provider", "model", "result", "audio_url",
+            "id", "status", "source", "model_type", "provider", "model", "result", "audio_url",
             "error_code", "error_message", "prompt_tokens", "completion_tokens", "usage_counted",
             "audio_seconds", "characters", "cost", "currency", "latency_ms", "ttft_ms",
             "attempts", "idempotency_key", "created_at", "started_at", "finished_at",
@@ -202,6 +202,7 @@ class InvocationOutput(serializers.ModelSerializer):
         return {
             "id": obj.pk,
             "status": obj.status,
+            "source": obj.source,
             "model_type": obj.model_type,
             "provider": obj.provider,
             "model": obj.model,
@@ -302,6 +303,7 @@ class InvocationListApi(InvocationApi):
             OpenApiParameter("model_type", enum=MODEL_TYPES),
             OpenApiParameter("provider", str),
             OpenApiParameter("model", str),
+            OpenApiParameter("source", enum=["job", "gateway"]),
             OpenApiParameter("limit", int),
             OpenApiParameter("offset", int),
         ],
@@ -310,7 +312,7 @@ class InvocationListApi(InvocationApi):
     )
     def get(self, request: Request) -> Response:
         rows = Invocation.objects.filter(tenant=request.tenant)
-        for name in ("status", "model_type", "provider", "model"):
+        for name in ("status", "model_type", "provider", "model", "source"):
             value = request.query_params.get(name)
             if value:
                 rows = rows.filter(**{name: value})

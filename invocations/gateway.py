@@ -56,10 +56,13 @@ STATUS_TEXT = {
 class GatewayError(errors.ServiceError):
     """A refusal of the gateway's own, with OpenAI's error type."""
 
-    def __init__(self, status: int, message: str, *, kind: str, code: str | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, *, kind: str, code: str | None = None, allow: str = ""
+    ) -> None:
         super().__init__(message, code=code)
         self.http_status = status
         self.kind = kind
+        self.allow = allow  # for a 405: the method the path takes
 
 
 # --- Errors, in OpenAI's shape ------------------------------------------------------------------
@@ -97,13 +100,16 @@ def error_body(exc: errors.ServiceError) -> tuple[int, dict[str, Any]]:
         status, kind = next(
             ((s, k) for cls, s, k in UPSTREAM_STATUS if isinstance(exc, cls)), (500, "api_error")
         )
-    error = {"message": exc.message, "type": kind, "param": param, "code": exc.code}
+    code = "model_not_found" if isinstance(exc, errors.NotFound) else exc.code
+    error = {"message": exc.message, "type": kind, "param": param, "code": code}
     return status, {"error": error}
 
 
 def _respond_error(exc: errors.ServiceError, start_response: StartResponse) -> list[bytes]:
     status, body = error_body(exc)
     headers = list(JSON_HEADERS)
+    if isinstance(exc, GatewayError) and exc.allow:
+        headers.append(("Allow", exc.allow))
     retry_after = getattr(exc, "retry_after", None)
     if status == 429 and retry_after:
         headers.append(("Retry-After", str(max(1, math.ceil(retry_after)))))
@@ -190,6 +196,7 @@ class Call:
             latency_ms=int((time.perf_counter() - self.started) * 1000),
             ttft_ms=ttft_ms,
             attempts=1,
+            created_at=_moment(self.started_at),
             characters=characters,
             audio_seconds=audio_seconds,
             started_at=_moment(self.started_at),
@@ -670,7 +677,7 @@ class Gateway:
         if method != wanted:
             raise GatewayError(
                 405, f"{path} takes {wanted}.", kind="invalid_request_error",
-                code="method_not_allowed",
+                code="method_not_allowed", allow=wanted,
             )  # fmt: skip
         # The API keys' and (for a key seen before) its workspace's cache versions, in one read.
         versions = [tenant_services.KEYS_VERSION]

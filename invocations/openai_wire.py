@@ -502,7 +502,9 @@ class EmbeddingCall:
         if len(texts) > MAX_INPUTS:
             raise invalid("input", f"At most {MAX_INPUTS} inputs per request.")
         if not all(isinstance(t, str) and t for t in texts):
-            raise invalid("input", "Token-id inputs are not supported; give non-empty strings.")
+            raise invalid(
+                "input", "Each input is a non-empty string (token-id inputs are not supported)."
+            )
         self.texts = texts
         encoding = data.get("encoding_format", "float")
         if encoding not in ("float", "base64"):
@@ -630,3 +632,11 @@ class TranscriptionCall:
         self.format = fields.get("response_format") or "json"
         if self.format not in TRANSCRIPTION_FORMATS:
             raise invalid("response_format", "response_format is json, text or verbose_json.")
+        temperature = fields.get("temperature")
+        if temperature is not None:
+            try:
+                value = float(temperature)
+            except ValueError:
+                value = math.nan
+            if not 0 <= value <= 1:  # NaN too
+                raise invalid("temperature", "'temperature' must be between 0 and 1.")

@@ -16,6 +16,7 @@ import os
 import threading
 from collections import defaultdict, deque
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import (
@@ -117,11 +118,18 @@ def _insert(batch: list[Invocation]) -> None:
         f"INSERT INTO {quote(Invocation._meta.db_table)} "  # noqa: S608 - names are ours
         f"({', '.join(quote(f.column) for f in fields)}) VALUES ({', '.join(['%s'] * len(fields))})"
     )
-    rows = [
-        [f.get_db_prep_save(f.pre_save(row, add=True), connection) for f in fields] for row in batch
-    ]
+    rows = [[f.get_db_prep_save(_value(f, row), connection) for f in fields] for row in batch]
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.executemany(sql, rows)
+
+
+def _value(field: Any, row: Invocation) -> Any:
+    """The field's value to store: a call's own start time is kept as its `created_at` (the
+    field would take the moment of the write)."""
+    given = getattr(row, field.attname)
+    if getattr(field, "auto_now_add", False) and given is not None:
+        return given
+    return field.pre_save(row, add=True)
 
 
 # What a row may point at that can be deleted between the call and its write.

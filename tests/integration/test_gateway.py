@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import openai
 import pytest
+from rest_framework.test import APIClient
 
 from invocations.models import Invocation
 from providers import selectors, services
@@ -602,3 +603,37 @@ def test_calls_in_flight_hold_tokens_against_the_per_minute_limit(tenant, web, f
     admitted = statuses.count(200)
     assert 1 <= admitted <= 5, statuses  # holds of about 7 tokens each under a limit of 30
     assert statuses.count(429) == 10 - admitted
+
+
+def test_gateway_calls_are_listed_with_their_source_and_time(client, tenant) -> None:
+    client.chat.completions.create(model=CHAT, messages=[{"role": "user", "content": "listed"}])
+    (row,) = _recorded(1)
+    assert row.created_at <= row.finished_at  # the call's own time, not the write's
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {_key(tenant, ['read', 'invoke'])}")
+    listed = api.get("/api/v1/invocations?source=gateway").json()["results"]
+    assert [(i["id"], i["source"]) for i in listed] == [(row.pk, "gateway")]
+    assert api.get("/api/v1/invocations?source=job").json()["results"] == []
+
+
+def test_small_refusals_in_openais_shape(client, web) -> None:
+    headers = {"Authorization": f"Bearer {client.api_key}"}
+    wrong = httpx.get(f"{web}/v1/chat/completions", headers=headers)
+    assert (wrong.status_code, wrong.headers["Allow"]) == (405, "POST")
+    missing = httpx.post(
+        f"{web}/v1/chat/completions",
+        headers=headers,
+        json={"model": "openai/nope", "messages": [{"role": "user", "content": "x"}]},
+    )
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "model_not_found")
+    empty = httpx.post(
+        f"{web}/v1/embeddings", headers=headers, json={"model": "openai/x", "input": ""}
+    )
+    assert "non-empty" in empty.json()["error"]["message"]
+    hot = httpx.post(
+        f"{web}/v1/audio/transcriptions",
+        headers=headers,
+        data={"model": "openai/whisper-1", "temperature": "hot"},
+        files={"file": ("a.wav", b"RIFF....", "audio/wav")},
+    )
+    assert (hot.status_code, hot.json()["error"]["param"]) == (400, "temperature")
