@@ -167,19 +167,20 @@ class OpenAICompatAdapter(Adapter):
             model=data.get("model", model),
         )
 
-    def _stream_completion(self, model: str, request: ChatRequest) -> Iterator[ChatChunk]:
-        response = self.http.request(
-            "POST",
-            self.route(model, "completions"),
-            json_body=self.completion_body(model, request, stream=True),
-            stream=True,
-        )
-        produced: list[str] = []
-        usage_seen = False
+    def _events(self, model: str, path: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The backend's streamed events, a JSON object each; an error event raises."""
+        response = self.http.request("POST", self.route(model, path), json_body=body, stream=True)
         for _, payload in self.http.sse(response):
             data = self.http.parse(payload)
             if isinstance(data, dict) and "error" in data and not data.get("choices"):
                 raise errors.UpstreamUnavailable(self.http.bounded(self.error_message(data)))
+            yield data
+
+    def _stream_completion(self, model: str, request: ChatRequest) -> Iterator[ChatChunk]:
+        body = self.completion_body(model, request, stream=True)
+        produced: list[str] = []
+        usage_seen = False
+        for data in self._events(model, "completions", body):
             if data.get("usage"):
                 usage_seen = True
                 yield ChatChunk(usage=_usage(data["usage"]))
@@ -252,18 +253,10 @@ class OpenAICompatAdapter(Adapter):
         if self.completion_mode():
             yield from self._stream_completion(model, request)
             return
-        response = self.http.request(
-            "POST",
-            self.route(model, "chat/completions"),
-            json_body=self.chat_body(model, request, stream=True),
-            stream=True,
-        )
+        body = self.chat_body(model, request, stream=True)
         produced: list[str] = []
         usage_seen = False
-        for _, payload in self.http.sse(response):
-            data = self.http.parse(payload)
-            if isinstance(data, dict) and "error" in data and not data.get("choices"):
-                raise errors.UpstreamUnavailable(self.http.bounded(self.error_message(data)))
+        for data in self._events(model, "chat/completions", body):
             usage = None
             if data.get("usage"):
                 usage, usage_seen = _usage(data["usage"]), True
