@@ -24,7 +24,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from job_path import FAST_KEY, Service, cpu_seconds, percentiles, run_load
+from job_path import FAST_KEY, GUNICORN, Service, cpu_seconds, percentiles, run_load
 
 from tests.fakes.openai_server import OpenAIFake
 
@@ -45,11 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=600, help="calls per case and level")
     parser.add_argument("--database-url", default="", help="PostgreSQL; SQLite by default")
-    parser.add_argument(
-        "--gunicorn",
-        default="--worker-class gthread --workers 2 --threads 32 --keep-alive 75 "
-        "--no-control-socket",
-    )
+    parser.add_argument("--gunicorn", default=GUNICORN)
     parser.add_argument("--worker", default="--pool threads --concurrency 4")
     parser.add_argument("--levels", default="1,16,64", help="concurrency levels, comma-separated")
     parser.add_argument("--cases", default=",".join(CASES), help="chat, stream, embed")

@@ -34,6 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.fakes.openai_server import OpenAIFake  # noqa: E402
 
+# What scripts/run starts gunicorn with (its defaults).
+GUNICORN = "--worker-class gthread --workers 2 --threads 32 --keep-alive 75 --no-control-socket"
 FAST_KEY, SLOW_KEY = "sk-bench-fast-0000000001", "sk-bench-slow-0000000002"
 CHAT = {"messages": [{"role": "user", "content": "hello"}]}
 
@@ -233,11 +235,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=300, help="calls per concurrency level")
     parser.add_argument("--database-url", default="", help="PostgreSQL; SQLite by default")
-    parser.add_argument(
-        "--gunicorn",
-        default="--worker-class gthread --workers 2 --threads 32 --keep-alive 75 "
-        "--no-control-socket",
-    )
+    parser.add_argument("--gunicorn", default=GUNICORN)
     parser.add_argument("--worker", default="--pool threads --concurrency 64")
     parser.add_argument("--levels", default="1,16,64", help="concurrency levels, comma-separated")
     args = parser.parse_args()

@@ -275,17 +275,19 @@ def _check_host(environ: dict[str, Any]) -> None:
 def resolve(principal: Principal, name: str, model_type: str) -> tuple[str, str]:
     """`provider/model`, a workspace alias, or `default` (the workspace's default model of the
     type)."""
+    known = routing.names(principal.tenant)
     if name == "default":
-        for view in selectors.default_models(tenant=principal.tenant):
-            if view.model_type == model_type and view.model is not None:
-                return view.model.provider, view.model.model
-        raise errors.Conflict(
-            f"This workspace has no usable {model_type} model to use as default.", code="no_model"
-        )
+        found = known.defaults.get(model_type)
+        if found is None:
+            raise errors.Conflict(
+                f"This workspace has no usable {model_type} model to use as default.",
+                code="no_model",
+            )
+        return found
     provider, slash, model = name.partition("/")
     if slash and model and provider in selectors.catalog():
         return provider, model
-    target = None if slash else routing.aliased(principal.tenant.pk, name)
+    target = None if slash else known.aliases.get(name)
     if target is not None:
         provider, kind, model = target
         if kind != model_type:
@@ -427,9 +429,7 @@ def _events(
         failure = errors.UpstreamUnavailable("The stream failed inside the gateway.")
         yield writer.error(error_body(failure)[1])
     finally:
-        close = getattr(served.value, "close", None)
-        if close is not None:
-            close()
+        routing.close(served.value)
         call.record(
             **record,
             served=served,
@@ -553,7 +553,7 @@ def _multipart(call: Call) -> tuple[dict[str, str], dict[str, tuple[str, bytes]]
     for name, upload in files.items():
         with upload:
             found[name] = (upload.name or "audio", upload.read())
-    return {k: v for k, v in fields.items()}, found
+    return fields.dict(), found
 
 
 def transcriptions(call: Call, start_response: StartResponse) -> Iterable[bytes]:

@@ -24,7 +24,7 @@ from django.utils import timezone
 from config import errors
 from invocations import codec, limits, tasks
 from invocations.models import Invocation
-from providers import balancing, jobs, routing, selectors
+from providers import balancing, jobs, routing
 from providers.models import JobStatus
 from tenants.principals import Principal
 
@@ -32,9 +32,9 @@ AUDIO_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav", "opus": "audio/ogg", "fl
 
 
 def _default_model(*, principal: Principal, model_type: str) -> tuple[str, str]:
-    for view in selectors.default_models(tenant=principal.tenant):
-        if view.model_type == model_type and view.model is not None:
-            return view.model.provider, view.model.model
+    found = routing.names(principal.tenant).defaults.get(model_type)
+    if found is not None:
+        return found
     raise errors.Conflict(
         f"This workspace has no usable {model_type} model: configure one, or name one.",
         code="no_model",

@@ -46,6 +46,7 @@ from providers.runtime.base import Adapter, Endpoint
 from providers.runtime.http import RetryPolicy, Timeouts
 from providers.schema import ProviderManifest
 from tenants.crypto import CryptoError
+from tenants.models import Tenant
 
 _CACHE_SIZE = 1024
 _revealed: OrderedDict[tuple[str, int, str], dict[str, Any]] = OrderedDict()
@@ -204,7 +205,7 @@ def forget_routes() -> None:
     """Drop this process's cached routes (tests; the settings version makes it unnecessary)."""
     with _lock:
         _routes.clear()
-        _aliases.clear()
+        _names.clear()
 
 
 def route(*, tenant_id: int, provider: str, model_type: str, model: str) -> Route:
@@ -213,12 +214,7 @@ def route(*, tenant_id: int, provider: str, model_type: str, model: str) -> Rout
     key = (tenant_id, provider, model_type, model)
     with _lock:
         cached = _routes.get(key)
-    fresh = cached is not None and (
-        cached.version == version
-        if version is not None
-        else time.monotonic() - cached.built_at < UNVERSIONED_MAX_AGE
-    )
-    if cached is None or not fresh:
+    if cached is None or not _fresh(cached.version, cached.built_at, version):
         cached = _build(tenant_id, provider, model_type, model, version)
         with _lock:
             _routes[key] = cached
@@ -230,32 +226,54 @@ def route(*, tenant_id: int, provider: str, model_type: str, model: str) -> Rout
     return cached
 
 
-_aliases: dict[int, tuple[str | None, float, dict[str, tuple[str, str, str]]]] = {}
+def _fresh(cached_version: str | None, built_at: float, version: str | None) -> bool:
+    """A cached thing of a workspace is current under its settings version; without one (Redis
+    away), for UNVERSIONED_MAX_AGE."""
+    if version is not None:
+        return cached_version == version
+    return time.monotonic() - built_at < UNVERSIONED_MAX_AGE
 
 
-def aliased(tenant_id: int, alias: str) -> tuple[str, str, str] | None:
-    """(provider, model_type, model) that the workspace calls `alias` in the gateway; cached like
-    routes, under the workspace's settings version."""
-    version = balancing.settings_version(tenant_id)
+@dataclass(frozen=True, slots=True)
+class Names:
+    """What else a workspace calls its models: aliases, and the default model of each type."""
+
+    aliases: dict[str, tuple[str, str, str]]  # alias -> (provider, model_type, model)
+    defaults: dict[str, tuple[str, str]]  # model_type -> (provider, model)
+    version: str | None = None
+    built_at: float = 0.0
+
+
+_names: dict[int, Names] = {}
+
+
+def names(tenant: Tenant) -> Names:
+    """The workspace's model names, cached like routes under its settings version (a call by
+    alias or `default` makes no query on a warm process either)."""
+    version = balancing.settings_version(tenant.pk)
     with _lock:
-        cached = _aliases.get(tenant_id)
-    fresh = cached is not None and (
-        cached[0] == version
-        if version is not None
-        else time.monotonic() - cached[1] < UNVERSIONED_MAX_AGE
-    )
-    if cached is None or not fresh:
+        cached = _names.get(tenant.pk)
+    if cached is None or not _fresh(cached.version, cached.built_at, version):
         rows = (
-            ModelSetting.objects.filter(tenant_id=tenant_id)
+            ModelSetting.objects.filter(tenant_id=tenant.pk)
             .exclude(alias="")
             .values_list("alias", "provider", "model_type", "model")
         )
-        cached = (version, time.monotonic(), {a: (p, t, m) for a, p, t, m in rows})
+        cached = Names(
+            aliases={a: (p, t, m) for a, p, t, m in rows},
+            defaults={
+                d.model_type: (d.model.provider, d.model.model)
+                for d in selectors.default_models(tenant=tenant)
+                if d.model is not None
+            },
+            version=version,
+            built_at=time.monotonic(),
+        )
         with _lock:
-            if len(_aliases) >= _ROUTES_SIZE:
-                _aliases.clear()
-            _aliases[tenant_id] = cached
-    return cached[2].get(alias)
+            if len(_names) >= _ROUTES_SIZE:
+                _names.clear()
+            _names[tenant.pk] = cached
+    return cached
 
 
 def _build(
@@ -336,16 +354,17 @@ def _resolve(tenant_id: int, provider: str, model_type: str, model: str) -> dict
     # Balanced entries are tried once each: the next entry is the retry. A lone entry keeps its
     # retries, and a twin that tries once for when fallbacks come next (or it is a fallback).
     once = RetryPolicy(attempts=1)
-    entries = tuple(
-        Entry(
-            adapter=adapter_for(manifest, row, retry=once if balanced else None),
-            once=None if balanced else adapter_for(manifest, row, retry=once),
-            **{"label": OWN, **fields},
+    entries = []
+    for row, fields in rows:
+        adapter = adapter_for(manifest, row, retry=once if balanced else None)
+        twin = (
+            None
+            if balanced
+            else adapter_for_endpoint(manifest, replace(adapter.endpoint, retry=once))
         )
-        for row, fields in rows
-    )
+        entries.append(Entry(adapter=adapter, once=twin, **{"label": OWN, **fields}))
     return {
-        "entries": entries,
+        "entries": tuple(entries),
         "balanced": balanced,
         "fallbacks": tuple(
             (f["provider"], f["model"]) for f in (setting.fallbacks if setting else ())
@@ -435,9 +454,7 @@ def _settled_at_end(
             used += tokens_of(chunk)
             yield chunk
     finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
+        close(chunks)
         quotas.settle(hold, used)
 
 
@@ -489,11 +506,16 @@ def primed(chunks: Iterator[T]) -> Iterator[T]:
             yield first
             yield from chunks
         finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
+            close(chunks)
 
     return rest()
+
+
+def close(chunks: Iterator[Any]) -> None:
+    """Close a stream (a generator: its `finally` closes the backend's response) if it can be."""
+    closer = getattr(chunks, "close", None)
+    if closer is not None:
+        closer()
 
 
 def call(

@@ -148,21 +148,23 @@ class OpenAICompatAdapter(Adapter):
             body["stream_options"] = {"include_usage": True}
         return body
 
-    def _complete(self, model: str, request: ChatRequest) -> ChatResult:
-        data = self.http.json(
-            "POST",
-            self.route(model, "completions"),
-            json_body=self.completion_body(model, request, stream=False),
-        )
+    def _answer(self, model: str, path: str, body: dict[str, Any]) -> tuple[dict, dict]:
+        """(the reply, its first choice) of a chat or completion call."""
+        data = self.http.json("POST", self.route(model, path), json_body=body)
         choices = data.get("choices") if isinstance(data, dict) else None
         if not choices:
             raise errors.UpstreamUnavailable(
                 f"The backend's reply has no choices: {self.http.bounded(json.dumps(data)[:200])}"
             )
-        text = choices[0].get("text") or ""
+        return data, choices[0]
+
+    def _complete(self, model: str, request: ChatRequest) -> ChatResult:
+        body = self.completion_body(model, request, stream=False)
+        data, choice = self._answer(model, "completions", body)
+        text = choice.get("text") or ""
         return ChatResult(
             text=text,
-            finish_reason=choices[0].get("finish_reason") or "stop",
+            finish_reason=choice.get("finish_reason") or "stop",
             usage=_usage(data.get("usage"), request, text),
             model=data.get("model", model),
         )
@@ -220,17 +222,8 @@ class OpenAICompatAdapter(Adapter):
     def chat(self, model: str, request: ChatRequest) -> ChatResult:
         if self.completion_mode():
             return self._complete(model, request)
-        data = self.http.json(
-            "POST",
-            self.route(model, "chat/completions"),
-            json_body=self.chat_body(model, request, stream=False),
-        )
-        choices = data.get("choices") if isinstance(data, dict) else None
-        if not choices:
-            raise errors.UpstreamUnavailable(
-                f"The backend's reply has no choices: {self.http.bounded(json.dumps(data)[:200])}"
-            )
-        choice = choices[0]
+        body = self.chat_body(model, request, stream=False)
+        data, choice = self._answer(model, "chat/completions", body)
         message = choice.get("message") or {}
         text = message.get("content") or ""
         calls = tuple(

@@ -364,6 +364,18 @@ def test_a_warm_call_makes_no_database_query(balanced, fakes) -> None:
     assert len(route.entries) == 2
 
 
+def test_names_for_the_gateway_are_cached_like_routes(balanced) -> None:
+    """A call by alias or by `default` looks its model up without a query on a warm process; a
+    new alias is seen at once."""
+    assert routing.names(balanced).defaults["llm"][0] == "openai"
+    with CaptureQueriesContext(connection) as queries:
+        warm = routing.names(balanced)
+    assert list(queries) == []
+    services.model_setting_update(tenant=balanced, view=_view(balanced), alias="ours", actor=None)
+    assert routing.names(balanced) is not warm
+    assert routing.names(balanced).aliases["ours"] == ("openai", "llm", MODEL)
+
+
 def test_an_entry_that_failed_its_check_is_checked_again_and_rejoins(
     balanced, fakes, key_client, worker
 ) -> None:
