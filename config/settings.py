@@ -132,7 +132,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 # --- Redis and Celery -------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="") or "redis://127.0.0.1:6379/0"
 CELERY_BROKER_URL = REDIS_URL
-CELERY_BROKER_TRANSPORT = "config.broker:Transport"  # kombu's Redis transport, cheaper to publish on
+# kombu's Redis transport, publishing through one client (config/broker.py)
+CELERY_BROKER_TRANSPORT = "config.broker:Transport"
 CELERY_TASK_IGNORE_RESULT = True  # results live in the database rows the tasks update
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

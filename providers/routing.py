@@ -123,7 +123,7 @@ def adapter_for(
 def adapter_for_endpoint(manifest: ProviderManifest, where: Endpoint) -> Adapter:
     """An adapter for values not stored (discovery runs with the form being filled in)."""
     cls = registry.adapter_class(manifest.runtime.family)
-    return cls(where, http.PerThreadSession(outbound.policy()))
+    return cls(where, http.pool(outbound.policy()))
 
 
 def validation_model(manifest: ProviderManifest, values: dict[str, Any]) -> tuple[str, str]:

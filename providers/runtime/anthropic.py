@@ -28,6 +28,7 @@ from providers.runtime.base import (
     Usage,
     count_tokens,
 )
+from providers.runtime.http import Response
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
@@ -176,11 +177,7 @@ def _counted(request: ChatRequest, text: str) -> Usage:
 class AnthropicAdapter(Adapter):
     family = "anthropic"
 
-    def __init__(self, endpoint: Any, session: Any) -> None:
-        super().__init__(endpoint, session)
-        self.http.base_url = self._base_url()
-
-    def _base_url(self) -> str:
+    def base_url(self) -> str:
         base = (self.endpoint.credentials.get("base_url") or "").strip() or self.endpoint.base_url
         base = base.rstrip("/")
         if base.endswith("/v1"):  # we add /v1/... ourselves
@@ -206,14 +203,13 @@ class AnthropicAdapter(Adapter):
             return f"{kind}: {message}" if kind and message else message or str(kind or body)
         return super().error_message(body)
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        """HttpClient's mapping, plus Anthropic's low-credit 400 as a quota error."""
-        try:
-            return self.http.request(method, path, **kwargs)
-        except errors.UpstreamBadRequest as exc:
-            if "credit balance" in exc.message.lower():
-                raise errors.UpstreamQuota(exc.message) from exc
-            raise
+    def classify(self, response: Response, failure: errors.UpstreamError) -> errors.UpstreamError:
+        """Anthropic's low-credit 400 is an exhausted quota."""
+        if isinstance(failure, errors.UpstreamBadRequest) and "credit balance" in (
+            failure.message.lower()
+        ):
+            return errors.UpstreamQuota(failure.message)
+        return failure
 
     def _json(self, response: Any) -> Any:
         try:
@@ -303,7 +299,7 @@ class AnthropicAdapter(Adapter):
         return body
 
     def chat(self, model: str, request: ChatRequest) -> ChatResult:
-        response = self._call(
+        response = self.http.request(
             "POST", "v1/messages", json_body=self.chat_body(model, request, stream=False)
         )
         data = self._json(response)
@@ -346,7 +342,7 @@ class AnthropicAdapter(Adapter):
         return cls(message)
 
     def stream(self, model: str, request: ChatRequest) -> Iterator[ChatChunk]:
-        response = self._call(
+        response = self.http.request(
             "POST",
             "v1/messages",
             json_body=self.chat_body(model, request, stream=True),
@@ -422,7 +418,7 @@ class AnthropicAdapter(Adapter):
         found: list[DiscoveredModel] = []
         params: dict[str, Any] = {"limit": 1000}
         for _ in range(MAX_MODEL_PAGES):
-            data = self._json(self._call("GET", "v1/models", params=params))
+            data = self._json(self.http.request("GET", "v1/models", params=params))
             rows = data.get("data") if isinstance(data, dict) else None
             if not isinstance(rows, list):
                 raise errors.UpstreamUnavailable(

@@ -32,8 +32,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import requests
-
 from config import errors
 from providers.runtime.base import (
     ChatChunk,
@@ -46,7 +44,7 @@ from providers.runtime.base import (
     Transcription,
     Validation,
 )
-from providers.runtime.http import HttpClient
+from providers.runtime.http import Response
 from providers.runtime.openai_compat import OpenAICompatAdapter
 
 DEFAULT_API_VERSION = "2024-02-15-preview"
@@ -69,56 +67,9 @@ DEPLOYMENT_PATHS = frozenset(
 STREAM_USAGE_SINCE = "2024-09-01"
 # Reasoning models take max_completion_tokens and reject `max_tokens` and `stop`.
 REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
-# Credential values that are not secrets (kept readable in error messages).
-NOT_SECRET = ("base_url", "api_version", "auth_method", "base_model", "client_id", "tenant_id")
 
 
-class AzureHttpClient(HttpClient):
-    """HttpClient that puts the deployment into the path and api-version into the query (as
-    `openai.AzureOpenAI` does: the deployment is the body's `model`), and reads Azure's 429s."""
-
-    def __init__(self, *, api_version: str | None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.api_version = api_version  # None: the versionless /openai/v1 API
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json_body: Any = None,
-        data: Any = None,
-        params: Mapping[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> requests.Response:
-        if self.api_version is not None and path.strip("/") in DEPLOYMENT_PATHS:
-            fields = json_body if isinstance(json_body, Mapping) else data
-            deployment = fields.get("model") if isinstance(fields, Mapping) else None
-            if not deployment:
-                raise errors.InvalidInput("Name the Azure deployment to call.", code="invalid")
-            path = f"deployments/{quote(str(deployment), safe='')}/{path.strip('/')}"
-            params = {**(params or {}), "api-version": self.api_version}
-        return super().request(
-            method, path, json_body=json_body, data=data, params=params, **kwargs
-        )
-
-    def error_for(self, response: requests.Response) -> errors.UpstreamError:
-        """Azure's rate-limit 429 says "...go here: https://aka.ms/oai/quotaincrease...", which the
-        generic mapping would read as an exhausted quota: a 429 is a rate limit here unless its
-        code says quota. `retry-after-ms` (Azure sends it beside Retry-After) wins when present."""
-        failure = super().error_for(response)
-        if response.status_code != 429:
-            return failure
-        code = _error_code(response)
-        if code == "insufficient_quota":
-            return errors.UpstreamQuota(failure.message)
-        retry_after = getattr(failure, "retry_after", None)
-        with contextlib.suppress(KeyError, ValueError):
-            retry_after = max(0.0, float(response.headers["retry-after-ms"]) / 1000)
-        return errors.UpstreamRateLimited(failure.message, retry_after=retry_after)
-
-
-def _error_code(response: requests.Response) -> str:
+def _error_code(response: Response) -> str:
     try:
         body = response.json()
     except ValueError:
@@ -129,25 +80,6 @@ def _error_code(response: requests.Response) -> str:
 
 class AzureOpenAIAdapter(OpenAICompatAdapter):
     family = "azure_openai"
-
-    def __init__(self, endpoint: Any, session: Any) -> None:
-        super().__init__(endpoint, session)  # its _base_url() is ours
-        credentials = endpoint.credentials
-        secrets = tuple(
-            str(value)
-            for name, value in credentials.items()
-            if name not in NOT_SECRET and isinstance(value, str) and value
-        )
-        self.http = AzureHttpClient(
-            api_version=None if self.versionless else self.api_version,
-            base_url=self.http.base_url,
-            headers=self.http.headers,
-            session=session,
-            timeouts=endpoint.timeouts,
-            retry=endpoint.retry,
-            secrets=secrets,
-            error_message=self.error_message,
-        )
 
     # --- where and how --------------------------------------------------------------------------
 
@@ -173,7 +105,7 @@ class AzureOpenAIAdapter(OpenAICompatAdapter):
     def auth_method(self) -> str:
         return str(self.endpoint.credentials.get("auth_method") or API_KEY)
 
-    def _base_url(self) -> str:
+    def base_url(self) -> str:
         """`https://<resource>.openai.azure.com` -> `.../openai` (the deployments API lives under
         it); a base already ending in /openai/v1 (or /openai) is kept as given."""
         base = str(self.endpoint.credentials.get("base_url") or self.endpoint.base_url or "")
@@ -181,6 +113,33 @@ class AzureOpenAIAdapter(OpenAICompatAdapter):
         if not base or self.versionless or base.endswith("/openai"):
             return base
         return f"{base}/openai"
+
+    def target(
+        self, path: str, fields: Any, params: Mapping[str, Any] | None
+    ) -> tuple[str, Mapping[str, Any] | None]:
+        """The deployment goes into the path and api-version into the query, as
+        `openai.AzureOpenAI` does (the deployment is the body's `model`); the versionless
+        /openai/v1 API takes paths as they are."""
+        if self.versionless or path.strip("/") not in DEPLOYMENT_PATHS:
+            return path, params
+        deployment = fields.get("model") if isinstance(fields, Mapping) else None
+        if not deployment:
+            raise errors.InvalidInput("Name the Azure deployment to call.", code="invalid")
+        path = f"deployments/{quote(str(deployment), safe='')}/{path.strip('/')}"
+        return path, {**(params or {}), "api-version": self.api_version}
+
+    def classify(self, response: Response, failure: errors.UpstreamError) -> errors.UpstreamError:
+        """Azure's rate-limit 429 says "...go here: https://aka.ms/oai/quotaincrease...", which the
+        generic mapping would read as an exhausted quota: a 429 is a rate limit here unless its
+        code says quota. `retry-after-ms` (Azure sends it beside Retry-After) wins when present."""
+        if response.status_code != 429:
+            return failure
+        if _error_code(response) == "insufficient_quota":
+            return errors.UpstreamQuota(failure.message)
+        retry_after = getattr(failure, "retry_after", None)
+        with contextlib.suppress(KeyError, ValueError):
+            retry_after = max(0.0, float(response.headers["retry-after-ms"]) / 1000)
+        return errors.UpstreamRateLimited(failure.message, retry_after=retry_after)
 
     def auth_headers(self) -> dict[str, str]:
         api_key = self.endpoint.credentials.get("api_key")

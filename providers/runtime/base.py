@@ -1,9 +1,13 @@
 """The runtime interface: what every protocol-family adapter offers, and its frozen I/O types.
 
-Pure Python (stdlib + requests): adapters take plain values, never Django objects. An adapter is
-made of an `Endpoint` and a pooled session and holds no state of its own, so a route keeps one for
-many calls and many threads (with `http.PerThreadSession`, each thread sends through its own
-`requests.Session`). Every failure is one of `config.errors`' upstream classes (see `http.py`).
+Pure Python (stdlib + urllib3): adapters take plain values, never Django objects. An adapter is
+made of an `Endpoint` and the process's connection pools (`http.Pool`) and holds no state of its
+own, so a route keeps one for many calls and many threads. Every failure is one of
+`config.errors`' upstream classes (see `http.py`).
+
+A family is small: its wire protocol's bodies and replies, and the hooks the base adapter and its
+one HTTP client consult: `base_url` (where), `auth_headers` (how it signs in), `error_message`
+(the backend's words out of an error body) and `classify` (its own status conventions).
 
 Every error an adapter's public method raises has its text masked here, in one place: the
 `Adapter` base wraps `MASKED_METHODS` of every subclass when the class is defined, so a new
@@ -14,17 +18,21 @@ from __future__ import annotations
 
 import functools
 import inspect
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import requests
-
 from config import errors
 from config.redact import scrub_values
 from providers.runtime import probe
-from providers.runtime.http import HttpClient, PerThreadSession, RetryPolicy, Timeouts
+from providers.runtime.http import (
+    CREDENTIAL_HEADER,
+    HttpClient,
+    Pool,
+    Response,
+    RetryPolicy,
+    Timeouts,
+)
 
 # --- Inputs -----------------------------------------------------------------------------------
 
@@ -231,8 +239,6 @@ PUBLIC_CREDENTIALS = frozenset(
         "tenant_id",
     }
 )
-# Headers that carry a credential, possibly one the adapter derived (a Basic token, a signature).
-_CREDENTIAL_HEADER = re.compile(r"(?i)auth|key|token|secret|signature|cookie|password|credential")
 
 
 def _mask(exc: BaseException, secrets: Sequence[str]) -> None:
@@ -330,21 +336,40 @@ class Adapter:
         super().__init_subclass__(**kwargs)
         _mask_methods(cls)
 
-    def __init__(self, endpoint: Endpoint, session: requests.Session | PerThreadSession) -> None:
+    def __init__(self, endpoint: Endpoint, pool: Pool) -> None:
         self.endpoint = endpoint
         self.http = HttpClient(
-            base_url=endpoint.base_url,
+            base_url=self.base_url(),
             headers={**self.auth_headers(), **endpoint.extra_headers},
-            session=session,
+            pool=pool,
             timeouts=endpoint.timeouts,
             retry=endpoint.retry,
-            secrets=endpoint.secret_values(),
+            secrets=(),
             error_message=self.error_message,
+            classify=self.classify,
+            target=self.target,
         )
+        self.http.secrets = self.secret_values()
 
-    # Families override these two.
+    # --- Hooks a family overrides -------------------------------------------------------------
+
+    def base_url(self) -> str:
+        """Where the family's paths start (a base given in the credentials, normalised)."""
+        return self.endpoint.base_url
+
     def auth_headers(self) -> dict[str, str]:
         return {}
+
+    def classify(self, response: Response, failure: errors.UpstreamError) -> errors.UpstreamError:
+        """The family's own reading of a failed answer, over the shared status mapping."""
+        return failure
+
+    def target(
+        self, path: str, fields: Any, params: Mapping[str, Any] | None
+    ) -> tuple[str, Mapping[str, Any] | None]:
+        """Where a call goes: its path under the base URL and its query, given the body's
+        fields (Azure puts the deployment named there into the path)."""
+        return path, params
 
     def error_message(self, body: Any) -> str:
         """The backend's own message out of an error body (already parsed JSON, or text)."""
@@ -357,20 +382,17 @@ class Adapter:
 
     def secret_values(self) -> tuple[str, ...]:
         """What error text must never show, longest first (a value and its prefix both go): every
-        credential value but PUBLIC_CREDENTIALS' (the HTTP client's own list, which may hold
-        more, is added less those), and the credential headers sent, whole and without their
-        auth scheme (an adapter may derive one: a Basic token, a signature)."""
-        credentials = self.endpoint.credentials
-        public = {str(v) for name, v in credentials.items() if name in PUBLIC_CREDENTIALS}
+        credential value but PUBLIC_CREDENTIALS', the credential headers sent, whole and without
+        their auth scheme (an adapter may derive one: a Basic token, a signature), and whatever
+        else the HTTP client was given to mask."""
         values = {
             str(value)
-            for name, value in credentials.items()
+            for name, value in self.endpoint.credentials.items()
             if name not in PUBLIC_CREDENTIALS and isinstance(value, str) and value
         }
-        http = getattr(self, "http", None)
-        values.update(set(getattr(http, "secrets", ())) - public)
-        for name, value in (getattr(http, "headers", None) or {}).items():
-            if _CREDENTIAL_HEADER.search(name) and value:
+        values.update(self.http.secrets)
+        for name, value in self.http.headers.items():
+            if CREDENTIAL_HEADER.search(name) and value:
                 values.update((str(value), str(value).split(" ", 1)[-1]))
         return tuple(sorted(values, key=len, reverse=True))
 

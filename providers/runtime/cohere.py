@@ -19,8 +19,6 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import requests
-
 from config import errors
 from providers.runtime.base import (
     Adapter,
@@ -29,7 +27,6 @@ from providers.runtime.base import (
     ChatResult,
     DiscoveredModel,
     EmbeddingResult,
-    Endpoint,
     Message,
     RerankHit,
     RerankResult,
@@ -39,7 +36,7 @@ from providers.runtime.base import (
     Usage,
     count_tokens,
 )
-from providers.runtime.http import HttpClient, PerThreadSession
+from providers.runtime.http import Response
 from providers.runtime.openai_compat import content_json, function_tools
 
 MAX_EMBED_BATCH = 96  # the API refuses more texts in one request
@@ -62,21 +59,6 @@ INPUT_TYPES = {
     "clustering": "clustering",
 }
 ENDPOINT_TYPES = (("chat", "llm"), ("embed", "text-embedding"), ("rerank", "rerank"))
-
-
-class CohereHttp(HttpClient):
-    """The shared mapping, plus Cohere's own status codes (see the module docstring)."""
-
-    def error_for(self, response: requests.Response) -> errors.UpstreamError:
-        failure = super().error_for(response)
-        status, lowered = response.status_code, failure.message.lower()
-        if status == 499:
-            return errors.UpstreamUnavailable(failure.message)
-        if isinstance(failure, errors.UpstreamRateLimited) and (
-            "/ month" in lowered or "per month" in lowered or "monthly" in lowered
-        ):
-            return errors.UpstreamQuota(failure.message)
-        return failure
 
 
 # --- request building -------------------------------------------------------------------------
@@ -154,21 +136,7 @@ class CohereAdapter(Adapter):
     family = "cohere"
     error_field = "message"
 
-    def __init__(self, endpoint: Endpoint, session: requests.Session | PerThreadSession) -> None:
-        super().__init__(endpoint, session)
-        plain = self.http
-        self.http = CohereHttp(
-            base_url=self._base_url(),
-            headers=plain.headers,
-            session=plain.session,
-            timeouts=plain.timeouts,
-            retry=plain.retry,
-            secrets=plain.secrets,
-            error_message=plain.error_message,
-            sleep=plain.sleep,
-        )
-
-    def _base_url(self) -> str:
+    def base_url(self) -> str:
         base = (self.endpoint.credentials.get("base_url") or "").strip() or self.endpoint.base_url
         base = base.rstrip("/")
         for suffix in ("/v1", "/v2"):
@@ -179,6 +147,17 @@ class CohereAdapter(Adapter):
     def auth_headers(self) -> dict[str, str]:
         api_key = self.endpoint.credentials.get("api_key")
         return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+    def classify(self, response: Response, failure: errors.UpstreamError) -> errors.UpstreamError:
+        """Cohere's own status codes (see the module docstring)."""
+        lowered = failure.message.lower()
+        if response.status_code == 499:
+            return errors.UpstreamUnavailable(failure.message)
+        if isinstance(failure, errors.UpstreamRateLimited) and (
+            "/ month" in lowered or "per month" in lowered or "monthly" in lowered
+        ):
+            return errors.UpstreamQuota(failure.message)
+        return failure
 
     def error_message(self, body: Any) -> str:
         if isinstance(body, dict):

@@ -1,4 +1,4 @@
-"""HTTP for adapters: pooled sessions, explicit timeouts, bounded retries, one error mapping.
+"""HTTP for adapters: pooled connections, explicit timeouts, bounded retries, one error mapping.
 
     status / failure              error (config.errors)      retried
     401, 403                      UpstreamAuth               no
@@ -9,11 +9,18 @@
     5xx                           UpstreamUnavailable        yes, with backoff
     refused / reset / DNS         UpstreamConnection         yes, with backoff
     address refused by the guard  UpstreamForbiddenAddress   no (never connected: netguard.py)
-    connect or read timeout       UpstreamTimeout            yes, with backoff
+    connect or read timeout       UpstreamTimeout            yes, with backoff (a read timeout:
+                                                             never on the same backend)
     unparseable reply             UpstreamUnavailable        no
 
-A streamed request is retried only until its response starts. Messages keep the backend's words,
-bounded in length, with every credential value and known secret shape masked.
+A family refines the mapping with its adapter's `classify` hook, which the client consults for
+every failed answer. A streamed request is retried only until its response starts. Messages keep
+the backend's words, bounded in length, with every credential value and known secret shape
+masked.
+
+urllib3 directly, not requests: on the gateway's path requests' own request preparation cost a
+sixth of the web process's CPU per call (py-spy), and a pool manager is thread-safe, so one per
+process serves every thread.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import heapq
 import itertools
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -30,8 +38,18 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
-import requests
+import certifi
+import urllib3
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    LocationValueError,
+    MaxRetryError,
+    NewConnectionError,
+    ReadTimeoutError,
+)
 
 from config import errors
 from config.redact import scrub_values
@@ -39,29 +57,120 @@ from providers.runtime import netguard
 
 MAX_MESSAGE = 300
 MAX_RETRY_AFTER = 30.0
+MAX_REDIRECTS = 10
+CHUNK = 512  # bytes read at a time from a stream: lines are handed on as soon as they are whole
+USER_AGENT = "model-provider-settings"
+# Headers that carry a credential, possibly one the adapter derived (a Basic token, a signature):
+# masked in messages, and dropped when a redirect leads to another host.
+CREDENTIAL_HEADER = re.compile(r"(?i)auth|key|token|secret|signature|cookie|password|credential")
+# What requests checks before sending a header value: no line break, no leading whitespace.
+_HEADER_VALUE = re.compile(r"^\S[^\r\n]*$|^$")
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 
-_sessions: dict[tuple[int, int, netguard.AddressPolicy], requests.Session] = {}
+_managers: dict[tuple[int, netguard.AddressPolicy], netguard.GuardedPoolManager] = {}
 _lock = threading.Lock()
 
 
-def session(policy: netguard.AddressPolicy = netguard.DEFAULT_POLICY) -> requests.Session:
-    """This process's (and thread's) pooled session for `policy`: one TCP pool per backend host,
-    reused. Every connection it opens, redirects included, goes through the address guard."""
-    key = (os.getpid(), threading.get_ident(), policy)
-    found = _sessions.get(key)
-    if found is None:
-        with _lock:
-            found = requests.Session()
-            # No proxy from the environment (HTTP_PROXY, ...) nor .netrc: through a proxy the
-            # guard would judge the proxy's address instead of the backend's.
-            found.trust_env = False
-            pool = netguard.GuardedAdapter(
-                policy, pool_connections=32, pool_maxsize=32, max_retries=0
-            )
-            found.mount("http://", pool)
-            found.mount("https://", pool)
-            _sessions[key] = found
-    return found
+class Pool:
+    """This process's connection pools to backends under `policy` (one per host), made on first
+    use in each process: an adapter that a route caches, and threads share, never carries a
+    pool across a fork. Every connection, redirects included, goes through the address guard;
+    no proxy is ever used (through one, the guard would judge the proxy's address)."""
+
+    __slots__ = ("policy",)
+
+    def __init__(self, policy: netguard.AddressPolicy = netguard.DEFAULT_POLICY) -> None:
+        self.policy = policy
+
+    def manager(self) -> netguard.GuardedPoolManager:
+        key = (os.getpid(), self.policy)
+        found = _managers.get(key)
+        if found is None:
+            with _lock:
+                found = _managers.get(key)
+                if found is None:
+                    found = _managers[key] = netguard.GuardedPoolManager(
+                        num_pools=64,
+                        maxsize=32,
+                        block=False,
+                        policy=self.policy,
+                        ca_certs=certifi.where(),
+                    )
+        return found
+
+
+def pool(policy: netguard.AddressPolicy = netguard.DEFAULT_POLICY) -> Pool:
+    return Pool(policy)
+
+
+class Response:
+    """A backend's answer over urllib3's response: the body is read when asked for (whole, or
+    as a stream of chunks or lines)."""
+
+    __slots__ = (
+        "__weakref__",
+        "_content",
+        "cut_off",
+        "deadline",
+        "headers",
+        "raw",
+        "reason",
+        "status_code",
+        "watched",
+    )  # fmt: skip
+
+    def __init__(self, raw: urllib3.BaseHTTPResponse, deadline: float = float("inf")) -> None:
+        self.raw = raw
+        self.status_code = raw.status
+        self.reason = raw.reason or ""
+        self.headers = raw.headers  # case-insensitive
+        self.deadline = deadline
+        self.watched = False
+        self.cut_off = False
+        self._content: bytes | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code < 400
+
+    @property
+    def content(self) -> bytes:
+        if self._content is None:
+            self._content = self.raw.read(decode_content=True)
+        return self._content
+
+    @property
+    def text(self) -> str:
+        charset = self.headers.get("Content-Type", "").partition("charset=")[2].split(";")[0]
+        try:
+            return self.content.decode(charset.strip(' "') or "utf-8", errors="replace")
+        except LookupError:
+            return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+    def iter_content(self, size: int = CHUNK) -> Iterator[bytes]:
+        yield from self.raw.stream(size, decode_content=True)
+
+    def iter_lines(self) -> Iterator[bytes]:
+        """Lines as they arrive, split at CRLF, LF or CR (SSE allows all three)."""
+        pending = b""
+        for chunk in self.iter_content():
+            pending += chunk
+            held = pending.endswith(b"\r")  # perhaps the first half of a CRLF
+            lines = _LINE_BREAK.split(pending[:-1] if held else pending)
+            pending = lines.pop() + (b"\r" if held else b"")
+            yield from lines
+        if pending:
+            yield from _LINE_BREAK.split(pending.rstrip(b"\r"))
+
+    def close(self) -> None:
+        """Done with it: a connection read to the end goes back to the pool, one left mid-body
+        is closed."""
+        if self._content is None and not self.raw.closed:
+            self.raw.close()
+        self.raw.release_conn()
 
 
 COMPACT_EVERY = 4096  # calls watched between two sweeps of those that ended
@@ -73,13 +182,13 @@ class _Watchdog:
     any chunk size) ends at once, and the reader turns the cut into a timeout."""
 
     def __init__(self) -> None:
-        self._due: list[tuple[float, int, weakref.ref[requests.Response]]] = []
+        self._due: list[tuple[float, int, weakref.ref[Response]]] = []
         self._wake = threading.Condition()
         self._order = itertools.count()
         self._pid = 0
 
-    def watch(self, response: requests.Response, deadline: float) -> None:
-        response.watched = True  # type: ignore[attr-defined]
+    def watch(self, response: Response, deadline: float) -> None:
+        response.watched = True
         with self._wake:
             if self._pid != os.getpid():  # first use in this process (or after a fork)
                 self._pid = os.getpid()
@@ -99,8 +208,8 @@ class _Watchdog:
         heapq.heapify(self._due)
 
     @staticmethod
-    def release(response: requests.Response) -> None:
-        response.watched = False  # type: ignore[attr-defined]
+    def release(response: Response) -> None:
+        response.watched = False
 
     def _run(self) -> None:
         while True:
@@ -113,8 +222,8 @@ class _Watchdog:
                 _cut(response)
 
 
-def _cut(response: requests.Response) -> None:
-    response.cut_off = True  # type: ignore[attr-defined]
+def _cut(response: Response) -> None:
+    response.cut_off = True
     if response.raw.closed:
         return  # read to the end meanwhile: its socket may serve another call now
     # urllib3 hands the socket to http.client's response: raw._fp (http.client.HTTPResponse),
@@ -127,17 +236,6 @@ def _cut(response: requests.Response) -> None:
 
 
 _WATCHDOG = _Watchdog()
-
-
-class PerThreadSession:
-    """Stands for `session(policy)` of whichever thread sends: an adapter that is cached and
-    shared by threads (routes are) never shares one requests.Session between them."""
-
-    def __init__(self, policy: netguard.AddressPolicy = netguard.DEFAULT_POLICY) -> None:
-        self.policy = policy
-
-    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
-        return session(self.policy).request(*args, **kwargs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +257,7 @@ class RetryPolicy:
         return min(self.backoff * (2 ** (attempt - 1)), self.max_backoff)
 
 
-def _retry_after(response: requests.Response) -> float | None:
+def _retry_after(response: Response) -> float | None:
     value = response.headers.get("Retry-After")
     if value is None:
         return None
@@ -169,34 +267,61 @@ def _retry_after(response: requests.Response) -> float | None:
         return None
 
 
-def _parse_body(response: requests.Response) -> Any:
+def _parse_body(response: Response) -> Any:
     try:
         return response.json()
     except ValueError:
         return response.text
 
 
+def _classified(response: Response, failure: errors.UpstreamError) -> errors.UpstreamError:
+    return failure
+
+
+def _as_is(path: str, fields: Any, params: Mapping[str, Any] | None) -> tuple[str, Any]:
+    return path, params
+
+
 class HttpClient:
+    """One backend's client: base URL, headers, timeouts, retries and error mapping, over the
+    process's pools. `classify` (the adapter's hook) refines the mapping of a failed answer;
+    `target` (another hook) may move a call's path and query (Azure's deployments)."""
+
     def __init__(
         self,
         *,
         base_url: str,
         headers: Mapping[str, str],
-        session: requests.Session | PerThreadSession,
+        pool: Pool,
         timeouts: Timeouts,
         retry: RetryPolicy,
         secrets: tuple[str, ...],
         error_message: Callable[[Any], str],
+        classify: Callable[[Response, errors.UpstreamError], errors.UpstreamError] = _classified,
+        target: Callable[[str, Any, Mapping[str, Any] | None], tuple[str, Any]] = _as_is,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.headers = dict(headers)
-        self.session = session
+        self.headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate", **headers}
+        self.pool = pool
         self.timeouts = timeouts
         self.retry = retry
         self.secrets = secrets
         self.error_message = error_message
+        self.classify = classify
+        self.target = target
         self.sleep = sleep
+        self._timeout = urllib3.Timeout(connect=timeouts.connect, read=timeouts.read)
+        # Redirects are followed (each hop through the guard); credentials stay with the host
+        # they were given for. Nothing else is retried here: `request` decides that.
+        self._redirects = urllib3.Retry(
+            total=None, connect=0, read=0, status=0, other=0, redirect=MAX_REDIRECTS,
+            respect_retry_after_header=False,
+            remove_headers_on_redirect=[
+                *urllib3.Retry.DEFAULT_REMOVE_HEADERS_ON_REDIRECT,
+                *(name for name in self.headers if CREDENTIAL_HEADER.search(name)),
+            ],
+        )  # fmt: skip
 
     def url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):
@@ -207,22 +332,72 @@ class HttpClient:
         text = scrub_values(" ".join(str(text).split()), self.secrets)
         return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 
-    def error_for(self, response: requests.Response) -> errors.UpstreamError:
+    def error_for(self, response: Response) -> errors.UpstreamError:
         status = response.status_code
         message = self.bounded(self.error_message(_parse_body(response)) or response.reason)
         message = f"{status}: {message}"
         lowered = message.lower()
         if status in (401, 403):
-            return errors.UpstreamAuth(message)
-        if status == 402 or (status == 429 and ("quota" in lowered or "balance" in lowered)):
-            return errors.UpstreamQuota(message)
-        if status == 429:
-            return errors.UpstreamRateLimited(message, retry_after=_retry_after(response))
-        if status == 404:
-            return errors.UpstreamNotFound(message)
-        if status >= 500:
-            return errors.UpstreamUnavailable(message)
-        return errors.UpstreamBadRequest(message)
+            failure: errors.UpstreamError = errors.UpstreamAuth(message)
+        elif status == 402 or (status == 429 and ("quota" in lowered or "balance" in lowered)):
+            failure = errors.UpstreamQuota(message)
+        elif status == 429:
+            failure = errors.UpstreamRateLimited(message, retry_after=_retry_after(response))
+        elif status == 404:
+            failure = errors.UpstreamNotFound(message)
+        elif status >= 500:
+            failure = errors.UpstreamUnavailable(message)
+        else:
+            failure = errors.UpstreamBadRequest(message)
+        return self.classify(response, failure)
+
+    def _prepare(
+        self,
+        path: str,
+        json_body: Any,
+        data: Any,
+        files: Any,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+    ) -> tuple[str, bytes | None, dict[str, str]]:
+        """The URL, body and headers to send, checked before anything is sent."""
+        path, params = self.target(path, json_body if json_body is not None else data, params)
+        url = self.url(path)
+        if not url.startswith(("http://", "https://")):
+            raise errors.UpstreamBadRequest(
+                f"The backend's URL is not valid: {self.bounded(url)} (it needs http:// or "
+                "https://)."
+            )
+        if params:
+            query = urlencode([(k, v) for k, v in params.items() if v is not None], doseq=True)
+            url = f"{url}{'&' if '?' in url else '?'}{query}" if query else url
+        sent = {**self.headers, **(headers or {})}
+        body: bytes | None = None
+        if files:
+            fields = [*(data or {}).items(), *files.items()]
+            body, sent["Content-Type"] = urllib3.encode_multipart_formdata(fields)
+        elif json_body is not None:
+            try:
+                body = json.dumps(json_body, allow_nan=False).encode()
+            except ValueError as exc:
+                raise errors.InvalidInput(
+                    "The request holds a number JSON cannot carry (NaN or infinity).",
+                    code="invalid",
+                ) from exc
+            sent.setdefault("Content-Type", "application/json")
+        elif isinstance(data, Mapping):
+            body = urlencode(data, doseq=True).encode()
+            sent.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        elif data is not None:
+            body = data if isinstance(data, bytes) else str(data).encode()
+        for value in sent.values():
+            if not isinstance(value, str) or not _HEADER_VALUE.match(value):
+                raise _unsendable_header()
+            try:
+                value.encode("latin-1")
+            except UnicodeEncodeError as exc:
+                raise _unsendable_header() from exc
+        return url, body, sent
 
     def request(
         self,
@@ -235,63 +410,37 @@ class HttpClient:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         stream: bool = False,
-    ) -> requests.Response:
+    ) -> Response:
         """Send, retrying what `RetryPolicy` allows; a non-2xx answer raises its mapped error.
 
         The whole call, body and stream included, ends by `timeouts.total`: a backend that
         trickles a byte at a time cannot hold a worker past it."""
+        url, body, sent = self._prepare(path, json_body, data, files, params, headers)
         deadline = time.monotonic() + self.timeouts.total
+        manager = self.pool.manager()
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = self.session.request(
-                    method,
-                    self.url(path),
-                    json=json_body,
-                    data=data,
-                    files=files,
-                    params=params,
-                    headers={**self.headers, **(headers or {})},
-                    timeout=(self.timeouts.connect, self.timeouts.read),
-                    stream=True,
+                response = Response(
+                    manager.urlopen(
+                        method,
+                        url,
+                        body=body,
+                        headers=sent,
+                        timeout=self._timeout,
+                        retries=self._redirects,
+                        preload_content=False,
+                    ),
+                    deadline,
                 )
-                response.deadline = deadline  # type: ignore[attr-defined]
                 _WATCHDOG.watch(response, deadline)
                 if not stream or not response.ok:
                     self._read_body(response)
-            except (requests.exceptions.InvalidHeader, UnicodeEncodeError) as exc:
-                raise errors.UpstreamBadRequest(
-                    "A credential holds characters that cannot be sent in an HTTP header; "
-                    "enter it again."
-                ) from exc
-            except (
-                requests.exceptions.InvalidURL,
-                requests.exceptions.InvalidSchema,
-                requests.exceptions.MissingSchema,
-            ) as exc:
-                raise errors.UpstreamBadRequest(
-                    f"The backend's URL is not valid: {self.bounded(str(exc))}"
-                ) from exc
             except errors.UpstreamError as exc:
                 failure: errors.UpstreamError = exc
-            except requests.ConnectTimeout as exc:
-                failure = errors.UpstreamConnectTimeout(
-                    f"Could not connect to the backend in time ({self.bounded(str(exc))})."
-                )
-            except requests.Timeout as exc:
-                failure = errors.UpstreamTimeout(
-                    f"The backend did not answer in time ({self.bounded(str(exc))})."
-                )
-            except requests.ConnectionError as exc:
-                refused = netguard.forbidden_in(exc)
-                if refused is not None:
-                    raise errors.UpstreamForbiddenAddress(self.bounded(str(refused))) from exc
-                failure = errors.UpstreamConnection(
-                    f"Could not connect to the backend: {self.bounded(str(exc))}"
-                )
-            except netguard.ForbiddenAddress as exc:  # a proxy was configured
-                raise errors.UpstreamForbiddenAddress(self.bounded(str(exc))) from exc
+            except (HTTPError, OSError) as exc:
+                failure = self._failure(exc)
             else:
                 if response.ok:
                     return response
@@ -312,32 +461,54 @@ class HttpClient:
                 raise failure
             self.sleep(pause)
 
-    def _read_body(self, response: requests.Response) -> None:
+    def _failure(self, exc: HTTPError | OSError) -> errors.UpstreamError:
+        """What a failure to get an answer is, or raises it when retrying cannot help."""
+        reason = exc.reason if isinstance(exc, MaxRetryError) and exc.reason else exc
+        refused = netguard.forbidden_in(exc)
+        if refused is not None:
+            raise errors.UpstreamForbiddenAddress(self.bounded(str(refused))) from exc
+        if isinstance(reason, LocationValueError):
+            raise errors.UpstreamBadRequest(
+                f"The backend's URL is not valid: {self.bounded(str(reason))}"
+            ) from exc
+        if isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError):
+            return errors.UpstreamConnectTimeout(
+                f"Could not connect to the backend in time ({self.bounded(str(reason))})."
+            )
+        if isinstance(reason, (ReadTimeoutError, TimeoutError)):
+            return errors.UpstreamTimeout(
+                f"The backend did not answer in time ({self.bounded(str(reason))})."
+            )
+        return errors.UpstreamConnection(
+            f"Could not connect to the backend: {self.bounded(str(reason))}"
+        )
+
+    def _read_body(self, response: Response) -> None:
         """Read a whole body by the call's deadline (then `.json()`/`.text` read no further)."""
         chunks = []
         try:
             for chunk in response.iter_content(65536):
                 chunks.append(chunk)
                 self._check_deadline(response)
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+        except (ReadTimeoutError, TimeoutError) as exc:
+            response.close()
+            self._check_deadline(response)
+            raise errors.UpstreamTimeout(
+                "The backend's answer stalled past the read timeout."
+            ) from exc
+        except (HTTPError, OSError) as exc:
             response.close()
             self._check_deadline(response)
             raise errors.UpstreamConnection(
                 f"The connection dropped while the backend answered: {self.bounded(str(exc))}"
             ) from exc
-        except requests.Timeout as exc:
-            response.close()
-            raise errors.UpstreamTimeout(
-                "The backend's answer stalled past the read timeout."
-            ) from exc
         finally:
             _WATCHDOG.release(response)
         response._content = b"".join(chunks)
-        response._content_consumed = True
+        response.raw.release_conn()
 
-    def _check_deadline(self, response: requests.Response) -> None:
-        late = time.monotonic() > getattr(response, "deadline", float("inf"))
-        if late or getattr(response, "cut_off", False):
+    def _check_deadline(self, response: Response) -> None:
+        if time.monotonic() > response.deadline or response.cut_off:
             _WATCHDOG.release(response)
             response.close()
             raise errors.UpstreamTimeout(
@@ -355,24 +526,25 @@ class HttpClient:
                 f"{self.bounded(response.text[:200])}"
             ) from exc
 
-    def lines(self, response: requests.Response) -> Iterator[str]:
+    def lines(self, response: Response) -> Iterator[str]:
         """The response body line by line as it arrives; a dropped connection is an error."""
         try:
-            for raw in response.iter_lines(decode_unicode=False):
+            for raw in response.iter_lines():
                 self._check_deadline(response)
                 yield raw.decode("utf-8", errors="replace")
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+        except (ReadTimeoutError, TimeoutError) as exc:
+            self._check_deadline(response)
+            raise errors.UpstreamTimeout("The stream stalled past the read timeout.") from exc
+        except (HTTPError, OSError) as exc:
             self._check_deadline(response)
             raise errors.UpstreamConnection(
                 f"The connection dropped mid-stream: {self.bounded(str(exc))}"
             ) from exc
-        except requests.Timeout as exc:
-            raise errors.UpstreamTimeout("The stream stalled past the read timeout.") from exc
         finally:
             _WATCHDOG.release(response)
             response.close()
 
-    def sse(self, response: requests.Response) -> Iterator[tuple[str, str]]:
+    def sse(self, response: Response) -> Iterator[tuple[str, str]]:
         """Server-sent events as (event, data) pairs; `data: [DONE]` ends the stream."""
         event, data = "", []
         for line in self.lines(response):
@@ -399,3 +571,9 @@ class HttpClient:
             raise errors.UpstreamUnavailable(
                 f"The backend sent a chunk that is not JSON: {self.bounded(payload[:200])}"
             ) from exc
+
+
+def _unsendable_header() -> errors.UpstreamBadRequest:
+    return errors.UpstreamBadRequest(
+        "A credential holds characters that cannot be sent in an HTTP header; enter it again."
+    )

@@ -61,15 +61,14 @@ class JinaAdapter(Adapter):
     family = "jina"
     error_field = "detail"
 
-    def __init__(self, endpoint: Any, session: Any) -> None:
-        super().__init__(endpoint, session)
+    def base_url(self) -> str:
         base = (self.endpoint.credentials.get("base_url") or "").strip() or (
             self.endpoint.base_url or DEFAULT_BASE_URL
         )
         base = base.rstrip("/")
         for suffix in ("/embeddings", "/rerank"):
             base = base.removesuffix(suffix)
-        self.http.base_url = base
+        return base
 
     def auth_headers(self) -> dict[str, str]:
         api_key = self.endpoint.credentials.get("api_key")

@@ -24,7 +24,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from requests.adapters import HTTPAdapter
 from urllib3 import PoolManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -252,8 +251,8 @@ def connect(
 
 
 def forbidden_in(exc: BaseException) -> ForbiddenAddress | None:
-    """The guard's refusal behind a requests/urllib3 error (requests.ConnectionError wraps
-    MaxRetryError, whose `reason` is a NewConnectionError caused by the refusal), if any."""
+    """The guard's refusal behind a urllib3 error (a MaxRetryError whose `reason` is a
+    NewConnectionError caused by the refusal), if any."""
     seen: set[int] = set()
     pending: list[BaseException] = [exc]
     while pending:
@@ -269,7 +268,7 @@ def forbidden_in(exc: BaseException) -> ForbiddenAddress | None:
     return None
 
 
-# --- urllib3 and requests wiring --------------------------------------------------------------
+# --- urllib3 wiring ---------------------------------------------------------------------------
 
 
 class _Guarded:
@@ -341,25 +340,3 @@ class GuardedPoolManager(PoolManager):
         context = dict(self.connection_pool_kw if request_context is None else request_context)
         context["policy"] = self.policy
         return super()._new_pool(scheme, host, port, request_context=context)
-
-
-class GuardedAdapter(HTTPAdapter):
-    __attrs__ = [*HTTPAdapter.__attrs__, "policy"]  # what requests pickles
-
-    def __init__(self, policy: AddressPolicy, **kwargs: Any) -> None:
-        self.policy = policy  # before super().__init__, which builds the pool manager
-        super().__init__(**kwargs)
-
-    def init_poolmanager(
-        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
-    ) -> None:
-        self._pool_connections = connections
-        self._pool_maxsize = maxsize
-        self._pool_block = block
-        self.poolmanager = GuardedPoolManager(
-            num_pools=connections, maxsize=maxsize, block=block, policy=self.policy, **pool_kwargs
-        )
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        # Through a proxy, the guard would judge the proxy's address, not the backend's.
-        raise ForbiddenAddress("Refused to use a proxy: outbound calls connect directly.")

@@ -145,11 +145,7 @@ def _is_embedding(name: str, details: dict[str, Any]) -> bool:
 class OllamaAdapter(Adapter):
     family = "ollama"
 
-    def __init__(self, endpoint: Any, session: Any) -> None:
-        super().__init__(endpoint, session)
-        self.http.base_url = self._base_url()
-
-    def _base_url(self) -> str:
+    def base_url(self) -> str:
         base = (self.endpoint.credentials.get("base_url") or self.endpoint.base_url or "").strip()
         base = base.rstrip("/")
         for suffix in ("/api", "/v1"):

@@ -87,11 +87,7 @@ def _usage(data: Any, request: ChatRequest | None = None, text: str = "") -> Usa
 class OpenAICompatAdapter(Adapter):
     family = "openai_compat"
 
-    def __init__(self, endpoint: Any, session: Any) -> None:
-        super().__init__(endpoint, session)
-        self.http.base_url = self._base_url()
-
-    def _base_url(self) -> str:
+    def base_url(self) -> str:
         options, credentials = self.endpoint.options, self.endpoint.credentials
         base = (credentials.get("base_url") or "").strip()
         switch = options.get("international_switch")

@@ -28,8 +28,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import requests
-
 from config import errors
 from providers.runtime import probe
 from providers.runtime.base import (
@@ -42,6 +40,7 @@ from providers.runtime.base import (
     Validation,
     count_tokens,
 )
+from providers.runtime.http import Response
 
 DEFAULT_BATCH = 32
 TOKENS_HEADER = "x-compute-tokens"
@@ -53,8 +52,7 @@ MODEL_TYPE = {kind: model_type for model_type, kind in TEI_KIND.items()}
 class TEIAdapter(Adapter):
     family = "tei"
 
-    def __init__(self, endpoint: Any, session: Any) -> None:
-        super().__init__(endpoint, session)
+    def base_url(self) -> str:
         base = (self.endpoint.credentials.get("base_url") or "").strip() or (
             self.endpoint.base_url or ""
         ).strip()
@@ -63,7 +61,7 @@ class TEIAdapter(Adapter):
                 "The Text Embeddings Inference server URL is required.",
                 fields={"server_url": ["This field is required."]},
             )
-        self.http.base_url = base.rstrip("/")
+        return base.rstrip("/")
 
     def auth_headers(self) -> dict[str, str]:
         api_key = self.endpoint.credentials.get("api_key")
@@ -77,7 +75,7 @@ class TEIAdapter(Adapter):
 
     # --- plumbing -----------------------------------------------------------------------------
 
-    def _json(self, response: requests.Response) -> Any:
+    def _json(self, response: Response) -> Any:
         try:
             return response.json()
         except ValueError as exc:
@@ -87,7 +85,7 @@ class TEIAdapter(Adapter):
             ) from exc
 
     @staticmethod
-    def _tokens(response: requests.Response) -> int | None:
+    def _tokens(response: Response) -> int | None:
         try:
             return int(response.headers[TOKENS_HEADER])
         except (KeyError, ValueError):

@@ -22,8 +22,6 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-import requests
-
 from config import errors
 from providers.runtime import probe
 from providers.runtime.base import (
@@ -32,7 +30,7 @@ from providers.runtime.base import (
     DiscoveredModel,
     Validation,
 )
-from providers.runtime.http import PerThreadSession
+from providers.runtime.http import Response
 from providers.runtime.openai_compat import OpenAICompatAdapter
 
 MODEL_TYPES = ("llm", "text-embedding", "rerank", "speech2text", "tts")
@@ -88,16 +86,7 @@ class XinferenceAdapter(OpenAICompatAdapter):
     family = "xinference"
     error_field = "detail"
 
-    def __init__(self, endpoint: Any, session: requests.Session | PerThreadSession) -> None:
-        super().__init__(endpoint, session)
-        # The model UID is a name, not a secret: keep it readable in error messages.
-        uid = str(endpoint.credentials.get("model_uid") or "")
-        key = str(endpoint.credentials.get("api_key") or "")
-        self.http.secrets = tuple(s for s in endpoint.secret_values() if s != uid or s == key)
-        self._base_error_for = self.http.error_for
-        self.http.error_for = self._error_for  # type: ignore[method-assign]
-
-    def _base_url(self) -> str:
+    def base_url(self) -> str:
         base = (self.endpoint.credentials.get("base_url") or self.endpoint.base_url or "").strip()
         base = base.rstrip("/")
         if not base:
@@ -130,9 +119,8 @@ class XinferenceAdapter(OpenAICompatAdapter):
             return str(value)
         return str(body)
 
-    def _error_for(self, response: requests.Response) -> errors.UpstreamError:
+    def classify(self, response: Response, failure: errors.UpstreamError) -> errors.UpstreamError:
         """Xinference's own status conventions on top of the shared mapping."""
-        failure = self._base_error_for(response)
         lowered = failure.message.lower()
         if response.status_code == 400 and NOT_FOUND in lowered:
             return errors.UpstreamNotFound(failure.message)

@@ -63,7 +63,7 @@ def test_openai_wire_provider_is_wired_up(fake, provider) -> None:
     values = {f.variable: _sample(f, f"{fake.url}/v1") for f in form if f.required}
     cleaned = credentials.clean_form(form, values, model_type=model_type)
     endpoint = routing.endpoint(manifest, {**cleaned.plain, **cleaned.secrets})
-    adapter = registry.adapter_class(manifest.runtime.family)(endpoint, http.session())
+    adapter = registry.adapter_class(manifest.runtime.family)(endpoint, http.pool())
     assert isinstance(adapter, OpenAICompatAdapter)
     base = adapter.http.base_url
     assert base.startswith(("http://", "https://")), base
@@ -75,7 +75,7 @@ def test_openai_wire_provider_is_wired_up(fake, provider) -> None:
                 base_url=f"{fake.url}/v1",
                 credentials={k: v for k, v in endpoint.credentials.items() if k != "base_url"},
             ),
-            http.session(),
+            http.pool(),
         )
     adapter.validate(model, model_type)
     sent = fake.received[-1]

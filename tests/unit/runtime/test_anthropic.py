@@ -41,7 +41,7 @@ def adapter(fake, *, key="fake-key", retry=FAST_RETRY, read=5.0, **options) -> A
         timeouts=Timeouts(connect=2, read=read),
         retry=retry,
     )
-    return AnthropicAdapter(endpoint, http.session())
+    return AnthropicAdapter(endpoint, http.pool())
 
 
 def ask(text: str, **kwargs) -> ChatRequest:
@@ -222,7 +222,7 @@ def test_model_listing_follows_pages(fake) -> None:
     assert fake.received[-1].path == "/v1/models"
     with AnthropicFake(models={f"claude-{i}": f"Claude {i}" for i in range(1003)}) as many:
         endpoint = Endpoint(base_url=many.url, credentials={"api_key": "fake-key"})
-        listed = AnthropicAdapter(endpoint, http.session()).list_models()
+        listed = AnthropicAdapter(endpoint, http.pool()).list_models()
         assert len(listed) == 1003
         assert many.received[-1].query["after_id"] == ["claude-999"]
 
@@ -328,19 +328,19 @@ def test_a_stream_dropped_midway_is_a_connection_error(fake) -> None:
 def test_a_refused_connection(fake) -> None:
     endpoint = Endpoint(base_url="http://127.0.0.1:9", retry=RetryPolicy(attempts=1))
     with pytest.raises(errors.UpstreamConnection):
-        AnthropicAdapter(endpoint, http.session()).chat(MODEL, ask("x"))
+        AnthropicAdapter(endpoint, http.pool()).chat(MODEL, ask("x"))
 
 
 def test_base_url_credential_overrides_the_manifest(fake) -> None:
     manifest = Endpoint(base_url="https://api.anthropic.com", credentials={"api_key": "k"})
-    assert AnthropicAdapter(manifest, http.session()).http.base_url == "https://api.anthropic.com"
+    assert AnthropicAdapter(manifest, http.pool()).http.base_url == "https://api.anthropic.com"
     for given in (fake.url, f"{fake.url}/", f"{fake.url}/v1", f"{fake.url}/v1/"):
         endpoint = Endpoint(
             base_url="https://api.anthropic.com",
             credentials={"api_key": "fake-key", "base_url": given},
             retry=FAST_RETRY,
         )
-        client = AnthropicAdapter(endpoint, http.session())
+        client = AnthropicAdapter(endpoint, http.pool())
         assert client.http.base_url == fake.url
         assert client.chat(MODEL, ask("via proxy")).text == "You said: via proxy"
     # no anthropic_version option: the adapter still sends the header

@@ -63,7 +63,7 @@ def adapter(
         timeouts=Timeouts(connect=2, read=read),
         retry=retry,
     )
-    return AzureOpenAIAdapter(endpoint, http.session())
+    return AzureOpenAIAdapter(endpoint, http.pool())
 
 
 def ask(text: str, **kwargs) -> ChatRequest:
@@ -296,7 +296,7 @@ def test_missing_key_or_base_url_is_invalid_input(fake) -> None:
         adapter(fake, key="").chat("chat-prod", ask("x"))
     endpoint = Endpoint(base_url="", credentials={"api_key": KEY})
     with pytest.raises(errors.InvalidInput, match="base URL"):
-        AzureOpenAIAdapter(endpoint, http.session()).chat("chat-prod", ask("x"))
+        AzureOpenAIAdapter(endpoint, http.pool()).chat("chat-prod", ask("x"))
 
 
 # --- failures -----------------------------------------------------------------------------------
@@ -380,4 +380,4 @@ def test_a_refused_connection() -> None:
         retry=RetryPolicy(attempts=1),
     )
     with pytest.raises(errors.UpstreamConnection):
-        AzureOpenAIAdapter(endpoint, http.session()).chat("chat-prod", ask("x"))
+        AzureOpenAIAdapter(endpoint, http.pool()).chat("chat-prod", ask("x"))

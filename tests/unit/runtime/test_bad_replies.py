@@ -35,7 +35,7 @@ def _adapter(fake: FakeServer) -> OpenAICompatAdapter:
     endpoint = Endpoint(
         base_url=f"{fake.url}/v1", timeouts=Timeouts(connect=2, read=5), retry=RetryPolicy(1)
     )
-    return OpenAICompatAdapter(endpoint, http.session())
+    return OpenAICompatAdapter(endpoint, http.pool())
 
 
 @pytest.mark.parametrize("body", SHAPES, ids=["list", "choices", "tokens", "data", "deep"])

@@ -9,6 +9,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import urllib3
 
 from config import errors
 from providers.runtime import http
@@ -47,7 +48,7 @@ def _adapter(fake: FakeServer, total: float) -> OpenAICompatAdapter:
         timeouts=Timeouts(connect=2, read=1.0, total=total),
         retry=RetryPolicy(attempts=3, backoff=0.01),
     )
-    return OpenAICompatAdapter(endpoint, http.session())
+    return OpenAICompatAdapter(endpoint, http.pool())
 
 
 @pytest.mark.parametrize("streamed", [False, True])
@@ -108,7 +109,7 @@ def test_a_body_trickling_below_any_chunk_size_is_cut_off_at_the_deadline() -> N
             timeouts=Timeouts(connect=2, read=1.0, total=1.5),
             retry=RetryPolicy(attempts=1),
         )
-        adapter = OpenAICompatAdapter(endpoint, http.session())
+        adapter = OpenAICompatAdapter(endpoint, http.pool())
         started = time.monotonic()
         with pytest.raises(errors.UpstreamTimeout):
             adapter.chat("m", PING)
@@ -121,14 +122,12 @@ def test_a_body_trickling_below_any_chunk_size_is_cut_off_at_the_deadline() -> N
 def test_calls_that_ended_do_not_pile_up_until_their_deadline() -> None:
     """A busy process watches hundreds of calls a second with 10-minute deadlines: those that
     ended are swept out as it goes, not kept until their deadline."""
-    import requests
-
-    from providers.runtime.http import COMPACT_EVERY, _Watchdog
+    from providers.runtime.http import COMPACT_EVERY, Response, _Watchdog
 
     watchdog = _Watchdog()
     kept = []
     for i in range(COMPACT_EVERY * 2 + 1):
-        response = requests.Response()
+        response = Response(urllib3.HTTPResponse(b""))
         watchdog.watch(response, time.monotonic() + 600)
         if i % 100:
             watchdog.release(response)  # ended
@@ -151,6 +150,6 @@ def test_a_request_sent_and_unanswered_in_time_is_not_sent_again() -> None:
             retry=RetryPolicy(attempts=3, backoff=0.01),
         )
         with pytest.raises(errors.UpstreamTimeout) as caught:
-            OpenAICompatAdapter(endpoint, http.session()).chat("gpt-4o-mini", PING)
+            OpenAICompatAdapter(endpoint, http.pool()).chat("gpt-4o-mini", PING)
         assert not isinstance(caught.value, errors.UpstreamConnectTimeout)
         assert len(fake.received) == 1

@@ -46,7 +46,7 @@ def adapter(
         timeouts=Timeouts(connect=2, read=read),
         retry=retry,
     )
-    return CohereAdapter(endpoint, http.session())
+    return CohereAdapter(endpoint, http.pool())
 
 
 def ask(text: str, **kwargs) -> ChatRequest:
@@ -373,7 +373,7 @@ def test_a_stream_dropped_midway_is_a_connection_error(fake) -> None:
 def test_a_refused_connection() -> None:
     endpoint = Endpoint(base_url="http://127.0.0.1:9", retry=RetryPolicy(attempts=1))
     with pytest.raises(errors.UpstreamConnection):
-        CohereAdapter(endpoint, http.session()).chat(LLM, ask("x"))
+        CohereAdapter(endpoint, http.pool()).chat(LLM, ask("x"))
 
 
 def test_base_url_credential_overrides_and_loses_its_version(fake) -> None:
@@ -382,4 +382,4 @@ def test_base_url_credential_overrides_and_loses_its_version(fake) -> None:
     assert moved.http.base_url == fake.url
     assert moved.chat(LLM, ask("x")).text == "You said: x"
     manifest = Endpoint(base_url="https://api.cohere.com", credentials={"api_key": "k"})
-    assert CohereAdapter(manifest, http.session()).http.base_url == "https://api.cohere.com"
+    assert CohereAdapter(manifest, http.pool()).http.base_url == "https://api.cohere.com"

@@ -73,7 +73,7 @@ FAMILIES: dict[str, Family] = {
     "openai_compat": Family(
         fake=lambda: OpenAIFake(api_key=KEY),
         adapter=lambda url: OpenAICompatAdapter(
-            endpoint(f"{url}/v1", credentials={"api_key": KEY}), http.session()
+            endpoint(f"{url}/v1", credentials={"api_key": KEY}), http.pool()
         ),
         models={
             "llm": "gpt-4o-mini",
@@ -95,7 +95,7 @@ FAMILIES: dict[str, Family] = {
                     "base_model": "gpt-4o-mini",
                 }
             ),
-            http.session(),
+            http.pool(),
         ),
         models={
             "llm": "chat-prod",
@@ -111,15 +111,13 @@ FAMILIES: dict[str, Family] = {
             endpoint(
                 url, credentials={"api_key": KEY}, options={"anthropic_version": "2023-06-01"}
             ),
-            http.session(),
+            http.pool(),
         ),
         models={"llm": "claude-sonnet-4-6"},
     ),
     "cohere": Family(
         fake=lambda: CohereFake(api_key=KEY),
-        adapter=lambda url: CohereAdapter(
-            endpoint(url, credentials={"api_key": KEY}), http.session()
-        ),
+        adapter=lambda url: CohereAdapter(endpoint(url, credentials={"api_key": KEY}), http.pool()),
         models={
             "llm": "command-a-03-2025",
             "text-embedding": "embed-english-v3.0",
@@ -134,7 +132,7 @@ FAMILIES: dict[str, Family] = {
     "jina": Family(
         fake=lambda: JinaFake(api_key=KEY),
         adapter=lambda url: JinaAdapter(
-            endpoint(f"{url}/v1", credentials={"api_key": KEY}), http.session()
+            endpoint(f"{url}/v1", credentials={"api_key": KEY}), http.pool()
         ),
         models={
             "text-embedding": "jina-embeddings-v3",
@@ -145,21 +143,21 @@ FAMILIES: dict[str, Family] = {
     "ollama": Family(
         fake=lambda: OllamaFake(api_key=KEY),
         adapter=lambda url: OllamaAdapter(
-            endpoint(credentials={"base_url": url, "api_key": KEY}), http.session()
+            endpoint(credentials={"base_url": url, "api_key": KEY}), http.pool()
         ),
         models={"llm": "llama3.2:latest", "text-embedding": "nomic-embed-text:latest"},
     ),
     "tei": Family(
         fake=lambda: TEIFake(api_key=KEY, model_id="BAAI/bge-m3"),
         adapter=lambda url: TEIAdapter(
-            endpoint(credentials={"base_url": url, "api_key": KEY}), http.session()
+            endpoint(credentials={"base_url": url, "api_key": KEY}), http.pool()
         ),
         models={"text-embedding": "BAAI/bge-m3", "rerank": "BAAI/bge-m3"},
     ),
     "xinference": Family(
         fake=lambda: XinferenceFake(api_key=KEY),
         adapter=lambda url: XinferenceAdapter(
-            endpoint(credentials={"base_url": url, "api_key": KEY}), http.session()
+            endpoint(credentials={"base_url": url, "api_key": KEY}), http.pool()
         ),
         models={
             "llm": "qwen2.5-instruct",
@@ -294,7 +292,7 @@ class CarelessAdapter(Adapter):
 def careless() -> CarelessAdapter:
     return CarelessAdapter(
         Endpoint(base_url="http://127.0.0.1:9", credentials={"api_key": KEY, "base_url": "x"}),
-        http.session(),
+        http.pool(),
     )
 
 
@@ -339,12 +337,12 @@ class CheckingAdapter(CarelessAdapter):
 
 
 def test_a_stream_that_checks_first_still_raises_at_the_call() -> None:
-    checking = CheckingAdapter(careless().endpoint, http.session())
+    checking = CheckingAdapter(careless().endpoint, http.pool())
     with pytest.raises(errors.InvalidInput, match=r"to use \*\*\* with"):
         checking.stream("", ASK)  # raised by the call, not at the first next()
     with pytest.raises(errors.UpstreamUnavailable, match=r"stream broke for \*\*\*"):
         list(checking.stream("m", ASK))
-    unready = AzureOpenAIAdapter(endpoint(credentials={"api_key": KEY}), http.session())
+    unready = AzureOpenAIAdapter(endpoint(credentials={"api_key": KEY}), http.pool())
     with pytest.raises(errors.InvalidInput, match="base URL"):
         unready.stream("chat-prod", ASK)  # not iterated
 

@@ -32,7 +32,7 @@ def adapter(fake, *, key="fake-key", retry=FAST_RETRY, read=5.0, **options) -> J
         timeouts=Timeouts(connect=2, read=read),
         retry=retry,
     )
-    return JinaAdapter(endpoint, http.session())
+    return JinaAdapter(endpoint, http.pool())
 
 
 def sent_since(fake, before: int) -> list:
@@ -191,7 +191,7 @@ def test_a_refused_connection() -> None:
         retry=RetryPolicy(attempts=1),
     )
     with pytest.raises(errors.UpstreamConnection):
-        JinaAdapter(endpoint, http.session()).embed(EMBED, ["x"])
+        JinaAdapter(endpoint, http.pool()).embed(EMBED, ["x"])
 
 
 def test_base_url_credential_overrides_and_is_trimmed(fake) -> None:
@@ -199,8 +199,8 @@ def test_base_url_credential_overrides_and_is_trimmed(fake) -> None:
         base_url="https://api.jina.ai/v1",
         credentials={"api_key": "fake-key", "base_url": f"{fake.url}/v1/embeddings/"},
     )
-    jina = JinaAdapter(endpoint, http.session())
+    jina = JinaAdapter(endpoint, http.pool())
     assert jina.http.base_url == f"{fake.url}/v1"
     assert jina.embed(EMBED, ["x"]).dimensions == 8
-    default = JinaAdapter(Endpoint(base_url="", credentials={"api_key": "k"}), http.session())
+    default = JinaAdapter(Endpoint(base_url="", credentials={"api_key": "k"}), http.pool())
     assert default.http.base_url == "https://api.jina.ai/v1"

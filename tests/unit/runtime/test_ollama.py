@@ -44,7 +44,7 @@ def adapter(
         timeouts=Timeouts(connect=2, read=read),
         retry=retry,
     )
-    return OllamaAdapter(endpoint, http.session())
+    return OllamaAdapter(endpoint, http.pool())
 
 
 def ask(text: str, **kwargs) -> ChatRequest:
@@ -358,4 +358,4 @@ def test_a_refused_connection() -> None:
         base_url="", credentials={"base_url": "http://127.0.0.1:9"}, retry=RetryPolicy(attempts=1)
     )
     with pytest.raises(errors.UpstreamConnection):
-        OllamaAdapter(endpoint, http.session()).chat("m", ask("x"))
+        OllamaAdapter(endpoint, http.pool()).chat("m", ask("x"))

@@ -37,7 +37,7 @@ def adapter(fake, *, key="fake-key", retry=FAST_RETRY, read=5.0, **options) -> O
         timeouts=Timeouts(connect=2, read=read),
         retry=retry,
     )
-    return OpenAICompatAdapter(endpoint, http.session())
+    return OpenAICompatAdapter(endpoint, http.pool())
 
 
 def ask(text: str, **kwargs) -> ChatRequest:
@@ -197,7 +197,7 @@ def test_a_stream_dropped_midway_is_a_connection_error(fake) -> None:
 def test_a_refused_connection(fake) -> None:
     endpoint = Endpoint(base_url="http://127.0.0.1:9/v1", retry=RetryPolicy(attempts=1))
     with pytest.raises(errors.UpstreamConnection):
-        OpenAICompatAdapter(endpoint, http.session()).chat("m", ask("x"))
+        OpenAICompatAdapter(endpoint, http.pool()).chat("m", ask("x"))
 
 
 def test_base_url_options(fake) -> None:
@@ -206,7 +206,7 @@ def test_base_url_options(fake) -> None:
         credentials={"base_url": fake.url, "api_key": "fake-key"},
         options={"append_v1": True},
     )
-    assert OpenAICompatAdapter(endpoint, http.session()).http.base_url == f"{fake.url}/v1"
+    assert OpenAICompatAdapter(endpoint, http.pool()).http.base_url == f"{fake.url}/v1"
     international = Endpoint(
         base_url="https://cn.example/v1",
         credentials={"intl": "true"},
@@ -216,8 +216,7 @@ def test_base_url_options(fake) -> None:
         },
     )
     assert (
-        OpenAICompatAdapter(international, http.session()).http.base_url
-        == "https://intl.example/v1"
+        OpenAICompatAdapter(international, http.pool()).http.base_url == "https://intl.example/v1"
     )
 
 
@@ -233,7 +232,7 @@ def test_upstream_error_bodies_are_bounded_and_scrubbed(fake) -> None:
         base_url=f"{fake.url}/v1/shout", credentials={"api_key": key}, retry=FAST_RETRY
     )
     with pytest.raises(errors.UpstreamBadRequest) as caught:
-        OpenAICompatAdapter(endpoint, http.session()).chat("gpt-4o-mini", ask("x"))
+        OpenAICompatAdapter(endpoint, http.pool()).chat("gpt-4o-mini", ask("x"))
     message = caught.value.message
     assert len(message) <= http.MAX_MESSAGE + 10
     assert key not in message

@@ -40,7 +40,7 @@ def adapter(
         timeouts=Timeouts(connect=2, read=read),
         retry=retry,
     )
-    return TEIAdapter(endpoint, http.session())
+    return TEIAdapter(endpoint, http.pool())
 
 
 def test_embeddings_send_normalize_and_truncate_and_report_usage(fake) -> None:
@@ -167,7 +167,7 @@ def test_model_listing_is_the_servers_one_model(fake, reranker) -> None:
 
 def test_a_server_url_is_required() -> None:
     with pytest.raises(errors.InvalidInput) as caught:
-        TEIAdapter(Endpoint(base_url="", credentials={"base_url": " "}), http.session())
+        TEIAdapter(Endpoint(base_url="", credentials={"base_url": " "}), http.pool())
     assert "server_url" in caught.value.fields
 
 
@@ -235,4 +235,4 @@ def test_a_dropped_connection_is_retried_then_typed(fake) -> None:
 def test_a_refused_connection() -> None:
     endpoint = Endpoint(base_url="http://127.0.0.1:9", retry=RetryPolicy(attempts=1))
     with pytest.raises(errors.UpstreamConnection):
-        TEIAdapter(endpoint, http.session()).embed(EMBED, ["x"])
+        TEIAdapter(endpoint, http.pool()).embed(EMBED, ["x"])

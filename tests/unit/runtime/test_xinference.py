@@ -63,7 +63,7 @@ def adapter(
         timeouts=Timeouts(connect=2, read=read),
         retry=retry,
     )
-    return XinferenceAdapter(endpoint, http.session())
+    return XinferenceAdapter(endpoint, http.pool())
 
 
 def ask(text: str, **kwargs) -> ChatRequest:
@@ -78,7 +78,7 @@ def test_it_reuses_the_openai_compatible_adapter(fake) -> None:
     assert adapter(fake).http.base_url == f"{fake.url}/v1"
     assert adapter(fake, base=f"{fake.url}/v1/").http.base_url == f"{fake.url}/v1"
     with pytest.raises(errors.InvalidInput):
-        XinferenceAdapter(Endpoint(base_url=""), http.session())
+        XinferenceAdapter(Endpoint(base_url=""), http.pool())
 
 
 def test_the_model_uid_addresses_the_backend_and_the_key_is_bearer(fake) -> None:
@@ -93,7 +93,7 @@ def test_the_model_uid_addresses_the_backend_and_the_key_is_bearer(fake) -> None
 def test_no_key_sends_no_authorization_and_auth_off_works() -> None:
     with XinferenceFake(api_key=None) as open_server:
         endpoint = Endpoint(base_url="", credentials={"base_url": open_server.url})
-        found = XinferenceAdapter(endpoint, http.session()).validate("qwen2.5-instruct", "llm")
+        found = XinferenceAdapter(endpoint, http.pool()).validate("qwen2.5-instruct", "llm")
         assert found.details["completion_type"] == "chat"
         assert open_server.received[-1].header("authorization") == ""
 
@@ -236,7 +236,7 @@ def test_embedding_dimensions_are_probed_when_the_server_does_not_report_them() 
     with XinferenceFake(api_key=None, models={"e5": {"model_type": "embedding"}}) as server:
         server.models["e5"]["dimensions"] = None
         endpoint = Endpoint(base_url="", credentials={"base_url": server.url, "model_uid": "e5"})
-        details = XinferenceAdapter(endpoint, http.session()).validate("m", "text-embedding")
+        details = XinferenceAdapter(endpoint, http.pool()).validate("m", "text-embedding")
         assert details.details["dimensions"] == 8
         assert server.received[-1].path == "/v1/embeddings"
 
@@ -381,7 +381,7 @@ def test_a_refused_connection() -> None:
         base_url="", credentials={"base_url": "http://127.0.0.1:9"}, retry=RetryPolicy(1)
     )
     with pytest.raises(errors.UpstreamConnection):
-        XinferenceAdapter(endpoint, http.session()).validate("m", "llm")
+        XinferenceAdapter(endpoint, http.pool()).validate("m", "llm")
 
 
 def test_a_validation_error_list_is_read(fake) -> None:
