@@ -297,6 +297,32 @@ def test_a_redirect_to_a_refused_address_is_never_followed(status) -> None:
         assert len(second.connections) == 1
 
 
+def test_credentials_stay_with_their_host_on_a_redirect(fake) -> None:
+    """A backend that redirects to another host does not get the key forwarded there: every
+    header that carries a credential is dropped on the way (not only `Authorization`)."""
+    with RedirectFake() as first:
+        first.redirect(f"{fake.url}/v1/models", 307)
+        fake.received.clear()
+        client = http.HttpClient(
+            base_url=first.url,
+            headers={"Authorization": "Bearer sk-kept-home-0001", "api-key": "sk-kept-home-0002",
+                     "X-Trace": "kept"},
+            pool=http.pool(),
+            timeouts=Timeouts(connect=2, read=5),
+            retry=RetryPolicy(attempts=1),
+            secrets=(),
+            error_message=str,
+        )  # fmt: skip
+        with pytest.raises(errors.UpstreamAuth):  # the fake wants a key, and got none
+            client.request("GET", "v1/models")
+        assert first.received[0].header("Authorization") == "Bearer sk-kept-home-0001"
+        forwarded = fake.received[-1]
+        assert forwarded.path == "/v1/models"
+        assert forwarded.header("Authorization") == ""
+        assert forwarded.header("api-key") == ""
+        assert forwarded.header("X-Trace") == "kept"
+
+
 def test_a_refused_address_is_not_retried() -> None:
     with Listener("127.0.0.1") as server:
         policy = AddressPolicy(denied_networks=(ipaddress.ip_network("127.0.0.0/8"),))
