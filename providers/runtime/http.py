@@ -324,7 +324,7 @@ class HttpClient:
         )  # fmt: skip
 
     def url(self, path: str) -> str:
-        if path.startswith(("http://", "https://")):
+        if path[:8].lower().startswith(("http://", "https://")):
             return path
         return f"{self.base_url}/{path.lstrip('/')}"
 
@@ -363,7 +363,7 @@ class HttpClient:
         """The URL, body and headers to send, checked before anything is sent."""
         path, params = self.target(path, json_body if json_body is not None else data, params)
         url = self.url(path)
-        if not url.startswith(("http://", "https://")):
+        if not url[:8].lower().startswith(("http://", "https://")):  # schemes ignore case
             raise errors.UpstreamBadRequest(
                 f"The backend's URL is not valid: {self.bounded(url)} (it needs http:// or "
                 "https://)."

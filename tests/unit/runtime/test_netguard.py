@@ -323,6 +323,26 @@ def test_credentials_stay_with_their_host_on_a_redirect(fake) -> None:
         assert forwarded.header("X-Trace") == "kept"
 
 
+def test_a_url_scheme_in_capitals_is_a_url_scheme(fake) -> None:
+    host = fake.url.removeprefix("http://")
+    assert list_models(f"HTTP://{host}/v1")
+
+
+def test_a_non_ascii_host_name_is_sent_in_its_ascii_form(monkeypatch) -> None:
+    """пример.рф is looked up as xn--e1afmkfd.xn--p1ai (urllib3 with the idna package): the call
+    fails for want of DNS here, not as a URL it cannot send."""
+    lookups = []
+
+    def resolve(host: str, port: int, policy: AddressPolicy, **_: object):
+        lookups.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(netguard, "resolve", resolve)
+    with pytest.raises(errors.UpstreamConnection):
+        list_models("http://пример.рф/v1")
+    assert set(lookups) == {"xn--e1afmkfd.xn--p1ai"}
+
+
 def test_a_refused_address_is_not_retried() -> None:
     with Listener("127.0.0.1") as server:
         policy = AddressPolicy(denied_networks=(ipaddress.ip_network("127.0.0.0/8"),))
