@@ -7,7 +7,8 @@ own, so a route keeps one for many calls and many threads. Every failure is one 
 
 A family is small: its wire protocol's bodies and replies, and the hooks the base adapter and its
 one HTTP client consult: `base_url` (where), `auth_headers` (how it signs in), `error_message`
-(the backend's words out of an error body) and `classify` (its own status conventions).
+(the backend's words out of an error body), `classify` (its own status conventions) and `target`
+(where a call goes, when the body decides it: Azure's deployments).
 
 Every error an adapter's public method raises has its text masked here, in one place: the
 `Adapter` base wraps `MASKED_METHODS` of every subclass when the class is defined, so a new
@@ -207,9 +208,6 @@ class Endpoint:
     extra_headers: Mapping[str, str] = field(default_factory=dict)
     timeouts: Timeouts = field(default_factory=Timeouts)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-
-    def secret_values(self) -> tuple[str, ...]:
-        return tuple(str(v) for v in self.credentials.values() if isinstance(v, str) and v)
 
 
 # --- Masking ----------------------------------------------------------------------------------
