@@ -90,9 +90,14 @@ def endpoint(manifest: ProviderManifest, values: dict[str, Any]) -> Endpoint:
     options.update(
         {k: v for k, v in values.items() if k not in runtime.credentials.values() and v != ""}
     )
+    secret = manifest.secret_variables
     return Endpoint(
         base_url=runtime.base_url or "",
         credentials=mapped,
+        secret_names=frozenset(
+            {argument for argument, variable in runtime.credentials.items() if variable in secret}
+            | {name for name in options if name in secret}
+        ),
         options=options,
         extra_headers=dict(runtime.extra_headers),
         timeouts=Timeouts(

@@ -208,6 +208,14 @@ class ProviderManifest:
     def has_predefined_models(self) -> bool:
         return "predefined-model" in self.configurate_methods
 
+    @property
+    def secret_variables(self) -> frozenset[str]:
+        """The form variables that hold secrets: its secret-input fields."""
+        fields = self.provider_credential_schema + (
+            self.model_credential_schema.fields if self.model_credential_schema else ()
+        )
+        return frozenset(f.variable for f in fields if f.is_secret)
+
     def predefined(self, model_type: str, model: str) -> PredefinedModel | None:
         for candidate in self.models:
             if candidate.model == model and candidate.model_type == model_type:

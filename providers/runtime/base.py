@@ -7,8 +7,9 @@ own, so a route keeps one for many calls and many threads. Every failure is one 
 
 A family is small: its wire protocol's bodies and replies, and the hooks the base adapter and its
 one HTTP client consult: `base_url` (where), `auth_headers` (how it signs in), `error_message`
-(the backend's words out of an error body), `classify` (its own status conventions) and `target`
-(where a call goes, when the body decides it: Azure's deployments).
+(the backend's words out of an error body), `classify` (its own status conventions), `target`
+(where a call goes, when the body decides it: Azure's deployments) and `sign` (per-request
+signatures and exchanged tokens).
 
 Every error an adapter's public method raises has its text masked here, in one place: the
 `Adapter` base wraps `MASKED_METHODS` of every subclass when the class is defined, so a new
@@ -200,14 +201,37 @@ class DiscoveredModel:
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """Where and how to reach a backend: everything an adapter needs besides the session."""
+    """Where and how to reach a backend: everything an adapter needs besides its pools.
+
+    `credentials` are the form's values by adapter argument, `options` the family's settings and
+    the form's other values. Which of them are secrets is the manifest's word (its secret-input
+    fields): `secret_names`. An Endpoint made without a manifest (`None`) treats every credential
+    as a secret."""
 
     base_url: str
     credentials: Mapping[str, Any] = field(default_factory=dict, repr=False)
-    options: Mapping[str, Any] = field(default_factory=dict)
-    extra_headers: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    extra_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     timeouts: Timeouts = field(default_factory=Timeouts)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    secret_names: frozenset[str] | None = None
+
+    @property
+    def secrets(self) -> dict[str, str]:
+        """The secret values by name (credential argument or option)."""
+        if self.secret_names is None:
+            return {k: v for k, v in self.credentials.items() if isinstance(v, str) and v}
+        return {
+            name: value
+            for values in (self.options, self.credentials)
+            for name, value in values.items()
+            if name in self.secret_names and isinstance(value, str) and value
+        }
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The credentials that are no secret: addresses, regions, model names, versions."""
+        return {k: v for k, v in self.credentials.items() if k not in self.secrets}
 
 
 # --- Masking ----------------------------------------------------------------------------------
@@ -222,20 +246,6 @@ MASKED_METHODS = (
     "transcribe",
     "speak",
     "list_models",
-)
-# Credential names that hold an address or a choice, not a secret: their values stay readable in
-# messages (a model's name or UID, the API version, the server's address).
-PUBLIC_CREDENTIALS = frozenset(
-    {
-        "base_url",
-        "api_version",
-        "auth_method",
-        "base_model",
-        "model_uid",
-        "endpoint_model_name",
-        "client_id",
-        "tenant_id",
-    }
 )
 
 
@@ -346,6 +356,7 @@ class Adapter:
             error_message=self.error_message,
             classify=self.classify,
             target=self.target,
+            sign=self.sign if type(self).sign is not Adapter.sign else None,
         )
         self.http.secrets = self.secret_values()
 
@@ -357,6 +368,14 @@ class Adapter:
 
     def auth_headers(self) -> dict[str, str]:
         return {}
+
+    def sign(
+        self, method: str, url: str, body: bytes | None, headers: dict[str, str]
+    ) -> dict[str, str]:
+        """The headers to send for one attempt, for families that sign each request (AWS
+        SigV4, Tencent TC3) or send a token exchanged for their credentials (`tokens.py`).
+        Called again for every retry; what it adds to credential headers is masked."""
+        return headers
 
     def classify(self, response: Response, failure: errors.UpstreamError) -> errors.UpstreamError:
         """The family's own reading of a failed answer, over the shared status mapping."""
@@ -379,16 +398,13 @@ class Adapter:
         return str(body)
 
     def secret_values(self) -> tuple[str, ...]:
-        """What error text must never show, longest first (a value and its prefix both go): every
-        credential value but PUBLIC_CREDENTIALS', the credential headers sent, whole and without
-        their auth scheme (an adapter may derive one: a Basic token, a signature), and whatever
-        else the HTTP client was given to mask."""
-        values = {
-            str(value)
-            for name, value in self.endpoint.credentials.items()
-            if name not in PUBLIC_CREDENTIALS and isinstance(value, str) and value
-        }
+        """What error text must never show, longest first (a value and its prefix both go): the
+        endpoint's secrets, the credential headers sent, whole and without their auth scheme (an
+        adapter may derive one: a Basic token, a signature, an exchanged token), and whatever else
+        the HTTP client was given to mask."""
+        values = set(self.endpoint.secrets.values())
         values.update(self.http.secrets)
+        values.update(self.http.derived_secrets())
         for name, value in self.http.headers.items():
             if CREDENTIAL_HEADER.search(name) and value:
                 values.update((str(value), str(value).split(" ", 1)[-1]))

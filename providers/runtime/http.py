@@ -25,6 +25,7 @@ process serves every thread.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import heapq
 import itertools
@@ -66,6 +67,9 @@ CREDENTIAL_HEADER = re.compile(r"(?i)auth|key|token|secret|signature|cookie|pass
 # What requests checks before sending a header value: no line break, no leading whitespace.
 _HEADER_VALUE = re.compile(r"^\S[^\r\n]*$|^$")
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+
+# A family's request signing: (method, URL, body, headers) -> the headers to send.
+Signer = Callable[[str, str, bytes | None, dict[str, str]], dict[str, str]]
 
 _managers: dict[tuple[int, netguard.AddressPolicy], netguard.GuardedPoolManager] = {}
 _lock = threading.Lock()
@@ -299,6 +303,7 @@ class HttpClient:
         error_message: Callable[[Any], str],
         classify: Callable[[Response, errors.UpstreamError], errors.UpstreamError] = _classified,
         target: Callable[[str, Any, Mapping[str, Any] | None], tuple[str, Any]] = _as_is,
+        sign: Signer | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -310,7 +315,9 @@ class HttpClient:
         self.error_message = error_message
         self.classify = classify
         self.target = target
+        self.sign = sign
         self.sleep = sleep
+        self._derived: collections.deque[str] = collections.deque(maxlen=8)
         self._timeout = urllib3.Timeout(connect=timeouts.connect, read=timeouts.read)
         # Redirects are followed (each hop through the guard); credentials stay with the host
         # they were given for. Nothing else is retried here: `request` decides that.
@@ -323,13 +330,42 @@ class HttpClient:
             ],
         )  # fmt: skip
 
+    def derived_secrets(self) -> tuple[str, ...]:
+        """Credential header values `sign` made lately (an exchanged token, a signature)."""
+        return tuple(self._derived)
+
+    def _signed(
+        self, sign: Signer, method: str, url: str, body: bytes | None, sent: dict[str, str]
+    ) -> tuple[dict[str, str], urllib3.Retry]:
+        """The headers of one attempt, signed afresh (a signature holds the time), and the
+        redirect policy that drops the credential headers signing added."""
+        signed = sign(method, url, body, dict(sent))
+        added = [
+            name for name, value in signed.items()
+            if CREDENTIAL_HEADER.search(name) and sent.get(name) != value
+        ]  # fmt: skip
+        for name in added:
+            if signed[name] not in self._derived:
+                self._derived.append(signed[name])
+                self._derived.append(signed[name].split(" ", 1)[-1])
+        for value in signed.values():
+            if not isinstance(value, str) or not _HEADER_VALUE.match(value):
+                raise _unsendable_header()
+        redirects = self._redirects.new(
+            remove_headers_on_redirect=[*self._redirects.remove_headers_on_redirect, *added]
+        )
+        return signed, redirects
+
     def url(self, path: str) -> str:
         if path[:8].lower().startswith(("http://", "https://")):
             return path
         return f"{self.base_url}/{path.lstrip('/')}"
 
     def bounded(self, text: str) -> str:
-        text = scrub_values(" ".join(str(text).split()), self.secrets)
+        secrets = self.secrets
+        if self._derived:
+            secrets = sorted({*secrets, *self._derived}, key=len, reverse=True)
+        text = scrub_values(" ".join(str(text).split()), secrets)
         return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 
     def error_for(self, response: Response) -> errors.UpstreamError:
@@ -421,15 +457,20 @@ class HttpClient:
         attempt = 0
         while True:
             attempt += 1
+            headers, redirects = (
+                self._signed(self.sign, method, url, body, sent)
+                if self.sign
+                else (sent, self._redirects)
+            )
             try:
                 response = Response(
                     manager.urlopen(
                         method,
                         url,
                         body=body,
-                        headers=sent,
+                        headers=headers,
                         timeout=self._timeout,
-                        retries=self._redirects,
+                        retries=redirects,
                         preload_content=False,
                     ),
                     deadline,

@@ -62,6 +62,7 @@ def adapter(
         options=options,
         timeouts=Timeouts(connect=2, read=read),
         retry=retry,
+        secret_names=frozenset({"api_key"}),  # as the manifest marks it
     )
     return XinferenceAdapter(endpoint, http.pool())
 
