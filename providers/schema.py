@@ -177,6 +177,8 @@ class Runtime:
     credentials: Mapping[str, str] = field(default_factory=dict)  # adapter arg -> form variable
     extra_headers: Mapping[str, str] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)  # family-specific settings
+    # The official client package that talked to this family's fake in a test.
+    checked_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -534,9 +536,13 @@ class _Reader:
         data = self.mapping(
             value,
             path,
-            {"family", "base_url", "credentials", "extra_headers", "options"},
+            {"family", "base_url", "credentials", "extra_headers", "options", "checked_by"},
             {"family"},
         )
+        checked_by = data.get("checked_by")
+        if checked_by is not None and not isinstance(checked_by, str):
+            self.fail(f"{path}.checked_by", "must name a package")
+            checked_by = None
         base_url = data.get("base_url")
         if base_url is not None:
             base_url = self.url(base_url, f"{path}.base_url")
@@ -552,6 +558,7 @@ class _Reader:
             credentials=dict(credentials),
             extra_headers=dict(data.get("extra_headers") or {}),
             options=dict(data.get("options") or {}),
+            checked_by=checked_by,
         )
 
 
