@@ -10,10 +10,11 @@ Extra failure modes on top of FakeServer's: "403", "413", "529" (overloaded) and
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from tests.fakes.base import Failure, FakeServer, Reply, Request, reply_to, sse, words
+from tests.fakes.spec import FakeSpec
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -456,3 +457,10 @@ class AnthropicFake(FakeServer):
         if model_id not in self.models:
             return self.error(404, f"model: {model_id}")
         return Reply(200, self._model(model_id))
+
+
+def _serve(credentials: Mapping[str, str], models: Mapping[str, str]) -> AnthropicFake:
+    return AnthropicFake(api_key=credentials["api_key"], models={m: m for m in models.values()})
+
+
+SPEC = FakeSpec("anthropic", client="anthropic", serve=_serve)

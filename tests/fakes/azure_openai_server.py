@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from tests.fakes.base import (
@@ -41,6 +42,7 @@ from tests.fakes.base import (
     words,
 )
 from tests.fakes.openai_server import last_user_text
+from tests.fakes.spec import FakeSpec
 
 UNAUTHORIZED = (
     "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a "
@@ -402,3 +404,22 @@ class AzureOpenAIFake(FakeServer):
             wav_with_text(f"{body.get('voice', 'alloy')}: {body['input']}"),
             content_type=content_type,
         )
+
+
+# The model each deployment runs, by the type the walk calls it as.
+_BASE_MODELS = {
+    "llm": "gpt-4o-mini",
+    "text-embedding": "text-embedding-3-small",
+    "speech2text": "whisper-1",
+    "tts": "tts-1",
+}
+
+
+def _serve(credentials: Mapping[str, str], models: Mapping[str, str]) -> AzureOpenAIFake:
+    return AzureOpenAIFake(
+        api_key=credentials.get("api_key"),
+        deployments={model: _BASE_MODELS[kind] for kind, model in models.items()},
+    )
+
+
+SPEC = FakeSpec("azure_openai", client="openai", serve=_serve)

@@ -17,7 +17,7 @@ import hashlib
 import json
 import math
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from tests.fakes.base import (
@@ -31,6 +31,7 @@ from tests.fakes.base import (
     sse,
     words,
 )
+from tests.fakes.spec import FakeSpec
 
 MAX_TEXTS = 96
 ENDPOINTS = {
@@ -510,3 +511,12 @@ class CohereFake(FakeServer):
                 "meta": self._meta("1", search_units=math.ceil(len(documents) / 100)),
             },
         )
+
+
+def _serve(credentials: Mapping[str, str], models: Mapping[str, str]) -> CohereFake:
+    return CohereFake(
+        api_key=credentials["api_key"], models={model: kind for kind, model in models.items()}
+    )
+
+
+SPEC = FakeSpec("cohere", client="cohere", serve=_serve)

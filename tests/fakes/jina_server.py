@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import base64
 import struct
+from collections.abc import Mapping
 from typing import Any
 
 from tests.fakes.base import FakeServer, Reply, Request, embed_text, overlap_score, words
+from tests.fakes.spec import FakeSpec, aim_base_url
 
 MODELS = {
     "jina-embeddings-v3": "text-embedding",
@@ -172,3 +174,12 @@ class JinaFake(FakeServer):
             ranked = ranked[: int(body["top_n"])]
         tokens = words(query) * len(documents) + sum(words(d) for d in documents)
         return Reply(200, {"model": model, "usage": {"total_tokens": tokens}, "results": ranked})
+
+
+def _serve(credentials: Mapping[str, str], models: Mapping[str, str]) -> JinaFake:
+    return JinaFake(
+        api_key=credentials["api_key"], models={model: kind for kind, model in models.items()}
+    )
+
+
+SPEC = FakeSpec("jina", client="openai", serve=_serve, aim=aim_base_url("/v1"))

@@ -16,7 +16,7 @@ import base64
 import binascii
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +29,7 @@ from tests.fakes.base import (
     reply_to,
     words,
 )
+from tests.fakes.spec import FakeSpec
 
 MODELS: dict[str, dict[str, Any]] = {
     "llama3.2:latest": {
@@ -383,3 +384,19 @@ def _pieces(answer: str) -> list[str]:
         if answer
         else []
     )
+
+
+_KINDS = {"llm": "llama3.2:latest", "text-embedding": "nomic-embed-text:latest"}
+
+
+def _serve(credentials: Mapping[str, str], models: Mapping[str, str]) -> OllamaFake:
+    return OllamaFake(
+        api_key=credentials.get("api_key") or None,
+        models={
+            model if ":" in model else f"{model}:latest": dict(MODELS[_KINDS[kind]])
+            for kind, model in models.items()
+        },
+    )
+
+
+SPEC = FakeSpec("ollama", client="ollama", serve=_serve)

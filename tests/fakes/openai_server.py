@@ -9,6 +9,7 @@ carries the text). Extra failure mode: `fail("html_speech")` makes the next spee
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from tests.fakes.base import (
@@ -24,6 +25,7 @@ from tests.fakes.base import (
     wav_with_text,
     words,
 )
+from tests.fakes.spec import FakeSpec, aim_base_url
 
 MEDIA_TYPES = {
     "mp3": "audio/mpeg",
@@ -367,3 +369,12 @@ class OpenAIFake(FakeServer):
                 ],
             },
         )
+
+
+def _serve(credentials: Mapping[str, str], models: Mapping[str, str]) -> OpenAIFake:
+    return OpenAIFake(
+        api_key=credentials.get("api_key"), models={model: kind for kind, model in models.items()}
+    )
+
+
+SPEC = FakeSpec("openai_compat", client="openai", serve=_serve, aim=aim_base_url("/v1"))

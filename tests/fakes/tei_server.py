@@ -14,9 +14,11 @@ Checked by huggingface_hub's InferenceClient in tests/unit/runtime/test_tei_fake
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from tests.fakes.base import Failure, FakeServer, Reply, Request, embed_text, overlap_score, words
+from tests.fakes.spec import FakeSpec
 
 ERROR_TYPES = {
     400: "Empty",
@@ -259,3 +261,15 @@ class TEIFake(FakeServer):
                 "usage": {"prompt_tokens": count, "total_tokens": count},
             },
         )
+
+
+def _serve(credentials: Mapping[str, str], models: Mapping[str, str]) -> TEIFake:
+    ((kind, model),) = models.items()
+    return TEIFake(
+        api_key=credentials.get("api_key") or None,
+        kind="reranker" if kind == "rerank" else "embedding",
+        model_id=model,
+    )
+
+
+SPEC = FakeSpec("tei", client="huggingface_hub", serve=_serve)

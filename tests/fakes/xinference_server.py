@@ -19,12 +19,13 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote
 
 from tests.fakes.base import Reply, Request, overlap_score, sse, text_in_wav, wav_with_text, words
 from tests.fakes.openai_server import OpenAIFake
+from tests.fakes.spec import FakeSpec
 
 TTS_FAMILIES = {"ChatTTS", "CosyVoice", "FishAudio"}
 MEDIA_TYPES = {
@@ -371,3 +372,24 @@ class XinferenceFake(OpenAIFake):
             wav_with_text(f"{body.get('voice') or 'default'}: {body['input']}"),
             content_type=MEDIA_TYPES.get(audio_format, "application/octet-stream"),
         )
+
+
+_KINDS = {
+    "llm": "qwen2.5-instruct",
+    "text-embedding": "bge-m3",
+    "rerank": "bge-reranker",
+    "speech2text": "whisper-small",
+    "tts": "ChatTTS",
+}
+
+
+def _serve(credentials: Mapping[str, str], models: Mapping[str, str]) -> XinferenceFake:
+    """The form's model UID, served as the type the walk calls it as."""
+    ((kind, _),) = models.items()
+    return XinferenceFake(
+        api_key=credentials.get("api_key") or None,
+        models={credentials["model_uid"]: dict(DEFAULT_MODELS[_KINDS[kind]])},
+    )
+
+
+SPEC = FakeSpec("xinference", client="xinference-client", serve=_serve)
