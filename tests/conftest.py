@@ -79,12 +79,14 @@ def session_client(make_member: Callable[..., User]) -> Callable[..., APIClient]
 
 
 @pytest.fixture(autouse=True)
-def _fresh_routing_state() -> None:
+def _fresh_routing_state(request: pytest.FixtureRequest) -> None:
     """Each test starts with no cached route and no shared routing state (versions, round-robin
     positions, cool-downs): workspace ids repeat between tests, as rolled-back rows free them."""
     from providers import balancing, routing
 
     routing.forget_routes()
+    if request.node.get_closest_marker("redis") is None:
+        return
     stale = list(balancing.client().scan_iter("mps:*"))
     if stale:
         balancing.client().delete(*stale)
@@ -103,8 +105,33 @@ def celery_worker_thread(transactional_db: None) -> Iterator[None]:
         yield
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """Fail at once, and say why, when the Redis the suite needs is not there."""
+# Fixtures that start worker or web processes (tests/jobs.py).
+PROCESS_FIXTURES = {"worker", "web"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Marks by what a test needs, so lanes can pick (`-m "not browser"`): everything outside
+    tests/unit needs Redis (and a database); tests/e2e drive Chromium; a test with a real Celery
+    worker thread is a `worker` test, one with worker or web processes a `processes` test (those
+    that start them inside the test are marked where they are written)."""
+    for item in items:
+        path = item.path.as_posix()
+        if "/tests/unit/" not in path:
+            item.add_marker(pytest.mark.redis)
+        if "/tests/e2e/" in path:
+            item.add_marker(pytest.mark.browser)
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "celery_worker_thread" in fixtures:
+            item.add_marker(pytest.mark.worker)
+        if fixtures & PROCESS_FIXTURES:
+            item.add_marker(pytest.mark.processes)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Fail at once, and say why, when the Redis the chosen tests need is not there (the unit
+    tests need none)."""
+    if not any(item.get_closest_marker("redis") for item in session.items):
+        return
     import redis
 
     try:

@@ -400,6 +400,7 @@ def test_other_families_answer_through_chat_completions(tenant, web, family) -> 
         assert [c.choices[0].finish_reason for c in tooled if c.choices][-1] == "tool_calls"
 
 
+@pytest.mark.processes
 def test_usage_rows_survive_a_sigterm_right_after_answering(tenant, fake) -> None:
     """Rows wait in memory a moment before they are written: a web process told to stop writes
     them on its way out."""

@@ -17,6 +17,8 @@ from tenants.principals import Principal
 from tests.fakes.openai_server import OpenAIFake
 from tests.jobs import start_worker_process
 
+pytestmark = pytest.mark.processes
+
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_calls_never_spend_past_the_quota(tenant) -> None:

@@ -22,6 +22,8 @@ from tests.jobs import start_worker_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
+pytestmark = pytest.mark.processes
+
 
 def _wait_status(pk: int, wanted: set[str], seconds: float = 20) -> Invocation:
     deadline = time.monotonic() + seconds
