@@ -20,7 +20,10 @@ def test_the_readme_table_is_not_stale() -> None:
 def test_the_table_has_a_row_per_provider_and_counts_what_can_be_called() -> None:
     table = provider_table.render()
     assert table.count("\n| ") == 2 + 45  # the header, its rule, a row per provider
-    assert "| Xinference | `xinference` | llm, text-embedding, rerank, speech2text, tts |" in table
+    assert (
+        "| Xorbits Inference | `xinference` | llm, text-embedding, rerank, speech2text, tts |"
+        in table
+    )
     assert "88 (provider, model type) pairs" in table
 
 
