@@ -134,7 +134,13 @@ class TranscriptionInput(serializers.Serializer):
 
 class SpeechInput(serializers.Serializer):
     text = serializers.CharField(max_length=4096)
-    voice = serializers.CharField(required=False, max_length=64, default="alloy")
+    voice = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=64,
+        default="",
+        help_text="Blank: the model's own default voice (OpenAI's: alloy).",
+    )
     format = serializers.ChoiceField(choices=list(services.AUDIO_TYPES), default="mp3")
 
 

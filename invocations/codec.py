@@ -113,7 +113,7 @@ def run(
         return {"result": {"text": heard.text}, "audio_seconds": heard.duration_seconds}
     if kind == "tts":
         speech = adapter.speak(
-            model, data["text"], data.get("voice") or "alloy", data.get("format") or "mp3"
+            model, data["text"], data.get("voice") or "", data.get("format") or "mp3"
         )
         return {
             "result": {"content_type": speech.content_type, "bytes": len(speech.audio)},

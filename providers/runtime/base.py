@@ -339,6 +339,8 @@ class Adapter:
 
     family: ClassVar[str] = ""
     error_field: ClassVar[str] = "error"  # where the family's error body keeps its message
+    # The voice `speak` uses when the caller names none ("": let the backend choose).
+    default_voice: ClassVar[str] = "alloy"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -431,7 +433,8 @@ class Adapter:
             self.transcribe(model, probe.TINY_WAV, "probe.wav")
             return Validation({})
         if model_type == "tts":
-            speech = self.speak(model, probe.PING, self.endpoint.options.get("voice", "alloy"))
+            voice = self.endpoint.options.get("voice") or self.default_voice
+            speech = self.speak(model, probe.PING, voice)
             return Validation({"audio_bytes": len(speech.audio)})
         raise self._unsupported(f"{model_type} models")
 
@@ -455,6 +458,7 @@ class Adapter:
         raise self._unsupported("speech to text")
 
     def speak(self, model: str, text: str, voice: str, audio_format: str = "mp3") -> Speech:
+        """`voice` "" is the family's `default_voice`."""
         raise self._unsupported("text to speech")
 
     def list_models(self) -> list[DiscoveredModel]:

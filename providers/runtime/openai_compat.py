@@ -119,7 +119,7 @@ class OpenAICompatAdapter(Adapter):
     def model_name(self, model: str) -> str:
         return self.endpoint.credentials.get("endpoint_model_name") or model
 
-    def completion_mode(self) -> bool:
+    def completion_mode(self, model: str) -> bool:
         """A model set up in completion mode (the form's `mode`) takes a prompt at /completions,
         not messages at /chat/completions."""
         return str(self.endpoint.options.get("mode") or "chat").lower() == "completion"
@@ -216,7 +216,7 @@ class OpenAICompatAdapter(Adapter):
         return body
 
     def chat(self, model: str, request: ChatRequest) -> ChatResult:
-        if self.completion_mode():
+        if self.completion_mode(model):
             return self._complete(model, request)
         body = self.chat_body(model, request, stream=False)
         data, choice = self._answer(model, "chat/completions", body)
@@ -239,7 +239,7 @@ class OpenAICompatAdapter(Adapter):
         )
 
     def stream(self, model: str, request: ChatRequest) -> Iterator[ChatChunk]:
-        if self.completion_mode():
+        if self.completion_mode(model):
             yield from self._stream_completion(model, request)
             return
         body = self.chat_body(model, request, stream=True)
@@ -352,7 +352,7 @@ class OpenAICompatAdapter(Adapter):
             json_body={
                 "model": self.model_name(model),
                 "input": text,
-                "voice": voice,
+                "voice": voice or self.default_voice,
                 "response_format": audio_format,
             },
         )

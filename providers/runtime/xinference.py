@@ -8,7 +8,10 @@ Credentials: `base_url` (the server, e.g. http://host:9997; a trailing /v1 is to
 Validation follows Dify: `GET /v1/models/{uid}` must describe a running model whose type (and, for
 an LLM, abilities) fits the model type asked for; no inference call is made. Inference reuses the
 OpenAI-compatible adapter (`/v1/chat/completions`, `/v1/embeddings`, `/v1/rerank`,
-`/v1/audio/transcriptions`, `/v1/audio/speech`) with `model` = the UID.
+`/v1/audio/transcriptions`, `/v1/audio/speech`) with `model` = the UID. An LLM that can `generate`
+but not `chat` is sent prompts at `/v1/completions` (its abilities from the same description, kept
+five minutes as Dify keeps them); `speak` without a voice lets the server choose (CosyVoice's SFT
+models refuse OpenAI's `alloy`, and take their first speaker when none is named).
 
 Errors are `{"detail": ...}` (a list of `{loc, msg}` for request validation errors). The server
 answers an unknown UID with 400 "Model not found in the model list" on describe (404 on the
@@ -18,6 +21,8 @@ mapped to non-retried errors here.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -37,6 +42,7 @@ MODEL_TYPES = ("llm", "text-embedding", "rerank", "speech2text", "tts")
 TTS_FAMILIES = frozenset({"ChatTTS", "CosyVoice", "FishAudio"})
 TTS_ABILITIES = frozenset({"text2audio", "text-to-audio"})
 FORBIDDEN_IN_UID = ("/", "?", "#")
+ABILITIES_TTL = 300.0  # seconds a model's described abilities are trusted
 NOT_FOUND = "model not found"
 WRONG_TYPE = " is not for "
 
@@ -101,8 +107,31 @@ class XinferenceAdapter(OpenAICompatAdapter):
         api_key = str(self.endpoint.credentials.get("api_key") or "").strip()
         return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
+    default_voice = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._abilities: dict[str, tuple[float, tuple[str, ...]]] = {}
+        self._abilities_lock = threading.Lock()
+
     def model_name(self, model: str) -> str:
         return str(self.endpoint.credentials.get("model_uid") or "").strip() or model
+
+    def completion_mode(self, model: str) -> bool:
+        """A model that can `generate` but not `chat` takes prompts at /v1/completions: the
+        server answers its chat call with "... is not for chat"."""
+        abilities = self.abilities(self.model_name(model))
+        return "generate" in abilities and "chat" not in abilities
+
+    def abilities(self, uid: str) -> tuple[str, ...]:
+        with self._abilities_lock:
+            found = self._abilities.get(uid)
+        if found is not None and found[0] > time.monotonic():
+            return found[1]
+        abilities = tuple(_abilities(self.describe(uid)))
+        with self._abilities_lock:
+            self._abilities[uid] = (time.monotonic() + ABILITIES_TTL, abilities)
+        return abilities
 
     def error_message(self, body: Any) -> str:
         if isinstance(body, dict):

@@ -60,8 +60,17 @@ DEFAULT_MODELS: dict[str, dict[str, Any]] = {
         "model_ability": ["audio2text"],
     },
     "ChatTTS": {"model_type": "audio", "model_family": "ChatTTS", "model_ability": ["text2audio"]},
+    "CosyVoice-300M-SFT": {
+        "model_type": "audio",
+        "model_family": "CosyVoice",
+        "model_ability": ["text2audio"],
+    },
     "sd-turbo": {"model_type": "image", "model_family": "stable_diffusion"},
 }
+
+
+# The speakers of CosyVoice-300M-SFT, in the order `list_avaliable_spks()` gives them.
+COSYVOICE_SPEAKERS = ["中文女", "中文男", "日语男", "粤语女", "英文女", "英文男", "韩语女"]
 
 
 def describe(uid: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -366,10 +375,20 @@ class XinferenceFake(OpenAIFake):
             return missing
         if self.kind(uid) != "tts":
             return self.error(500, self.not_for(uid, "creating speech"))
+        voice = body.get("voice") or ""
+        if self.models[uid].get("model_family") == "CosyVoice":
+            # xinference/model/audio/cosyvoice.py: no voice is the first speaker; another name
+            # fails its assertion, which the REST layer answers as a 500.
+            if voice and voice not in COSYVOICE_SPEAKERS:
+                return self.error(
+                    500,
+                    f"Invalid voice {voice}, CosyVoice available speakers: {COSYVOICE_SPEAKERS}",
+                )
+            voice = voice or COSYVOICE_SPEAKERS[0]
         audio_format = str(body.get("response_format") or "mp3").lower()
         return Reply(
             200,
-            wav_with_text(f"{body.get('voice') or 'default'}: {body['input']}"),
+            wav_with_text(f"{voice or 'default'}: {body['input']}"),
             content_type=MEDIA_TYPES.get(audio_format, "application/octet-stream"),
         )
 

@@ -40,6 +40,11 @@ MODELS = {
         "model_ability": ["audio2text"],
     },
     "ChatTTS": {"model_type": "audio", "model_family": "ChatTTS", "model_ability": ["text2audio"]},
+    "CosyVoice-300M-SFT": {
+        "model_type": "audio",
+        "model_family": "CosyVoice",
+        "model_ability": ["text2audio"],
+    },
     "sd-turbo": {"model_type": "image", "model_family": "stable_diffusion"},
 }
 
@@ -295,6 +300,7 @@ def test_model_listing_maps_types_and_skips_unusable_models(fake) -> None:
         "bge-reranker": "rerank",
         "whisper-small": "speech2text",
         "ChatTTS": "tts",
+        "CosyVoice-300M-SFT": "tts",
     }
     assert found["qwen2.5-instruct"].details["context_length"] == 32768
     assert found["qwen2.5-instruct"].details["abilities"] == ["chat", "tools"]
@@ -328,9 +334,11 @@ def test_an_unknown_uid_on_inference_is_not_found(fake) -> None:
 
 
 def test_429_is_retried_then_succeeds(fake) -> None:
+    qwen = adapter(fake, "qwen2.5-instruct")
+    qwen.abilities("qwen2.5-instruct")  # known: the chat call is the only one
     fake.fail("429", times=2, retry_after=0)
     before = len(fake.received)
-    assert adapter(fake, "qwen2.5-instruct").chat("m", ask("x")).text == "You said: x"
+    assert qwen.chat("m", ask("x")).text == "You said: x"
     assert len(fake.received) - before == 3
 
 
@@ -372,9 +380,11 @@ def test_a_dropped_connection_is_retried_then_typed(fake) -> None:
 
 
 def test_a_stream_dropped_midway_is_a_connection_error(fake) -> None:
+    qwen = adapter(fake, "qwen2.5-instruct")
+    qwen.abilities("qwen2.5-instruct")
     fake.fail("drop_stream")
     with pytest.raises(errors.UpstreamConnection):
-        list(adapter(fake, "qwen2.5-instruct").stream("m", ask("one two three four five")))
+        list(qwen.stream("m", ask("one two three four five")))
 
 
 def test_a_refused_connection() -> None:
@@ -390,3 +400,35 @@ def test_a_validation_error_list_is_read(fake) -> None:
     body = {"detail": [{"loc": ["body", "query"], "msg": "field required", "type": "missing"}]}
     assert adapter_.error_message(body) == "body.query: field required"
     assert adapter_.error_message({"error": "boom"}) == "boom"
+
+
+# --- Pairs that were degraded against real servers (issue 12) ----------------------------------
+
+
+def test_a_generate_only_llm_is_sent_prompts_at_completions(fake) -> None:
+    """Xinference answers a chat call to a model without the `chat` ability with "is not for
+    chat"; such a model is prompted at /v1/completions, plain and streamed."""
+    fake.received.clear()
+    llama = adapter(fake, "llama-2")
+    assert llama.chat("m", ask("tell me more")).text
+    assert accumulate(llama.stream("m", ask("and more"))).text
+    posts = [r.path for r in fake.received if r.method == "POST"]
+    assert posts == ["/v1/completions", "/v1/completions"]
+    assert "tell me more" in fake.received[1].json()["prompt"]
+    # The abilities were read once and kept.
+    assert [r.path for r in fake.received if r.method == "GET"] == ["/v1/models/llama-2"]
+
+
+def test_a_chat_model_stays_on_chat_completions(fake) -> None:
+    fake.received.clear()
+    adapter(fake, "qwen2.5-instruct").chat("m", ask("hello"))
+    assert [r.path for r in fake.received if r.method == "POST"] == ["/v1/chat/completions"]
+
+
+def test_cosyvoice_speaks_with_its_own_first_speaker_unless_told_another(fake) -> None:
+    cosy = adapter(fake, "CosyVoice-300M-SFT")
+    assert cosy.validate("m", "tts").details["model_family"] == "CosyVoice"
+    assert text_in_wav(cosy.speak("m", "你好", "").audio) == "中文女: 你好"
+    assert text_in_wav(cosy.speak("m", "hello", "英文男").audio) == "英文男: hello"
+    with pytest.raises(errors.UpstreamUnavailable, match="Invalid voice alloy"):
+        cosy.speak("m", "hello", "alloy")
