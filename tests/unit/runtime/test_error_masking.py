@@ -31,6 +31,7 @@ from providers.runtime.jina import JinaAdapter
 from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
 from providers.runtime.tei import TEIAdapter
+from providers.runtime.tongyi import TongyiAdapter
 from providers.runtime.xinference import XinferenceAdapter
 from tests.fakes.anthropic_server import AnthropicFake
 from tests.fakes.azure_openai_server import AzureOpenAIFake
@@ -40,6 +41,7 @@ from tests.fakes.jina_server import JinaFake
 from tests.fakes.ollama_server import OllamaFake
 from tests.fakes.openai_server import OpenAIFake
 from tests.fakes.tei_server import TEIFake
+from tests.fakes.tongyi_server import TongyiFake
 from tests.fakes.xinference_server import XinferenceFake
 
 # No secret pattern (sk-..., key=...) knows this shape: only masking by value can hide it.
@@ -153,6 +155,25 @@ FAMILIES: dict[str, Family] = {
             endpoint(credentials={"base_url": url, "api_key": KEY}), http.pool()
         ),
         models={"text-embedding": "BAAI/bge-m3", "rerank": "BAAI/bge-m3"},
+    ),
+    "tongyi": Family(
+        fake=lambda: TongyiFake(api_key=KEY),
+        adapter=lambda url: TongyiAdapter(
+            endpoint(f"{url}/api/v1", credentials={"api_key": KEY}), http.pool()
+        ),
+        models={
+            "llm": "qwen-plus",
+            "text-embedding": "text-embedding-v4",
+            "tts": "qwen3-tts-flash",
+        },
+        lists_models=False,  # DashScope's native API lists no models
+        extra=(
+            (
+                "stream error event",
+                "echo_key_stream",
+                lambda a, m: list(a.stream(m["llm"], ASK)),
+            ),
+        ),
     ),
     "xinference": Family(
         fake=lambda: XinferenceFake(api_key=KEY),
