@@ -28,6 +28,7 @@ from providers.runtime.base import (
 from providers.runtime.cohere import CohereAdapter
 from providers.runtime.http import RetryPolicy, Timeouts
 from providers.runtime.jina import JinaAdapter
+from providers.runtime.nvidia import NvidiaAdapter
 from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
 from providers.runtime.tei import TEIAdapter
@@ -37,6 +38,7 @@ from tests.fakes.azure_openai_server import AzureOpenAIFake
 from tests.fakes.base import FakeServer, wav_with_text
 from tests.fakes.cohere_server import CohereFake
 from tests.fakes.jina_server import JinaFake
+from tests.fakes.nvidia_server import NvidiaFake
 from tests.fakes.ollama_server import OllamaFake
 from tests.fakes.openai_server import OpenAIFake
 from tests.fakes.tei_server import TEIFake
@@ -165,6 +167,22 @@ FAMILIES: dict[str, Family] = {
             "rerank": "bge-reranker",
             "speech2text": "whisper-small",
             "tts": "ChatTTS",
+        },
+    ),
+    "nvidia": Family(
+        fake=lambda: NvidiaFake(api_key=KEY),
+        adapter=lambda url: NvidiaAdapter(
+            endpoint(
+                f"{url}/v1",
+                credentials={"api_key": KEY},
+                options={"retrieval_url": f"{url}/v1/retrieval"},
+            ),
+            http.pool(),
+        ),
+        models={
+            "llm": "meta/llama-3.1-8b-instruct",
+            "text-embedding": "nvidia/nv-embedqa-e5-v5",
+            "rerank": "nvidia/llama-3.2-nv-rerankqa-1b-v2",
         },
     ),
 }
