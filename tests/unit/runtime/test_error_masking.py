@@ -31,6 +31,7 @@ from providers.runtime.jina import JinaAdapter
 from providers.runtime.nvidia import NvidiaAdapter
 from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
+from providers.runtime.openllm import OpenLLMAdapter
 from providers.runtime.tei import TEIAdapter
 from providers.runtime.xinference import XinferenceAdapter
 from tests.fakes.anthropic_server import AnthropicFake
@@ -41,6 +42,7 @@ from tests.fakes.jina_server import JinaFake
 from tests.fakes.nvidia_server import NvidiaFake
 from tests.fakes.ollama_server import OllamaFake
 from tests.fakes.openai_server import OpenAIFake
+from tests.fakes.openllm_server import OpenLLMFake
 from tests.fakes.tei_server import TEIFake
 from tests.fakes.xinference_server import XinferenceFake
 
@@ -184,6 +186,19 @@ FAMILIES: dict[str, Family] = {
             "text-embedding": "nvidia/nv-embedqa-e5-v5",
             "rerank": "nvidia/llama-3.2-nv-rerankqa-1b-v2",
         },
+    ),
+    # OpenLLM asks for no key: the credential here is a proxy's, sent as an extra header.
+    "openllm": Family(
+        fake=lambda: OpenLLMFake(),
+        adapter=lambda url: OpenLLMAdapter(
+            endpoint(
+                credentials={"base_url": url},
+                extra_headers={"Authorization": f"Bearer {KEY}"},
+                secret_names=frozenset(),
+            ),
+            http.pool(),
+        ),
+        models={"llm": "google/gemma-3-1b-it", "text-embedding": "BAAI/bge-small-en-v1.5"},
     ),
 }
 
