@@ -14,6 +14,7 @@ from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
 from providers.runtime.openllm import OpenLLMAdapter
 from providers.runtime.tei import TEIAdapter
+from providers.runtime.triton import TritonAdapter
 from providers.runtime.xinference import XinferenceAdapter
 
 ADAPTERS: dict[str, type[Adapter]] = {
@@ -29,6 +30,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
         XinferenceAdapter,
         NvidiaAdapter,
         OpenLLMAdapter,
+        TritonAdapter,
     )
 }
 

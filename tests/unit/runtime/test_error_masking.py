@@ -33,6 +33,7 @@ from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
 from providers.runtime.openllm import OpenLLMAdapter
 from providers.runtime.tei import TEIAdapter
+from providers.runtime.triton import TritonAdapter
 from providers.runtime.xinference import XinferenceAdapter
 from tests.fakes.anthropic_server import AnthropicFake
 from tests.fakes.azure_openai_server import AzureOpenAIFake
@@ -44,6 +45,7 @@ from tests.fakes.ollama_server import OllamaFake
 from tests.fakes.openai_server import OpenAIFake
 from tests.fakes.openllm_server import OpenLLMFake
 from tests.fakes.tei_server import TEIFake
+from tests.fakes.triton_server import TritonFake
 from tests.fakes.xinference_server import XinferenceFake
 
 # No secret pattern (sk-..., key=...) knows this shape: only masking by value can hide it.
@@ -199,6 +201,20 @@ FAMILIES: dict[str, Family] = {
             http.pool(),
         ),
         models={"llm": "google/gemma-3-1b-it", "text-embedding": "BAAI/bge-small-en-v1.5"},
+    ),
+    # Triton asks for no key either: a proxy's credential again.
+    "triton": Family(
+        fake=lambda: TritonFake(),
+        adapter=lambda url: TritonAdapter(
+            endpoint(
+                credentials={"base_url": url},
+                extra_headers={"Authorization": f"Bearer {KEY}"},
+                secret_names=frozenset(),
+            ),
+            http.pool(),
+        ),
+        models={"llm": "ensemble"},
+        lists_models=False,
     ),
 }
 
