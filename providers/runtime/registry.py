@@ -9,10 +9,13 @@ from providers.runtime.azure_openai import AzureOpenAIAdapter
 from providers.runtime.base import Adapter
 from providers.runtime.cohere import CohereAdapter
 from providers.runtime.jina import JinaAdapter
+from providers.runtime.nvidia import NvidiaAdapter
 from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
+from providers.runtime.openllm import OpenLLMAdapter
 from providers.runtime.tei import TEIAdapter
 from providers.runtime.tongyi import TongyiAdapter
+from providers.runtime.triton import TritonAdapter
 from providers.runtime.xinference import XinferenceAdapter
 
 ADAPTERS: dict[str, type[Adapter]] = {
@@ -27,6 +30,9 @@ ADAPTERS: dict[str, type[Adapter]] = {
         TEIAdapter,
         XinferenceAdapter,
         TongyiAdapter,
+        NvidiaAdapter,
+        OpenLLMAdapter,
+        TritonAdapter,
     )
 }
 

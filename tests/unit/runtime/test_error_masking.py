@@ -28,20 +28,26 @@ from providers.runtime.base import (
 from providers.runtime.cohere import CohereAdapter
 from providers.runtime.http import RetryPolicy, Timeouts
 from providers.runtime.jina import JinaAdapter
+from providers.runtime.nvidia import NvidiaAdapter
 from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
+from providers.runtime.openllm import OpenLLMAdapter
 from providers.runtime.tei import TEIAdapter
 from providers.runtime.tongyi import TongyiAdapter
+from providers.runtime.triton import TritonAdapter
 from providers.runtime.xinference import XinferenceAdapter
 from tests.fakes.anthropic_server import AnthropicFake
 from tests.fakes.azure_openai_server import AzureOpenAIFake
 from tests.fakes.base import FakeServer, wav_with_text
 from tests.fakes.cohere_server import CohereFake
 from tests.fakes.jina_server import JinaFake
+from tests.fakes.nvidia_server import NvidiaFake
 from tests.fakes.ollama_server import OllamaFake
 from tests.fakes.openai_server import OpenAIFake
+from tests.fakes.openllm_server import OpenLLMFake
 from tests.fakes.tei_server import TEIFake
 from tests.fakes.tongyi_server import TongyiFake
+from tests.fakes.triton_server import TritonFake
 from tests.fakes.xinference_server import XinferenceFake
 
 # No secret pattern (sk-..., key=...) knows this shape: only masking by value can hide it.
@@ -187,6 +193,49 @@ FAMILIES: dict[str, Family] = {
             "speech2text": "whisper-small",
             "tts": "ChatTTS",
         },
+    ),
+    "nvidia": Family(
+        fake=lambda: NvidiaFake(api_key=KEY),
+        adapter=lambda url: NvidiaAdapter(
+            endpoint(
+                f"{url}/v1",
+                credentials={"api_key": KEY},
+                options={"retrieval_url": f"{url}/v1/retrieval"},
+            ),
+            http.pool(),
+        ),
+        models={
+            "llm": "meta/llama-3.1-8b-instruct",
+            "text-embedding": "nvidia/nv-embedqa-e5-v5",
+            "rerank": "nvidia/llama-3.2-nv-rerankqa-1b-v2",
+        },
+    ),
+    # OpenLLM asks for no key: the credential here is a proxy's, sent as an extra header.
+    "openllm": Family(
+        fake=lambda: OpenLLMFake(),
+        adapter=lambda url: OpenLLMAdapter(
+            endpoint(
+                credentials={"base_url": url},
+                extra_headers={"Authorization": f"Bearer {KEY}"},
+                secret_names=frozenset(),
+            ),
+            http.pool(),
+        ),
+        models={"llm": "google/gemma-3-1b-it", "text-embedding": "BAAI/bge-small-en-v1.5"},
+    ),
+    # Triton asks for no key either: a proxy's credential again.
+    "triton": Family(
+        fake=lambda: TritonFake(),
+        adapter=lambda url: TritonAdapter(
+            endpoint(
+                credentials={"base_url": url},
+                extra_headers={"Authorization": f"Bearer {KEY}"},
+                secret_names=frozenset(),
+            ),
+            http.pool(),
+        ),
+        models={"llm": "ensemble"},
+        lists_models=False,
     ),
 }
 
