@@ -13,6 +13,7 @@ from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
 from providers.runtime.tei import TEIAdapter
 from providers.runtime.xinference import XinferenceAdapter
+from providers.runtime.zhipuai import ZhipuAIAdapter
 
 ADAPTERS: dict[str, type[Adapter]] = {
     adapter.family: adapter
@@ -25,6 +26,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
         OllamaAdapter,
         TEIAdapter,
         XinferenceAdapter,
+        ZhipuAIAdapter,
     )
 }
 

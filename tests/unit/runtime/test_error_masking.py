@@ -32,6 +32,7 @@ from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
 from providers.runtime.tei import TEIAdapter
 from providers.runtime.xinference import XinferenceAdapter
+from providers.runtime.zhipuai import ZhipuAIAdapter
 from tests.fakes.anthropic_server import AnthropicFake
 from tests.fakes.azure_openai_server import AzureOpenAIFake
 from tests.fakes.base import FakeServer, wav_with_text
@@ -41,6 +42,8 @@ from tests.fakes.ollama_server import OllamaFake
 from tests.fakes.openai_server import OpenAIFake
 from tests.fakes.tei_server import TEIFake
 from tests.fakes.xinference_server import XinferenceFake
+from tests.fakes.zhipuai_server import PREFIX as ZHIPU_PREFIX
+from tests.fakes.zhipuai_server import ZhipuFake
 
 # No secret pattern (sk-..., key=...) knows this shape: only masking by value can hide it.
 KEY = "k3y-7f9c2e41b8d05a6e"
@@ -166,6 +169,17 @@ FAMILIES: dict[str, Family] = {
             "speech2text": "whisper-small",
             "tts": "ChatTTS",
         },
+    ),
+    "zhipuai": Family(
+        fake=lambda: ZhipuFake(api_key=KEY),  # no "<id>.<secret>": sent bare, so quoted bare
+        adapter=lambda url: ZhipuAIAdapter(
+            endpoint(credentials={"api_key": KEY, "base_url": url + ZHIPU_PREFIX}), http.pool()
+        ),
+        models={"llm": "glm-5-turbo", "text-embedding": "embedding-3"},
+        lists_models=False,
+        extra=(
+            ("stream error object", "stream_error", lambda a, m: list(a.stream(m["llm"], ASK))),
+        ),
     ),
 }
 
