@@ -9,6 +9,7 @@ from providers.runtime.azure_openai import AzureOpenAIAdapter
 from providers.runtime.base import Adapter
 from providers.runtime.cohere import CohereAdapter
 from providers.runtime.jina import JinaAdapter
+from providers.runtime.minimax import MinimaxAdapter
 from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
 from providers.runtime.tei import TEIAdapter
@@ -27,6 +28,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
         TEIAdapter,
         XinferenceAdapter,
         ZhipuAIAdapter,
+        MinimaxAdapter,
     )
 }
 

@@ -28,6 +28,7 @@ from providers.runtime.base import (
 from providers.runtime.cohere import CohereAdapter
 from providers.runtime.http import RetryPolicy, Timeouts
 from providers.runtime.jina import JinaAdapter
+from providers.runtime.minimax import MinimaxAdapter
 from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
 from providers.runtime.tei import TEIAdapter
@@ -38,6 +39,7 @@ from tests.fakes.azure_openai_server import AzureOpenAIFake
 from tests.fakes.base import FakeServer, wav_with_text
 from tests.fakes.cohere_server import CohereFake
 from tests.fakes.jina_server import JinaFake
+from tests.fakes.minimax_server import MinimaxFake
 from tests.fakes.ollama_server import OllamaFake
 from tests.fakes.openai_server import OpenAIFake
 from tests.fakes.tei_server import TEIFake
@@ -180,6 +182,17 @@ FAMILIES: dict[str, Family] = {
         extra=(
             ("stream error object", "stream_error", lambda a, m: list(a.stream(m["llm"], ASK))),
         ),
+    ),
+    "minimax": Family(
+        fake=lambda: MinimaxFake(api_key=KEY, group_id="1900000000000000001"),
+        adapter=lambda url: MinimaxAdapter(
+            endpoint(
+                credentials={"api_key": KEY, "group_id": "1900000000000000001", "base_url": url}
+            ),
+            http.pool(),
+        ),
+        models={"llm": "MiniMax-M2.5", "text-embedding": "embo-01"},
+        lists_models=False,
     ),
 }
 
