@@ -10,6 +10,7 @@ from providers.runtime.base import Adapter
 from providers.runtime.cohere import CohereAdapter
 from providers.runtime.jina import JinaAdapter
 from providers.runtime.nvidia import NvidiaAdapter
+from providers.runtime.minimax import MinimaxAdapter
 from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
 from providers.runtime.openllm import OpenLLMAdapter
@@ -17,6 +18,7 @@ from providers.runtime.tei import TEIAdapter
 from providers.runtime.tongyi import TongyiAdapter
 from providers.runtime.triton import TritonAdapter
 from providers.runtime.xinference import XinferenceAdapter
+from providers.runtime.zhipuai import ZhipuAIAdapter
 
 ADAPTERS: dict[str, type[Adapter]] = {
     adapter.family: adapter
@@ -33,6 +35,8 @@ ADAPTERS: dict[str, type[Adapter]] = {
         NvidiaAdapter,
         OpenLLMAdapter,
         TritonAdapter,
+        ZhipuAIAdapter,
+        MinimaxAdapter,
     )
 }
 

@@ -29,6 +29,7 @@ from providers.runtime.cohere import CohereAdapter
 from providers.runtime.http import RetryPolicy, Timeouts
 from providers.runtime.jina import JinaAdapter
 from providers.runtime.nvidia import NvidiaAdapter
+from providers.runtime.minimax import MinimaxAdapter
 from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
 from providers.runtime.openllm import OpenLLMAdapter
@@ -36,12 +37,14 @@ from providers.runtime.tei import TEIAdapter
 from providers.runtime.tongyi import TongyiAdapter
 from providers.runtime.triton import TritonAdapter
 from providers.runtime.xinference import XinferenceAdapter
+from providers.runtime.zhipuai import ZhipuAIAdapter
 from tests.fakes.anthropic_server import AnthropicFake
 from tests.fakes.azure_openai_server import AzureOpenAIFake
 from tests.fakes.base import FakeServer, wav_with_text
 from tests.fakes.cohere_server import CohereFake
 from tests.fakes.jina_server import JinaFake
 from tests.fakes.nvidia_server import NvidiaFake
+from tests.fakes.minimax_server import MinimaxFake
 from tests.fakes.ollama_server import OllamaFake
 from tests.fakes.openai_server import OpenAIFake
 from tests.fakes.openllm_server import OpenLLMFake
@@ -49,6 +52,8 @@ from tests.fakes.tei_server import TEIFake
 from tests.fakes.tongyi_server import TongyiFake
 from tests.fakes.triton_server import TritonFake
 from tests.fakes.xinference_server import XinferenceFake
+from tests.fakes.zhipuai_server import PREFIX as ZHIPU_PREFIX
+from tests.fakes.zhipuai_server import ZhipuFake
 
 # No secret pattern (sk-..., key=...) knows this shape: only masking by value can hide it.
 KEY = "k3y-7f9c2e41b8d05a6e"
@@ -235,6 +240,26 @@ FAMILIES: dict[str, Family] = {
             http.pool(),
         ),
         models={"llm": "ensemble"},
+    "zhipuai": Family(
+        fake=lambda: ZhipuFake(api_key=KEY),  # no "<id>.<secret>": sent bare, so quoted bare
+        adapter=lambda url: ZhipuAIAdapter(
+            endpoint(credentials={"api_key": KEY, "base_url": url + ZHIPU_PREFIX}), http.pool()
+        ),
+        models={"llm": "glm-5-turbo", "text-embedding": "embedding-3"},
+        lists_models=False,
+        extra=(
+            ("stream error object", "stream_error", lambda a, m: list(a.stream(m["llm"], ASK))),
+        ),
+    ),
+    "minimax": Family(
+        fake=lambda: MinimaxFake(api_key=KEY, group_id="1900000000000000001"),
+        adapter=lambda url: MinimaxAdapter(
+            endpoint(
+                credentials={"api_key": KEY, "group_id": "1900000000000000001", "base_url": url}
+            ),
+            http.pool(),
+        ),
+        models={"llm": "MiniMax-M2.5", "text-embedding": "embo-01"},
         lists_models=False,
     ),
 }
