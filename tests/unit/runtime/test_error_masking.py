@@ -27,6 +27,7 @@ from providers.runtime.base import (
 )
 from providers.runtime.cohere import CohereAdapter
 from providers.runtime.http import RetryPolicy, Timeouts
+from providers.runtime.hunyuan import HunyuanAdapter
 from providers.runtime.jina import JinaAdapter
 from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
@@ -36,6 +37,7 @@ from tests.fakes.anthropic_server import AnthropicFake
 from tests.fakes.azure_openai_server import AzureOpenAIFake
 from tests.fakes.base import FakeServer, wav_with_text
 from tests.fakes.cohere_server import CohereFake
+from tests.fakes.hunyuan_server import HunyuanFake
 from tests.fakes.jina_server import JinaFake
 from tests.fakes.ollama_server import OllamaFake
 from tests.fakes.openai_server import OpenAIFake
@@ -128,6 +130,16 @@ FAMILIES: dict[str, Family] = {
             ("stream finish_reason ERROR", "echo_key_finish", _cohere_stream),
             ("stream error event", "echo_key_stream", _cohere_stream),
         ),
+    ),
+    "hunyuan": Family(
+        fake=lambda: HunyuanFake(secret_id=KEY, secret_key="hunyuan-secret-key"),
+        adapter=lambda url: HunyuanAdapter(
+            endpoint(url, credentials={"secret_id": KEY, "secret_key": "hunyuan-secret-key"}),
+            http.pool(),
+        ),
+        models={"llm": "hunyuan-turbos-latest"},
+        lists_models=False,
+        extra=(("stream error event", "echo_key_stream", _cohere_stream),),
     ),
     "jina": Family(
         fake=lambda: JinaFake(api_key=KEY),
