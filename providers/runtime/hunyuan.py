@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -255,41 +255,23 @@ class HunyuanAdapter(Adapter):
     def _call(self, action: str, body: dict[str, Any], *, stream: bool = False) -> Any:
         """The action's `Response` object, or for a stream its open SSE response. An error in an
         HTTP 200 body raises; the retryable ones are tried again first."""
-        retry = self.endpoint.retry
-        deadline = time.monotonic() + self.endpoint.timeouts.total
-        attempt = 0
-        while True:
-            attempt += 1
+
+        def attempt() -> Any:
             response = self.http.request(
                 "POST", "/", json_body=body, headers=self._headers(action), stream=stream
             )
             if stream and "text/event-stream" in response.headers.get("Content-Type", ""):
                 return response
-            try:
-                data = response.json()
-            except ValueError as exc:
-                raise errors.UpstreamUnavailable(
-                    "Hunyuan answered with a body that is not JSON: "
-                    f"{self.http.bounded(response.text[:200])}"
-                ) from exc
-            finally:
-                response.close()
-            reply = data.get("Response") if isinstance(data, dict) else None
+            reply = read_json(self, response).get("Response")
             if not isinstance(reply, dict):
                 raise errors.UpstreamUnavailable(
-                    f"Hunyuan's answer has no Response: {self.http.bounded(str(data)[:200])}"
+                    f"Hunyuan's answer has no Response: {self.http.bounded(str(reply)[:200])}"
                 )
-            if not isinstance(reply.get("Error"), dict):
-                return reply
-            failure = self._failure(reply["Error"])
-            pause = retry.delay(attempt, None)
-            if (
-                not failure.retryable
-                or attempt >= retry.attempts
-                or time.monotonic() + pause > deadline
-            ):
-                raise failure
-            self.http.sleep(pause)
+            if isinstance(reply.get("Error"), dict):
+                return self._failure(reply["Error"])
+            return reply
+
+        return retry_answered_errors(self, attempt)
 
     def chat_body(self, model: str, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -383,6 +365,43 @@ class HunyuanAdapter(Adapter):
                 )
                 return
         raise errors.UpstreamConnection("Hunyuan's stream ended before its FinishReason.")
+
+
+def read_json(adapter: Adapter, response: Response) -> dict[str, Any]:
+    """A whole JSON object body (the response is closed after)."""
+    try:
+        data = response.json()
+    except ValueError as exc:
+        raise errors.UpstreamUnavailable(
+            f"The backend answered with a body that is not JSON: "
+            f"{adapter.http.bounded(response.text[:200])}"
+        ) from exc
+    finally:
+        response.close()
+    if not isinstance(data, dict):
+        raise errors.UpstreamUnavailable(
+            "The backend answered with JSON that is no object: "
+            f"{adapter.http.bounded(str(data)[:200])}"
+        )
+    return data
+
+
+def retry_answered_errors(adapter: Adapter, attempt: Callable[[], Any]) -> Any:
+    """`attempt()`'s result; an error it returns (one a backend answered with HTTP 200, which
+    the shared client took for success) is raised, after the endpoint's retry policy has tried
+    the retryable ones again."""
+    retry = adapter.endpoint.retry
+    deadline = time.monotonic() + adapter.endpoint.timeouts.total
+    tries = 0
+    while True:
+        tries += 1
+        outcome = attempt()
+        if not isinstance(outcome, errors.UpstreamError):
+            return outcome
+        pause = retry.delay(tries, None)
+        if not outcome.retryable or tries >= retry.attempts or time.monotonic() + pause > deadline:
+            raise outcome
+        adapter.http.sleep(pause)
 
 
 def _error_of(body: Any) -> dict[str, Any] | None:

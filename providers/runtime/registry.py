@@ -13,6 +13,7 @@ from providers.runtime.jina import JinaAdapter
 from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
 from providers.runtime.tei import TEIAdapter
+from providers.runtime.tencent_asr import TencentASRAdapter
 from providers.runtime.xinference import XinferenceAdapter
 
 ADAPTERS: dict[str, type[Adapter]] = {
@@ -26,6 +27,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
         JinaAdapter,
         OllamaAdapter,
         TEIAdapter,
+        TencentASRAdapter,
         XinferenceAdapter,
     )
 }

@@ -32,6 +32,7 @@ from providers.runtime.jina import JinaAdapter
 from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
 from providers.runtime.tei import TEIAdapter
+from providers.runtime.tencent_asr import TencentASRAdapter
 from providers.runtime.xinference import XinferenceAdapter
 from tests.fakes.anthropic_server import AnthropicFake
 from tests.fakes.azure_openai_server import AzureOpenAIFake
@@ -42,6 +43,7 @@ from tests.fakes.jina_server import JinaFake
 from tests.fakes.ollama_server import OllamaFake
 from tests.fakes.openai_server import OpenAIFake
 from tests.fakes.tei_server import TEIFake
+from tests.fakes.tencent_asr_server import TencentASRFake
 from tests.fakes.xinference_server import XinferenceFake
 
 # No secret pattern (sk-..., key=...) knows this shape: only masking by value can hide it.
@@ -165,6 +167,18 @@ FAMILIES: dict[str, Family] = {
             endpoint(credentials={"base_url": url, "api_key": KEY}), http.pool()
         ),
         models={"text-embedding": "BAAI/bge-m3", "rerank": "BAAI/bge-m3"},
+    ),
+    "tencent_asr": Family(
+        fake=lambda: TencentASRFake(app_id="1259228442", secret_id=KEY, secret_key="asr-key"),
+        adapter=lambda url: TencentASRAdapter(
+            endpoint(
+                url,
+                credentials={"app_id": "1259228442", "secret_id": KEY, "secret_key": "asr-key"},
+            ),
+            http.pool(),
+        ),
+        models={"speech2text": "tencent"},
+        lists_models=False,
     ),
     "xinference": Family(
         fake=lambda: XinferenceFake(api_key=KEY),
