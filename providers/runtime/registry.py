@@ -8,6 +8,7 @@ from providers.runtime.anthropic import AnthropicAdapter
 from providers.runtime.azure_openai import AzureOpenAIAdapter
 from providers.runtime.base import Adapter
 from providers.runtime.cohere import CohereAdapter
+from providers.runtime.hunyuan import HunyuanAdapter
 from providers.runtime.jina import JinaAdapter
 from providers.runtime.nvidia import NvidiaAdapter
 from providers.runtime.minimax import MinimaxAdapter
@@ -17,6 +18,7 @@ from providers.runtime.openllm import OpenLLMAdapter
 from providers.runtime.tei import TEIAdapter
 from providers.runtime.tongyi import TongyiAdapter
 from providers.runtime.triton import TritonAdapter
+from providers.runtime.tencent_asr import TencentASRAdapter
 from providers.runtime.xinference import XinferenceAdapter
 from providers.runtime.zhipuai import ZhipuAIAdapter
 
@@ -27,9 +29,11 @@ ADAPTERS: dict[str, type[Adapter]] = {
         AzureOpenAIAdapter,
         AnthropicAdapter,
         CohereAdapter,
+        HunyuanAdapter,
         JinaAdapter,
         OllamaAdapter,
         TEIAdapter,
+        TencentASRAdapter,
         XinferenceAdapter,
         TongyiAdapter,
         NvidiaAdapter,

@@ -27,6 +27,7 @@ from providers.runtime.base import (
 )
 from providers.runtime.cohere import CohereAdapter
 from providers.runtime.http import RetryPolicy, Timeouts
+from providers.runtime.hunyuan import HunyuanAdapter
 from providers.runtime.jina import JinaAdapter
 from providers.runtime.nvidia import NvidiaAdapter
 from providers.runtime.minimax import MinimaxAdapter
@@ -36,12 +37,14 @@ from providers.runtime.openllm import OpenLLMAdapter
 from providers.runtime.tei import TEIAdapter
 from providers.runtime.tongyi import TongyiAdapter
 from providers.runtime.triton import TritonAdapter
+from providers.runtime.tencent_asr import TencentASRAdapter
 from providers.runtime.xinference import XinferenceAdapter
 from providers.runtime.zhipuai import ZhipuAIAdapter
 from tests.fakes.anthropic_server import AnthropicFake
 from tests.fakes.azure_openai_server import AzureOpenAIFake
 from tests.fakes.base import FakeServer, wav_with_text
 from tests.fakes.cohere_server import CohereFake
+from tests.fakes.hunyuan_server import HunyuanFake
 from tests.fakes.jina_server import JinaFake
 from tests.fakes.nvidia_server import NvidiaFake
 from tests.fakes.minimax_server import MinimaxFake
@@ -51,6 +54,7 @@ from tests.fakes.openllm_server import OpenLLMFake
 from tests.fakes.tei_server import TEIFake
 from tests.fakes.tongyi_server import TongyiFake
 from tests.fakes.triton_server import TritonFake
+from tests.fakes.tencent_asr_server import TencentASRFake
 from tests.fakes.xinference_server import XinferenceFake
 from tests.fakes.zhipuai_server import PREFIX as ZHIPU_PREFIX
 from tests.fakes.zhipuai_server import ZhipuFake
@@ -142,6 +146,16 @@ FAMILIES: dict[str, Family] = {
             ("stream error event", "echo_key_stream", _cohere_stream),
         ),
     ),
+    "hunyuan": Family(
+        fake=lambda: HunyuanFake(secret_id=KEY, secret_key="hunyuan-secret-key"),
+        adapter=lambda url: HunyuanAdapter(
+            endpoint(url, credentials={"secret_id": KEY, "secret_key": "hunyuan-secret-key"}),
+            http.pool(),
+        ),
+        models={"llm": "hunyuan-turbos-latest"},
+        lists_models=False,
+        extra=(("stream error event", "echo_key_stream", _cohere_stream),),
+    ),
     "jina": Family(
         fake=lambda: JinaFake(api_key=KEY),
         adapter=lambda url: JinaAdapter(
@@ -185,6 +199,17 @@ FAMILIES: dict[str, Family] = {
                 lambda a, m: list(a.stream(m["llm"], ASK)),
             ),
         ),
+    "tencent_asr": Family(
+        fake=lambda: TencentASRFake(app_id="1259228442", secret_id=KEY, secret_key="asr-key"),
+        adapter=lambda url: TencentASRAdapter(
+            endpoint(
+                url,
+                credentials={"app_id": "1259228442", "secret_id": KEY, "secret_key": "asr-key"},
+            ),
+            http.pool(),
+        ),
+        models={"speech2text": "tencent"},
+        lists_models=False,
     ),
     "xinference": Family(
         fake=lambda: XinferenceFake(api_key=KEY),
