@@ -10,15 +10,15 @@ from providers.runtime.base import Adapter
 from providers.runtime.cohere import CohereAdapter
 from providers.runtime.hunyuan import HunyuanAdapter
 from providers.runtime.jina import JinaAdapter
-from providers.runtime.nvidia import NvidiaAdapter
 from providers.runtime.minimax import MinimaxAdapter
+from providers.runtime.nvidia import NvidiaAdapter
 from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
 from providers.runtime.openllm import OpenLLMAdapter
 from providers.runtime.tei import TEIAdapter
+from providers.runtime.tencent_asr import TencentASRAdapter
 from providers.runtime.tongyi import TongyiAdapter
 from providers.runtime.triton import TritonAdapter
-from providers.runtime.tencent_asr import TencentASRAdapter
 from providers.runtime.xinference import XinferenceAdapter
 from providers.runtime.zhipuai import ZhipuAIAdapter
 

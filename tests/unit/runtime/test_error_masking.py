@@ -29,15 +29,15 @@ from providers.runtime.cohere import CohereAdapter
 from providers.runtime.http import RetryPolicy, Timeouts
 from providers.runtime.hunyuan import HunyuanAdapter
 from providers.runtime.jina import JinaAdapter
-from providers.runtime.nvidia import NvidiaAdapter
 from providers.runtime.minimax import MinimaxAdapter
+from providers.runtime.nvidia import NvidiaAdapter
 from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
 from providers.runtime.openllm import OpenLLMAdapter
 from providers.runtime.tei import TEIAdapter
+from providers.runtime.tencent_asr import TencentASRAdapter
 from providers.runtime.tongyi import TongyiAdapter
 from providers.runtime.triton import TritonAdapter
-from providers.runtime.tencent_asr import TencentASRAdapter
 from providers.runtime.xinference import XinferenceAdapter
 from providers.runtime.zhipuai import ZhipuAIAdapter
 from tests.fakes.anthropic_server import AnthropicFake
@@ -46,15 +46,15 @@ from tests.fakes.base import FakeServer, wav_with_text
 from tests.fakes.cohere_server import CohereFake
 from tests.fakes.hunyuan_server import HunyuanFake
 from tests.fakes.jina_server import JinaFake
-from tests.fakes.nvidia_server import NvidiaFake
 from tests.fakes.minimax_server import MinimaxFake
+from tests.fakes.nvidia_server import NvidiaFake
 from tests.fakes.ollama_server import OllamaFake
 from tests.fakes.openai_server import OpenAIFake
 from tests.fakes.openllm_server import OpenLLMFake
 from tests.fakes.tei_server import TEIFake
+from tests.fakes.tencent_asr_server import TencentASRFake
 from tests.fakes.tongyi_server import TongyiFake
 from tests.fakes.triton_server import TritonFake
-from tests.fakes.tencent_asr_server import TencentASRFake
 from tests.fakes.xinference_server import XinferenceFake
 from tests.fakes.zhipuai_server import PREFIX as ZHIPU_PREFIX
 from tests.fakes.zhipuai_server import ZhipuFake
@@ -199,6 +199,7 @@ FAMILIES: dict[str, Family] = {
                 lambda a, m: list(a.stream(m["llm"], ASK)),
             ),
         ),
+    ),
     "tencent_asr": Family(
         fake=lambda: TencentASRFake(app_id="1259228442", secret_id=KEY, secret_key="asr-key"),
         adapter=lambda url: TencentASRAdapter(
@@ -265,6 +266,8 @@ FAMILIES: dict[str, Family] = {
             http.pool(),
         ),
         models={"llm": "ensemble"},
+        lists_models=False,
+    ),
     "zhipuai": Family(
         fake=lambda: ZhipuFake(api_key=KEY),  # no "<id>.<secret>": sent bare, so quoted bare
         adapter=lambda url: ZhipuAIAdapter(
