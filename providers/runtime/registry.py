@@ -12,6 +12,7 @@ from providers.runtime.jina import JinaAdapter
 from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
 from providers.runtime.tei import TEIAdapter
+from providers.runtime.wenxin import WenxinAdapter
 from providers.runtime.xinference import XinferenceAdapter
 
 ADAPTERS: dict[str, type[Adapter]] = {
@@ -25,6 +26,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
         OllamaAdapter,
         TEIAdapter,
         XinferenceAdapter,
+        WenxinAdapter,
     )
 }
 

@@ -31,6 +31,7 @@ from providers.runtime.jina import JinaAdapter
 from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
 from providers.runtime.tei import TEIAdapter
+from providers.runtime.wenxin import WenxinAdapter
 from providers.runtime.xinference import XinferenceAdapter
 from tests.fakes.anthropic_server import AnthropicFake
 from tests.fakes.azure_openai_server import AzureOpenAIFake
@@ -40,6 +41,7 @@ from tests.fakes.jina_server import JinaFake
 from tests.fakes.ollama_server import OllamaFake
 from tests.fakes.openai_server import OpenAIFake
 from tests.fakes.tei_server import TEIFake
+from tests.fakes.wenxin_server import QianfanFake
 from tests.fakes.xinference_server import XinferenceFake
 
 # No secret pattern (sk-..., key=...) knows this shape: only masking by value can hide it.
@@ -166,6 +168,14 @@ FAMILIES: dict[str, Family] = {
             "speech2text": "whisper-small",
             "tts": "ChatTTS",
         },
+    ),
+    "wenxin": Family(
+        fake=lambda: QianfanFake(api_key=KEY),
+        adapter=lambda url: WenxinAdapter(
+            endpoint(f"{url}/v2", credentials={"api_key": KEY}), http.pool()
+        ),
+        models={"llm": "ernie-4.5-turbo-128k", "text-embedding": "embedding-v1"},
+        lists_models=False,  # no listing offered: the catalog names its models
     ),
 }
 
