@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -31,6 +31,7 @@ from providers.runtime.jina import JinaAdapter
 from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
 from providers.runtime.tei import TEIAdapter
+from providers.runtime.volcengine import VolcengineAdapter
 from providers.runtime.wenxin import WenxinAdapter
 from providers.runtime.xinference import XinferenceAdapter
 from tests.fakes.anthropic_server import AnthropicFake
@@ -41,6 +42,7 @@ from tests.fakes.jina_server import JinaFake
 from tests.fakes.ollama_server import OllamaFake
 from tests.fakes.openai_server import OpenAIFake
 from tests.fakes.tei_server import TEIFake
+from tests.fakes.volcengine_server import ArkFake
 from tests.fakes.wenxin_server import QianfanFake
 from tests.fakes.xinference_server import XinferenceFake
 
@@ -69,6 +71,14 @@ class Family:
 
 def _cohere_stream(a: Adapter, models: dict[str, str]) -> Any:
     return list(a.stream(models["llm"], ASK))
+
+
+def _volcengine_aksk_chat(a: Adapter, models: dict[str, str]) -> Any:
+    """The same endpoint signed in with AK/SK: the GetApiKey exchange quotes the access key."""
+    credentials = {**a.endpoint.credentials, "auth_method": "aksk", "access_key_id": KEY,
+                   "secret_access_key": "volc-sk-8d1e"}  # fmt: skip
+    aksk = VolcengineAdapter(replace(a.endpoint, credentials=credentials), http.pool())
+    return aksk.chat(models["llm"], ASK)
 
 
 FAMILIES: dict[str, Family] = {
@@ -176,6 +186,20 @@ FAMILIES: dict[str, Family] = {
         ),
         models={"llm": "ernie-4.5-turbo-128k", "text-embedding": "embedding-v1"},
         lists_models=False,  # no listing offered: the catalog names its models
+    ),
+    "volcengine": Family(
+        fake=lambda: ArkFake(api_key=KEY, access_keys={KEY: "volc-sk-8d1e"}),
+        adapter=lambda url: VolcengineAdapter(
+            endpoint(
+                f"{url}/api/v3",
+                credentials={"auth_method": "api_key", "api_key": KEY},
+                options={"openapi_base_url": url},
+            ),
+            http.pool(),
+        ),
+        models={"llm": "ep-20250101000000-chat01", "text-embedding": "ep-20250101000000-embed1"},
+        lists_models=False,  # endpoints are listed by Ark's management API
+        extra=(("AK/SK GetApiKey exchange", "echo_key", _volcengine_aksk_chat),),
     ),
 }
 
