@@ -19,6 +19,8 @@ from providers.runtime.tei import TEIAdapter
 from providers.runtime.tencent_asr import TencentASRAdapter
 from providers.runtime.tongyi import TongyiAdapter
 from providers.runtime.triton import TritonAdapter
+from providers.runtime.volcengine import VolcengineAdapter
+from providers.runtime.wenxin import WenxinAdapter
 from providers.runtime.xinference import XinferenceAdapter
 from providers.runtime.zhipuai import ZhipuAIAdapter
 
@@ -41,6 +43,8 @@ ADAPTERS: dict[str, type[Adapter]] = {
         TritonAdapter,
         ZhipuAIAdapter,
         MinimaxAdapter,
+        WenxinAdapter,
+        VolcengineAdapter,
     )
 }
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -38,6 +38,8 @@ from providers.runtime.tei import TEIAdapter
 from providers.runtime.tencent_asr import TencentASRAdapter
 from providers.runtime.tongyi import TongyiAdapter
 from providers.runtime.triton import TritonAdapter
+from providers.runtime.volcengine import VolcengineAdapter
+from providers.runtime.wenxin import WenxinAdapter
 from providers.runtime.xinference import XinferenceAdapter
 from providers.runtime.zhipuai import ZhipuAIAdapter
 from tests.fakes.anthropic_server import AnthropicFake
@@ -55,6 +57,8 @@ from tests.fakes.tei_server import TEIFake
 from tests.fakes.tencent_asr_server import TencentASRFake
 from tests.fakes.tongyi_server import TongyiFake
 from tests.fakes.triton_server import TritonFake
+from tests.fakes.volcengine_server import ArkFake
+from tests.fakes.wenxin_server import QianfanFake
 from tests.fakes.xinference_server import XinferenceFake
 from tests.fakes.zhipuai_server import PREFIX as ZHIPU_PREFIX
 from tests.fakes.zhipuai_server import ZhipuFake
@@ -84,6 +88,14 @@ class Family:
 
 def _cohere_stream(a: Adapter, models: dict[str, str]) -> Any:
     return list(a.stream(models["llm"], ASK))
+
+
+def _volcengine_aksk_chat(a: Adapter, models: dict[str, str]) -> Any:
+    """The same endpoint signed in with AK/SK: the GetApiKey exchange quotes the access key."""
+    credentials = {**a.endpoint.credentials, "auth_method": "aksk", "access_key_id": KEY,
+                   "secret_access_key": "volc-sk-8d1e"}  # fmt: skip
+    aksk = VolcengineAdapter(replace(a.endpoint, credentials=credentials), http.pool())
+    return aksk.chat(models["llm"], ASK)
 
 
 FAMILIES: dict[str, Family] = {
@@ -289,6 +301,28 @@ FAMILIES: dict[str, Family] = {
         ),
         models={"llm": "MiniMax-M2.5", "text-embedding": "embo-01"},
         lists_models=False,
+    ),
+    "wenxin": Family(
+        fake=lambda: QianfanFake(api_key=KEY),
+        adapter=lambda url: WenxinAdapter(
+            endpoint(f"{url}/v2", credentials={"api_key": KEY}), http.pool()
+        ),
+        models={"llm": "ernie-4.5-turbo-128k", "text-embedding": "embedding-v1"},
+        lists_models=False,  # no listing offered: the catalog names its models
+    ),
+    "volcengine": Family(
+        fake=lambda: ArkFake(api_key=KEY, access_keys={KEY: "volc-sk-8d1e"}),
+        adapter=lambda url: VolcengineAdapter(
+            endpoint(
+                f"{url}/api/v3",
+                credentials={"auth_method": "api_key", "api_key": KEY},
+                options={"openapi_base_url": url},
+            ),
+            http.pool(),
+        ),
+        models={"llm": "ep-20250101000000-chat01", "text-embedding": "ep-20250101000000-embed1"},
+        lists_models=False,  # endpoints are listed by Ark's management API
+        extra=(("AK/SK GetApiKey exchange", "echo_key", _volcengine_aksk_chat),),
     ),
 }
 
