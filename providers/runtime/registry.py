@@ -8,6 +8,7 @@ from providers.runtime.anthropic import AnthropicAdapter
 from providers.runtime.azure_openai import AzureOpenAIAdapter
 from providers.runtime.base import Adapter
 from providers.runtime.cohere import CohereAdapter
+from providers.runtime.google_gemini import GeminiAdapter
 from providers.runtime.jina import JinaAdapter
 from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
@@ -21,6 +22,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
         AzureOpenAIAdapter,
         AnthropicAdapter,
         CohereAdapter,
+        GeminiAdapter,
         JinaAdapter,
         OllamaAdapter,
         TEIAdapter,

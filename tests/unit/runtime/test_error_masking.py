@@ -26,6 +26,7 @@ from providers.runtime.base import (
     Message,
 )
 from providers.runtime.cohere import CohereAdapter
+from providers.runtime.google_gemini import GeminiAdapter
 from providers.runtime.http import RetryPolicy, Timeouts
 from providers.runtime.jina import JinaAdapter
 from providers.runtime.ollama import OllamaAdapter
@@ -36,6 +37,7 @@ from tests.fakes.anthropic_server import AnthropicFake
 from tests.fakes.azure_openai_server import AzureOpenAIFake
 from tests.fakes.base import FakeServer, wav_with_text
 from tests.fakes.cohere_server import CohereFake
+from tests.fakes.google_gemini_server import GeminiFake
 from tests.fakes.jina_server import JinaFake
 from tests.fakes.ollama_server import OllamaFake
 from tests.fakes.openai_server import OpenAIFake
@@ -127,6 +129,20 @@ FAMILIES: dict[str, Family] = {
             ("chat finish_reason ERROR", "echo_key_finish", lambda a, m: a.chat(m["llm"], ASK)),
             ("stream finish_reason ERROR", "echo_key_finish", _cohere_stream),
             ("stream error event", "echo_key_stream", _cohere_stream),
+        ),
+    ),
+    "google_gemini": Family(
+        fake=lambda: GeminiFake(api_key=KEY),
+        adapter=lambda url: GeminiAdapter(
+            endpoint(credentials={"api_key": KEY, "base_url": url}), http.pool()
+        ),
+        models={"llm": "gemini-2.5-flash"},
+        extra=(
+            (
+                "stream error object",
+                "echo_key_stream",
+                lambda a, m: list(a.stream(m["llm"], ASK)),
+            ),
         ),
     ),
     "jina": Family(
