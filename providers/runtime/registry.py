@@ -13,6 +13,7 @@ from providers.runtime.jina import JinaAdapter
 from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
 from providers.runtime.tei import TEIAdapter
+from providers.runtime.vertex_ai import VertexAIAdapter
 from providers.runtime.xinference import XinferenceAdapter
 
 ADAPTERS: dict[str, type[Adapter]] = {
@@ -27,6 +28,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
         OllamaAdapter,
         TEIAdapter,
         XinferenceAdapter,
+        VertexAIAdapter,
     )
 }
 

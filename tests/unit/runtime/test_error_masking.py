@@ -32,6 +32,7 @@ from providers.runtime.jina import JinaAdapter
 from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
 from providers.runtime.tei import TEIAdapter
+from providers.runtime.vertex_ai import VertexAIAdapter
 from providers.runtime.xinference import XinferenceAdapter
 from tests.fakes.anthropic_server import AnthropicFake
 from tests.fakes.azure_openai_server import AzureOpenAIFake
@@ -42,6 +43,7 @@ from tests.fakes.jina_server import JinaFake
 from tests.fakes.ollama_server import OllamaFake
 from tests.fakes.openai_server import OpenAIFake
 from tests.fakes.tei_server import TEIFake
+from tests.fakes.vertex_ai_server import VertexFake, encoded, service_account
 from tests.fakes.xinference_server import XinferenceFake
 
 # No secret pattern (sk-..., key=...) knows this shape: only masking by value can hide it.
@@ -182,6 +184,31 @@ FAMILIES: dict[str, Family] = {
             "speech2text": "whisper-small",
             "tts": "ChatTTS",
         },
+    ),
+    # The credential on the wire is an exchanged token: the fake issues tokens holding KEY.
+    "vertex_ai": Family(
+        fake=lambda: VertexFake(token_prefix=f"ya29.{KEY}."),
+        adapter=lambda url: VertexAIAdapter(
+            endpoint(
+                f"{url}/v1",
+                credentials={
+                    "project_id": "fake-project",
+                    "location": "us-central1",
+                    "service_account_key": encoded(service_account(token_uri=f"{url}/token")),
+                },
+                options={"regional_base_url": f"{url}/v1"},
+            ),
+            http.pool(),
+        ),
+        models={"llm": "gemini-2.5-flash", "text-embedding": "text-embedding-005"},
+        lists_models=False,  # Vertex lists publisher models only in v1beta1's Model Garden
+        extra=(
+            (
+                "claude chat",
+                "echo_key",
+                lambda a, m: a.chat("claude-sonnet-4-5@20250929", ASK),
+            ),
+        ),
     ),
 }
 

@@ -5,10 +5,13 @@ ending as a typed error after bounded retries."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from config import errors
+from providers import routing
+from providers.catalog import parse_file
 from providers.runtime import http
 from providers.runtime.base import (
     ChatRequest,
@@ -21,7 +24,9 @@ from providers.runtime.base import (
 )
 from providers.runtime.google_gemini import SKIP_SIGNATURE, GeminiAdapter
 from providers.runtime.http import RetryPolicy, Timeouts
-from tests.fakes.google_gemini_server import SIGNATURE, GeminiFake
+from tests.fakes.google_gemini_server import SIGNATURE, SPEC, GeminiFake
+
+CATALOG = Path(__file__).resolve().parents[3] / "providers" / "catalog"
 
 FAST_RETRY = RetryPolicy(attempts=3, backoff=0.01, max_backoff=0.05)
 LLM = "gemini-2.5-flash"
@@ -311,3 +316,15 @@ def test_the_base_url_gets_a_version_when_it_names_none(fake) -> None:
     assert adapter(fake).http.base_url == f"{fake.url}/v1beta"
     assert adapter(fake, base_url=f"{fake.url}/v1").http.base_url == f"{fake.url}/v1"
     assert adapter(fake, base_url="").http.base_url.startswith("https://generativelanguage")
+
+
+def test_the_catalog_form_reaches_the_fake_through_its_spec(settings) -> None:
+    """What the catalog walk does: the manifest's form served by the spec's fake and aimed at it
+    validates through the real adapter."""
+    manifest = parse_file(CATALOG / "google.yaml")
+    where = routing.endpoint(manifest, {"google_api_key": "AIza-sample-key"})
+    models = {"llm": "gemini-flash-lite-latest"}
+    with SPEC.serve(where.credentials, models) as served:
+        aimed = GeminiAdapter(SPEC.aim(where, served.url), http.pool())
+        assert aimed.validate("gemini-flash-lite-latest", "llm").details
+        assert served.received[-1].header("x-goog-api-key") == "AIza-sample-key"
