@@ -188,7 +188,7 @@ def generation_config(request: ChatRequest) -> dict[str, Any]:
         thinking["thinkingBudget"] = int(params["thinking_budget"])
     if thinking:
         config["thinkingConfig"] = thinking
-    response_format = request.response_format or {}
+    response_format = request.response_format or params.get("response_format") or {}
     if not isinstance(response_format, Mapping):  # Dify's "JSON" / "text" template value
         response_format = {"type": "json_object"} if str(response_format).upper() == "JSON" else {}
     schema = None

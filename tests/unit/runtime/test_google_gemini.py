@@ -210,6 +210,8 @@ def test_json_output_with_and_without_a_schema(fake) -> None:
     assert config == {"responseMimeType": "application/json", "responseJsonSchema": schema}
     adapter(fake).chat(LLM, ask("hi", response_format={"type": "json_object"}))
     assert fake.received[-1].json()["generationConfig"] == {"responseMimeType": "application/json"}
+    adapter(fake).chat(LLM, ask("hi", parameters={"response_format": "JSON"}))  # Dify's template
+    assert fake.received[-1].json()["generationConfig"] == {"responseMimeType": "application/json"}
 
 
 def test_model_listing_follows_pages(fake) -> None:
