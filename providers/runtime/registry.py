@@ -8,6 +8,7 @@ from providers.runtime.anthropic import AnthropicAdapter
 from providers.runtime.azure_openai import AzureOpenAIAdapter
 from providers.runtime.base import Adapter
 from providers.runtime.cohere import CohereAdapter
+from providers.runtime.google_gemini import GeminiAdapter
 from providers.runtime.hunyuan import HunyuanAdapter
 from providers.runtime.jina import JinaAdapter
 from providers.runtime.minimax import MinimaxAdapter
@@ -19,6 +20,7 @@ from providers.runtime.tei import TEIAdapter
 from providers.runtime.tencent_asr import TencentASRAdapter
 from providers.runtime.tongyi import TongyiAdapter
 from providers.runtime.triton import TritonAdapter
+from providers.runtime.vertex_ai import VertexAIAdapter
 from providers.runtime.volcengine import VolcengineAdapter
 from providers.runtime.wenxin import WenxinAdapter
 from providers.runtime.xinference import XinferenceAdapter
@@ -32,6 +34,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
         AnthropicAdapter,
         CohereAdapter,
         HunyuanAdapter,
+        GeminiAdapter,
         JinaAdapter,
         OllamaAdapter,
         TEIAdapter,
@@ -45,6 +48,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
         MinimaxAdapter,
         WenxinAdapter,
         VolcengineAdapter,
+        VertexAIAdapter,
     )
 }
 

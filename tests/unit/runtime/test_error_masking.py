@@ -26,6 +26,7 @@ from providers.runtime.base import (
     Message,
 )
 from providers.runtime.cohere import CohereAdapter
+from providers.runtime.google_gemini import GeminiAdapter
 from providers.runtime.http import RetryPolicy, Timeouts
 from providers.runtime.hunyuan import HunyuanAdapter
 from providers.runtime.jina import JinaAdapter
@@ -38,6 +39,7 @@ from providers.runtime.tei import TEIAdapter
 from providers.runtime.tencent_asr import TencentASRAdapter
 from providers.runtime.tongyi import TongyiAdapter
 from providers.runtime.triton import TritonAdapter
+from providers.runtime.vertex_ai import VertexAIAdapter
 from providers.runtime.volcengine import VolcengineAdapter
 from providers.runtime.wenxin import WenxinAdapter
 from providers.runtime.xinference import XinferenceAdapter
@@ -46,6 +48,7 @@ from tests.fakes.anthropic_server import AnthropicFake
 from tests.fakes.azure_openai_server import AzureOpenAIFake
 from tests.fakes.base import FakeServer, wav_with_text
 from tests.fakes.cohere_server import CohereFake
+from tests.fakes.google_gemini_server import GeminiFake
 from tests.fakes.hunyuan_server import HunyuanFake
 from tests.fakes.jina_server import JinaFake
 from tests.fakes.minimax_server import MinimaxFake
@@ -57,6 +60,7 @@ from tests.fakes.tei_server import TEIFake
 from tests.fakes.tencent_asr_server import TencentASRFake
 from tests.fakes.tongyi_server import TongyiFake
 from tests.fakes.triton_server import TritonFake
+from tests.fakes.vertex_ai_server import VertexFake, encoded, service_account
 from tests.fakes.volcengine_server import ArkFake
 from tests.fakes.wenxin_server import QianfanFake
 from tests.fakes.xinference_server import XinferenceFake
@@ -167,6 +171,20 @@ FAMILIES: dict[str, Family] = {
         models={"llm": "hunyuan-turbos-latest"},
         lists_models=False,
         extra=(("stream error event", "echo_key_stream", _cohere_stream),),
+    ),
+    "google_gemini": Family(
+        fake=lambda: GeminiFake(api_key=KEY),
+        adapter=lambda url: GeminiAdapter(
+            endpoint(credentials={"api_key": KEY, "base_url": url}), http.pool()
+        ),
+        models={"llm": "gemini-2.5-flash"},
+        extra=(
+            (
+                "stream error object",
+                "echo_key_stream",
+                lambda a, m: list(a.stream(m["llm"], ASK)),
+            ),
+        ),
     ),
     "jina": Family(
         fake=lambda: JinaFake(api_key=KEY),
@@ -323,6 +341,31 @@ FAMILIES: dict[str, Family] = {
         models={"llm": "ep-20250101000000-chat01", "text-embedding": "ep-20250101000000-embed1"},
         lists_models=False,  # endpoints are listed by Ark's management API
         extra=(("AK/SK GetApiKey exchange", "echo_key", _volcengine_aksk_chat),),
+    ),
+    # The credential on the wire is an exchanged token: the fake issues tokens holding KEY.
+    "vertex_ai": Family(
+        fake=lambda: VertexFake(token_prefix=f"ya29.{KEY}."),
+        adapter=lambda url: VertexAIAdapter(
+            endpoint(
+                f"{url}/v1",
+                credentials={
+                    "project_id": "fake-project",
+                    "location": "us-central1",
+                    "service_account_key": encoded(service_account(token_uri=f"{url}/token")),
+                },
+                options={"regional_base_url": f"{url}/v1"},
+            ),
+            http.pool(),
+        ),
+        models={"llm": "gemini-2.5-flash", "text-embedding": "text-embedding-005"},
+        lists_models=False,  # Vertex lists publisher models only in v1beta1's Model Garden
+        extra=(
+            (
+                "claude chat",
+                "echo_key",
+                lambda a, m: a.chat("claude-sonnet-4-5@20250929", ASK),
+            ),
+        ),
     ),
 }
 
