@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from config import errors
 from providers.runtime.anthropic import AnthropicAdapter
+from providers.runtime.azure_ai_studio import AzureAIStudioAdapter
 from providers.runtime.azure_openai import AzureOpenAIAdapter
 from providers.runtime.base import Adapter
 from providers.runtime.cohere import CohereAdapter
@@ -19,6 +20,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
     for adapter in (
         OpenAICompatAdapter,
         AzureOpenAIAdapter,
+        AzureAIStudioAdapter,
         AnthropicAdapter,
         CohereAdapter,
         JinaAdapter,

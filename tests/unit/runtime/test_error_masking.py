@@ -16,6 +16,7 @@ import pytest
 from config import errors
 from providers.runtime import http, registry
 from providers.runtime.anthropic import AnthropicAdapter
+from providers.runtime.azure_ai_studio import AzureAIStudioAdapter
 from providers.runtime.azure_openai import AzureOpenAIAdapter
 from providers.runtime.base import (
     MASKED_METHODS,
@@ -33,6 +34,7 @@ from providers.runtime.openai_compat import OpenAICompatAdapter
 from providers.runtime.tei import TEIAdapter
 from providers.runtime.xinference import XinferenceAdapter
 from tests.fakes.anthropic_server import AnthropicFake
+from tests.fakes.azure_ai_studio_server import AzureAIStudioFake
 from tests.fakes.azure_openai_server import AzureOpenAIFake
 from tests.fakes.base import FakeServer, wav_with_text
 from tests.fakes.cohere_server import CohereFake
@@ -104,6 +106,15 @@ FAMILIES: dict[str, Family] = {
             "tts": "voice",
         },
         lists_models=False,  # deployments are listed by Azure's management API
+    ),
+    "azure_ai_studio": Family(
+        fake=lambda: AzureAIStudioFake(api_key=KEY, rerank_key=KEY),
+        adapter=lambda url: AzureAIStudioAdapter(
+            endpoint(credentials={"base_url": url, "api_key": KEY, "jwt_token": KEY}),
+            http.pool(),
+        ),
+        models={"llm": "Phi-4", "rerank": "cohere-rerank-v3.5"},
+        lists_models=False,
     ),
     "anthropic": Family(
         fake=lambda: AnthropicFake(api_key=KEY),
