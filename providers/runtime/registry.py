@@ -9,6 +9,7 @@ from providers.runtime.azure_ai_studio import AzureAIStudioAdapter
 from providers.runtime.azure_openai import AzureOpenAIAdapter
 from providers.runtime.base import Adapter
 from providers.runtime.cohere import CohereAdapter
+from providers.runtime.huggingface_hub import HuggingFaceHubAdapter
 from providers.runtime.jina import JinaAdapter
 from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
@@ -26,6 +27,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
         JinaAdapter,
         OllamaAdapter,
         TEIAdapter,
+        HuggingFaceHubAdapter,
         XinferenceAdapter,
     )
 }

@@ -28,6 +28,7 @@ from providers.runtime.base import (
 )
 from providers.runtime.cohere import CohereAdapter
 from providers.runtime.http import RetryPolicy, Timeouts
+from providers.runtime.huggingface_hub import HuggingFaceHubAdapter
 from providers.runtime.jina import JinaAdapter
 from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
@@ -38,6 +39,7 @@ from tests.fakes.azure_ai_studio_server import AzureAIStudioFake
 from tests.fakes.azure_openai_server import AzureOpenAIFake
 from tests.fakes.base import FakeServer, wav_with_text
 from tests.fakes.cohere_server import CohereFake
+from tests.fakes.huggingface_hub_server import HuggingFaceHubFake
 from tests.fakes.jina_server import JinaFake
 from tests.fakes.ollama_server import OllamaFake
 from tests.fakes.openai_server import OpenAIFake
@@ -138,6 +140,40 @@ FAMILIES: dict[str, Family] = {
             ("chat finish_reason ERROR", "echo_key_finish", lambda a, m: a.chat(m["llm"], ASK)),
             ("stream finish_reason ERROR", "echo_key_finish", _cohere_stream),
             ("stream error event", "echo_key_stream", _cohere_stream),
+        ),
+    ),
+    "huggingface_hub": Family(
+        fake=lambda: HuggingFaceHubFake(api_key=KEY),
+        adapter=lambda url: HuggingFaceHubAdapter(
+            endpoint(
+                f"{url}/hf-inference",
+                credentials={"api_key": KEY},
+                options={"hub_api_url": f"{url}/api/models"},
+            ),
+            http.pool(),
+        ),
+        models={"llm": "HuggingFaceH4/zephyr-7b-beta", "text-embedding": "BAAI/bge-small-en-v1.5"},
+        lists_models=False,
+        extra=(
+            (
+                "text2text endpoint stream",
+                "echo_key",
+                lambda a, m: list(
+                    HuggingFaceHubAdapter(
+                        endpoint(
+                            credentials={
+                                "api_key": KEY,
+                                "api_type": "inference_endpoints",
+                                "base_url": a.http.base_url.replace(
+                                    "/hf-inference", "/endpoints/t5"
+                                ),
+                                "task_type": "text2text-generation",
+                            }
+                        ),
+                        http.pool(),
+                    ).stream("google/flan-t5-base", ASK)
+                ),
+            ),
         ),
     ),
     "jina": Family(
