@@ -13,6 +13,7 @@ from providers.runtime.huggingface_hub import HuggingFaceHubAdapter
 from providers.runtime.jina import JinaAdapter
 from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
+from providers.runtime.replicate import ReplicateAdapter
 from providers.runtime.tei import TEIAdapter
 from providers.runtime.xinference import XinferenceAdapter
 
@@ -29,6 +30,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
         TEIAdapter,
         HuggingFaceHubAdapter,
         XinferenceAdapter,
+        ReplicateAdapter,
     )
 }
 

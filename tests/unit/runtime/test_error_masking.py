@@ -32,6 +32,7 @@ from providers.runtime.huggingface_hub import HuggingFaceHubAdapter
 from providers.runtime.jina import JinaAdapter
 from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
+from providers.runtime.replicate import ReplicateAdapter
 from providers.runtime.tei import TEIAdapter
 from providers.runtime.xinference import XinferenceAdapter
 from tests.fakes.anthropic_server import AnthropicFake
@@ -43,6 +44,7 @@ from tests.fakes.huggingface_hub_server import HuggingFaceHubFake
 from tests.fakes.jina_server import JinaFake
 from tests.fakes.ollama_server import OllamaFake
 from tests.fakes.openai_server import OpenAIFake
+from tests.fakes.replicate_server import ReplicateFake
 from tests.fakes.tei_server import TEIFake
 from tests.fakes.xinference_server import XinferenceFake
 
@@ -193,6 +195,18 @@ FAMILIES: dict[str, Family] = {
             endpoint(credentials={"base_url": url, "api_key": KEY}), http.pool()
         ),
         models={"llm": "llama3.2:latest", "text-embedding": "nomic-embed-text:latest"},
+    ),
+    "replicate": Family(
+        fake=lambda: ReplicateFake(api_key=KEY),
+        adapter=lambda url: ReplicateAdapter(
+            endpoint(f"{url}/v1", credentials={"api_key": KEY}, options={"poll_interval": 0.01}),
+            http.pool(),
+        ),
+        models={
+            "llm": "meta/meta-llama-3-8b-instruct",
+            "text-embedding": "nateraw/bge-large-en-v1.5",
+        },
+        lists_models=False,
     ),
     "tei": Family(
         fake=lambda: TEIFake(api_key=KEY, model_id="BAAI/bge-m3"),
