@@ -5,7 +5,7 @@ serverless Cohere rerank deployment. Checked by `azure-ai-inference`'s ChatCompl
 Wire facts it keeps (learn.microsoft.com/azure/ai-studio/reference/reference-model-inference-api):
 - `POST /chat/completions?api-version=...` (OpenAI's bodies and replies; SSE with `[DONE]`, usage
   in the last chunk, no `stream_options`), `GET /info?api-version=...` (model_name, model_type,
-  model_provider_name); without api-version a 400;
+  model_provider_name); without api-version a 400 [U: the client always sends one];
 - the key in `Authorization: Bearer` or `api-key` (the client sends both); a wrong one is 401;
 - body fields outside the schema are a 422 `extra_parameters_not_allowed`, unless the
   `extra-parameters` header says `pass-through` (kept) or `drop` (ignored);
@@ -31,6 +31,7 @@ STANDARD_FIELDS = frozenset(
         "top_p", "max_tokens", "response_format", "stop", "tools", "tool_choice", "seed",
     }
 )  # fmt: skip
+CODES = {401: "Unauthorized", 404: "NotFound", 429: "TooManyRequests", 500: "InternalServerError"}
 UNAUTHORIZED = "Access denied due to invalid subscription key or wrong API endpoint."
 
 
@@ -66,8 +67,7 @@ class AzureAIStudioFake(OpenAIFake):
         return super().presented_key(request)
 
     def error(self, status: int, message: str, **extra: Any) -> Reply:
-        code = extra.get("code") or {401: "Unauthorized", 404: "NotFound", 429: "TooManyRequests"}
-        code = code if isinstance(code, str) else code.get(status, "Error")
+        code = extra.get("code") or CODES.get(status, "Error")
         return Reply(status, {"error": {"code": code, "message": message, "status": status}})
 
     def unauthorized(self) -> Reply:
