@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from config import errors
 from providers.runtime.anthropic import AnthropicAdapter
+from providers.runtime.azure_ai_studio import AzureAIStudioAdapter
 from providers.runtime.azure_openai import AzureOpenAIAdapter
 from providers.runtime.base import Adapter
 from providers.runtime.cohere import CohereAdapter
 from providers.runtime.google_gemini import GeminiAdapter
+from providers.runtime.huggingface_hub import HuggingFaceHubAdapter
 from providers.runtime.hunyuan import HunyuanAdapter
 from providers.runtime.jina import JinaAdapter
 from providers.runtime.minimax import MinimaxAdapter
@@ -16,6 +18,7 @@ from providers.runtime.nvidia import NvidiaAdapter
 from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
 from providers.runtime.openllm import OpenLLMAdapter
+from providers.runtime.replicate import ReplicateAdapter
 from providers.runtime.tei import TEIAdapter
 from providers.runtime.tencent_asr import TencentASRAdapter
 from providers.runtime.tongyi import TongyiAdapter
@@ -30,25 +33,28 @@ ADAPTERS: dict[str, type[Adapter]] = {
     adapter.family: adapter
     for adapter in (
         OpenAICompatAdapter,
-        AzureOpenAIAdapter,
         AnthropicAdapter,
+        AzureAIStudioAdapter,
+        AzureOpenAIAdapter,
         CohereAdapter,
-        HunyuanAdapter,
         GeminiAdapter,
+        HuggingFaceHubAdapter,
+        HunyuanAdapter,
         JinaAdapter,
+        MinimaxAdapter,
+        NvidiaAdapter,
         OllamaAdapter,
+        OpenLLMAdapter,
+        ReplicateAdapter,
         TEIAdapter,
         TencentASRAdapter,
-        XinferenceAdapter,
         TongyiAdapter,
-        NvidiaAdapter,
-        OpenLLMAdapter,
         TritonAdapter,
-        ZhipuAIAdapter,
-        MinimaxAdapter,
-        WenxinAdapter,
-        VolcengineAdapter,
         VertexAIAdapter,
+        VolcengineAdapter,
+        WenxinAdapter,
+        XinferenceAdapter,
+        ZhipuAIAdapter,
     )
 }
 

@@ -22,10 +22,7 @@ from tests.fakes.base import wav_with_text
 from tests.fakes.spec import FakeSpec
 
 # Families the catalog lists whose adapter is still to come (issue 12).
-WITHOUT_ADAPTER = {
-    "azure_ai_studio", "bedrock", "google_gemini", "huggingface_hub", "replicate", "sagemaker",
-    "spark", "vertex_ai", "volcengine", "wenxin",
-}  # fmt: skip
+WITHOUT_ADAPTER = {"bedrock", "sagemaker", "spark"}
 
 
 def _specs() -> dict[str, FakeSpec]:

@@ -16,6 +16,7 @@ import pytest
 from config import errors
 from providers.runtime import http, registry
 from providers.runtime.anthropic import AnthropicAdapter
+from providers.runtime.azure_ai_studio import AzureAIStudioAdapter
 from providers.runtime.azure_openai import AzureOpenAIAdapter
 from providers.runtime.base import (
     MASKED_METHODS,
@@ -28,6 +29,7 @@ from providers.runtime.base import (
 from providers.runtime.cohere import CohereAdapter
 from providers.runtime.google_gemini import GeminiAdapter
 from providers.runtime.http import RetryPolicy, Timeouts
+from providers.runtime.huggingface_hub import HuggingFaceHubAdapter
 from providers.runtime.hunyuan import HunyuanAdapter
 from providers.runtime.jina import JinaAdapter
 from providers.runtime.minimax import MinimaxAdapter
@@ -35,6 +37,7 @@ from providers.runtime.nvidia import NvidiaAdapter
 from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
 from providers.runtime.openllm import OpenLLMAdapter
+from providers.runtime.replicate import ReplicateAdapter
 from providers.runtime.tei import TEIAdapter
 from providers.runtime.tencent_asr import TencentASRAdapter
 from providers.runtime.tongyi import TongyiAdapter
@@ -45,10 +48,12 @@ from providers.runtime.wenxin import WenxinAdapter
 from providers.runtime.xinference import XinferenceAdapter
 from providers.runtime.zhipuai import ZhipuAIAdapter
 from tests.fakes.anthropic_server import AnthropicFake
+from tests.fakes.azure_ai_studio_server import AzureAIStudioFake
 from tests.fakes.azure_openai_server import AzureOpenAIFake
 from tests.fakes.base import FakeServer, wav_with_text
 from tests.fakes.cohere_server import CohereFake
 from tests.fakes.google_gemini_server import GeminiFake
+from tests.fakes.huggingface_hub_server import HuggingFaceHubFake
 from tests.fakes.hunyuan_server import HunyuanFake
 from tests.fakes.jina_server import JinaFake
 from tests.fakes.minimax_server import MinimaxFake
@@ -56,6 +61,7 @@ from tests.fakes.nvidia_server import NvidiaFake
 from tests.fakes.ollama_server import OllamaFake
 from tests.fakes.openai_server import OpenAIFake
 from tests.fakes.openllm_server import OpenLLMFake
+from tests.fakes.replicate_server import ReplicateFake
 from tests.fakes.tei_server import TEIFake
 from tests.fakes.tencent_asr_server import TencentASRFake
 from tests.fakes.tongyi_server import TongyiFake
@@ -138,6 +144,15 @@ FAMILIES: dict[str, Family] = {
         },
         lists_models=False,  # deployments are listed by Azure's management API
     ),
+    "azure_ai_studio": Family(
+        fake=lambda: AzureAIStudioFake(api_key=KEY, rerank_key=KEY),
+        adapter=lambda url: AzureAIStudioAdapter(
+            endpoint(credentials={"base_url": url, "api_key": KEY, "jwt_token": KEY}),
+            http.pool(),
+        ),
+        models={"llm": "Phi-4", "rerank": "cohere-rerank-v3.5"},
+        lists_models=False,
+    ),
     "anthropic": Family(
         fake=lambda: AnthropicFake(api_key=KEY),
         adapter=lambda url: AnthropicAdapter(
@@ -186,6 +201,40 @@ FAMILIES: dict[str, Family] = {
             ),
         ),
     ),
+    "huggingface_hub": Family(
+        fake=lambda: HuggingFaceHubFake(api_key=KEY),
+        adapter=lambda url: HuggingFaceHubAdapter(
+            endpoint(
+                f"{url}/hf-inference",
+                credentials={"api_key": KEY},
+                options={"hub_api_url": f"{url}/api/models"},
+            ),
+            http.pool(),
+        ),
+        models={"llm": "HuggingFaceH4/zephyr-7b-beta", "text-embedding": "BAAI/bge-small-en-v1.5"},
+        lists_models=False,
+        extra=(
+            (
+                "text2text endpoint stream",
+                "echo_key",
+                lambda a, m: list(
+                    HuggingFaceHubAdapter(
+                        endpoint(
+                            credentials={
+                                "api_key": KEY,
+                                "api_type": "inference_endpoints",
+                                "base_url": a.http.base_url.replace(
+                                    "/hf-inference", "/endpoints/t5"
+                                ),
+                                "task_type": "text2text-generation",
+                            }
+                        ),
+                        http.pool(),
+                    ).stream("google/flan-t5-base", ASK)
+                ),
+            ),
+        ),
+    ),
     "jina": Family(
         fake=lambda: JinaFake(api_key=KEY),
         adapter=lambda url: JinaAdapter(
@@ -203,6 +252,18 @@ FAMILIES: dict[str, Family] = {
             endpoint(credentials={"base_url": url, "api_key": KEY}), http.pool()
         ),
         models={"llm": "llama3.2:latest", "text-embedding": "nomic-embed-text:latest"},
+    ),
+    "replicate": Family(
+        fake=lambda: ReplicateFake(api_key=KEY),
+        adapter=lambda url: ReplicateAdapter(
+            endpoint(f"{url}/v1", credentials={"api_key": KEY}, options={"poll_interval": 0.01}),
+            http.pool(),
+        ),
+        models={
+            "llm": "meta/meta-llama-3-8b-instruct",
+            "text-embedding": "nateraw/bge-large-en-v1.5",
+        },
+        lists_models=False,
     ),
     "tei": Family(
         fake=lambda: TEIFake(api_key=KEY, model_id="BAAI/bge-m3"),
