@@ -78,7 +78,7 @@ class AzureAIStudioAdapter(OpenAICompatAdapter):
             return path, {**(params or {}), "api-version": self.api_version}
         return path, params
 
-    def completion_mode(self) -> bool:
+    def completion_mode(self, model: str) -> bool:
         return False
 
     def _ready(self) -> None:

@@ -114,7 +114,7 @@ class HuggingFaceHubAdapter(OpenAICompatAdapter):
     def model_name(self, model: str) -> str:
         return model if self.hosted else "tgi"
 
-    def completion_mode(self) -> bool:
+    def completion_mode(self, model: str) -> bool:
         """An endpoint set up for text2text-generation serves TGI's text-generation API only."""
         task = str(self.endpoint.credentials.get("task_type") or "")
         return not self.hosted and task == TEXT2TEXT

@@ -162,7 +162,7 @@ class VolcengineAdapter(OpenAICompatAdapter):
             return {}
         return {"Authorization": f"Bearer {api_key}"}
 
-    def completion_mode(self) -> bool:
+    def completion_mode(self, model: str) -> bool:
         """Ark has no /completions: a model set up in completion mode is still chatted with."""
         return False
 

@@ -298,4 +298,10 @@ def aim(endpoint: Endpoint, url: str) -> Endpoint:
     )  # fmt: skip
 
 
-SPEC = FakeSpec(family="huggingface_hub", client="huggingface_hub", serve=serve, aim=aim)
+SPEC = FakeSpec(
+    family="huggingface_hub",
+    client="huggingface_hub",
+    serve=serve,
+    aim=aim,
+    custom_model="walk/{model_type}-model",  # a repository id
+)

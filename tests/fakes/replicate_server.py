@@ -333,4 +333,5 @@ SPEC = FakeSpec(
     serve=serve,
     aim=aim_base_url("/v1"),
     samples=lambda: {"model_version": ""},  # the latest version: a sample id names none
+    custom_model="walk/{model_type}-model",
 )

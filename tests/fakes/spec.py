@@ -41,3 +41,6 @@ class FakeSpec:
     # Form values the generic samples cannot make (a service-account JSON, a key of a set shape),
     # by form variable.
     samples: Callable[[], Mapping[str, str]] = dict
+    # The name the walk gives a custom model of a type, where the family wants a shape
+    # (Replicate's and Hugging Face's owner/name).
+    custom_model: str = "walk-{model_type}-model"

@@ -68,7 +68,9 @@ def _sample(form_field: FormField, provider: str, model_type: str) -> object:
     return form_field.default if form_field.default is not None else "sample"
 
 
-def _model(manifest: ProviderManifest, model_type: str) -> tuple[str, tuple[FormField, ...]]:
+def _model(
+    manifest: ProviderManifest, model_type: str, spec: FakeSpec
+) -> tuple[str, tuple[FormField, ...]]:
     """The model a pair is called with, and the form that configures it: a predefined model with
     the provider's form where there is one, else a custom model with the model form."""
     predefined = [m.model for m in manifest.models if m.model_type == model_type]
@@ -77,7 +79,7 @@ def _model(manifest: ProviderManifest, model_type: str) -> tuple[str, tuple[Form
         model = chosen if chosen_type == model_type else predefined[0]
         return model, manifest.provider_credential_schema
     assert manifest.model_credential_schema, f"{manifest.provider} cannot configure {model_type}"
-    return f"walk-{model_type}-model", manifest.model_credential_schema.fields
+    return spec.custom_model.format(model_type=model_type), manifest.model_credential_schema.fields
 
 
 def _invoke(adapter, model: str, model_type: str, provider: str) -> str:
@@ -113,7 +115,7 @@ def test_every_pair_validates_and_invokes_against_its_fake(provider, model_type)
     assert spec is not None, f"the {family} family has no fake exporting a SPEC"
     assert manifest.runtime.checked_by == spec.client, "the manifest names the fake's checker"
 
-    model, form = _model(manifest, model_type)
+    model, form = _model(manifest, model_type, spec)
     values = {
         f.variable: _sample(f, provider, model_type) for f in form if f.required or f.is_secret
     }
