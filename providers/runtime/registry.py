@@ -7,6 +7,7 @@ from config import errors
 from providers.runtime.anthropic import AnthropicAdapter
 from providers.runtime.azure_openai import AzureOpenAIAdapter
 from providers.runtime.base import Adapter
+from providers.runtime.bedrock import BedrockAdapter
 from providers.runtime.cohere import CohereAdapter
 from providers.runtime.jina import JinaAdapter
 from providers.runtime.ollama import OllamaAdapter
@@ -25,6 +26,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
         OllamaAdapter,
         TEIAdapter,
         XinferenceAdapter,
+        BedrockAdapter,
     )
 }
 

@@ -25,6 +25,7 @@ from providers.runtime.base import (
     Endpoint,
     Message,
 )
+from providers.runtime.bedrock import BedrockAdapter
 from providers.runtime.cohere import CohereAdapter
 from providers.runtime.http import RetryPolicy, Timeouts
 from providers.runtime.jina import JinaAdapter
@@ -35,6 +36,7 @@ from providers.runtime.xinference import XinferenceAdapter
 from tests.fakes.anthropic_server import AnthropicFake
 from tests.fakes.azure_openai_server import AzureOpenAIFake
 from tests.fakes.base import FakeServer, wav_with_text
+from tests.fakes.bedrock_server import BedrockFake
 from tests.fakes.cohere_server import CohereFake
 from tests.fakes.jina_server import JinaFake
 from tests.fakes.ollama_server import OllamaFake
@@ -67,6 +69,14 @@ class Family:
 
 def _cohere_stream(a: Adapter, models: dict[str, str]) -> Any:
     return list(a.stream(models["llm"], ASK))
+
+
+AWS_SECRET = "aws/secret+key/0000000000000000000001"
+
+
+def _aws_credentials() -> dict[str, str]:
+    """SigV4 with the key as access key ID (a secret-input field), the fake as the endpoint."""
+    return {"access_key_id": KEY, "secret_access_key": AWS_SECRET, "region": "us-east-1"}
 
 
 FAMILIES: dict[str, Family] = {
@@ -127,6 +137,21 @@ FAMILIES: dict[str, Family] = {
             ("chat finish_reason ERROR", "echo_key_finish", lambda a, m: a.chat(m["llm"], ASK)),
             ("stream finish_reason ERROR", "echo_key_finish", _cohere_stream),
             ("stream error event", "echo_key_stream", _cohere_stream),
+        ),
+    ),
+    "bedrock": Family(
+        fake=lambda: BedrockFake({KEY: AWS_SECRET}),
+        adapter=lambda url: BedrockAdapter(
+            endpoint(url, credentials={**_aws_credentials(), "base_url": url}), http.pool()
+        ),
+        models={"llm": "amazon.nova-pro-v1:0", "text-embedding": "amazon.titan-embed-text-v2:0"},
+        lists_models=False,
+        extra=(
+            (
+                "stream exception frame",
+                "echo_key_stream",
+                lambda a, m: list(a.stream(m["llm"], ASK)),
+            ),
         ),
     ),
     "jina": Family(
