@@ -12,6 +12,7 @@ from providers.runtime.cohere import CohereAdapter
 from providers.runtime.jina import JinaAdapter
 from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
+from providers.runtime.sagemaker import SageMakerAdapter
 from providers.runtime.tei import TEIAdapter
 from providers.runtime.xinference import XinferenceAdapter
 
@@ -27,6 +28,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
         TEIAdapter,
         XinferenceAdapter,
         BedrockAdapter,
+        SageMakerAdapter,
     )
 }
 

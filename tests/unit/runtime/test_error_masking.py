@@ -31,6 +31,7 @@ from providers.runtime.http import RetryPolicy, Timeouts
 from providers.runtime.jina import JinaAdapter
 from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
+from providers.runtime.sagemaker import SageMakerAdapter
 from providers.runtime.tei import TEIAdapter
 from providers.runtime.xinference import XinferenceAdapter
 from tests.fakes.anthropic_server import AnthropicFake
@@ -41,6 +42,7 @@ from tests.fakes.cohere_server import CohereFake
 from tests.fakes.jina_server import JinaFake
 from tests.fakes.ollama_server import OllamaFake
 from tests.fakes.openai_server import OpenAIFake
+from tests.fakes.sagemaker_server import SageMakerFake
 from tests.fakes.tei_server import TEIFake
 from tests.fakes.xinference_server import XinferenceFake
 
@@ -153,6 +155,18 @@ FAMILIES: dict[str, Family] = {
                 lambda a, m: list(a.stream(m["llm"], ASK)),
             ),
         ),
+    ),
+    "sagemaker": Family(
+        fake=lambda: SageMakerFake({KEY: AWS_SECRET}),
+        adapter=lambda url: SageMakerAdapter(
+            endpoint(url, credentials=_aws_credentials()), http.pool()
+        ),
+        models={
+            "llm": "chat-endpoint",
+            "text-embedding": "embed-endpoint",
+            "rerank": "rerank-endpoint",
+        },
+        lists_models=False,
     ),
     "jina": Family(
         fake=lambda: JinaFake(api_key=KEY),
