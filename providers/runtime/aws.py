@@ -65,6 +65,14 @@ ERROR_TYPES: dict[str, type[errors.UpstreamError]] = {
 NOT_FOUND = re.compile(r"model identifier is invalid|endpoint \S+ of account \S+ not found", re.I)
 
 
+def regional_url(template: str, region: str) -> str:
+    """A regional endpoint from its template; China's regions are under amazonaws.com.cn."""
+    url = template.format(region=region)
+    if region.startswith("cn-") and ".amazonaws.com.cn" not in url:
+        url = url.replace(".amazonaws.com", ".amazonaws.com.cn", 1)
+    return url
+
+
 def error_type(response: Response) -> str:
     """The AWS error name of a failed answer: `x-amzn-ErrorType` without its namespace, else
     the body's `__type` or `code`."""
@@ -109,7 +117,7 @@ class AwsAdapter(Adapter):
             return given.rstrip("/")
         regional = self.endpoint.options.get("regional_base_url")
         if regional:
-            return str(regional).format(region=self.region)
+            return regional_url(str(regional), self.region)
         return self.endpoint.base_url
 
     def signing_keys(self) -> Credentials:

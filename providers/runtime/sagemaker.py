@@ -12,20 +12,29 @@ Payloads (the containers Dify's plugin deploys):
 - rerank: `{inputs: [query per document], docs}` -> `{scores}`.
 
 Credentials: `access_key_id`, `secret_access_key`, `region`, `deployment` (the endpoint name),
-`endpoint_model_name` (the container's MODEL_ID, sent as `model`). Without keys Dify falls back to
-the server's own AWS identity; this service refuses (aws.py). `assume_role_arn` (an STS
-AssumeRole hop) is refused with a clear error: not implemented.
+`endpoint_model_name` (the container's MODEL_ID, sent as `model`), `assume_role_arn` (cross-account
+access: the keys call STS AssumeRole and the role's temporary credentials, kept in process memory
+until shortly before they expire, sign the calls). Without keys Dify falls back to the server's
+own AWS identity; this service refuses (aws.py). Option `sts_base_url` (default
+https://sts.{region}.amazonaws.com) is where AssumeRole goes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import html
 import json
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
 from config import errors
-from providers.runtime.aws import AwsAdapter
+from providers.runtime.aws import AwsAdapter, regional_url
 from providers.runtime.base import (
     ChatChunk,
     ChatRequest,
@@ -38,12 +47,30 @@ from providers.runtime.base import (
     Usage,
     count_tokens,
 )
-from providers.runtime.http import Response
+from providers.runtime.http import HttpClient, Response
 from providers.runtime.openai_compat import function_tools, message_json
+from providers.runtime.tokens import TOKENS, TokenCache
 
+STS_BASE_URL = "https://sts.{region}.amazonaws.com"
+STS_FIELDS = ("AccessKeyId", "SecretAccessKey", "SessionToken")
+ROLE_SESSION_NAME = "model-provider-settings"
+ROLE_SECONDS = 3600  # STS's default session length
 EMBED_BATCH = 20  # what Dify's plugin sends a call
 DEFAULT_MAX_TOKENS = 2048
 CHAT_PARAMETERS = ("max_tokens", "temperature", "top_p")
+
+
+def _xml_value(text: str, name: str) -> str:
+    """A leaf element's text out of an STS reply (a fixed, flat shape: no XML parser needed)."""
+    found = re.search(rf"<{name}>([^<]*)</{name}>", text)
+    return html.unescape(found.group(1)).strip() if found else ""
+
+
+def _sts_error(body: Any) -> str:
+    """STS's `<Error><Code/><Message/></Error>` as "Code: Message"."""
+    text = str(body)
+    code, message = _xml_value(text, "Code"), _xml_value(text, "Message")
+    return f"{code}: {message}" if code or message else text
 
 
 def _usage(data: Any, request: ChatRequest, text: str) -> Usage:
@@ -56,16 +83,74 @@ class SageMakerAdapter(AwsAdapter):
     family = "sagemaker"
     service = "sagemaker"
 
-    def sign(
-        self, method: str, url: str, body: bytes | None, headers: dict[str, str]
-    ) -> dict[str, str]:
-        if self.endpoint.credentials.get("assume_role_arn"):
-            raise errors.InvalidInput(
-                "Assuming a role (cross-account access) is not supported here: leave the role "
-                "ARN empty and enter that account's access key.",
-                code="unsupported",
-            )
-        return super().sign(method, url, body, headers)
+    # --- cross-account access: STS AssumeRole ------------------------------------------------
+
+    @property
+    def role_arn(self) -> str:
+        return str(self.endpoint.credentials.get("assume_role_arn") or "").strip()
+
+    def _role_key(self, keys: Credentials) -> str:
+        return TokenCache.key("sts", keys.access_key, keys.secret_key, self.role_arn, self.region)
+
+    def signing_keys(self) -> Credentials:
+        """The form's keys, or with a role ARN the role's temporary credentials."""
+        keys = super().signing_keys()
+        if not self.role_arn:
+            return keys
+        packed = TOKENS.get(self._role_key(keys), lambda: self._assume_role(keys))
+        access_key, secret_key, session_token = json.loads(packed)
+        return Credentials(access_key, secret_key, session_token)
+
+    def _assume_role(self, keys: Credentials) -> tuple[str, float]:
+        """STS AssumeRole (a Query API answering XML), signed with the form's keys for `sts`:
+        the temporary credentials packed as JSON, and how long they last."""
+
+        def sign_for_sts(
+            method: str, url: str, body: bytes | None, headers: dict[str, str]
+        ) -> dict[str, str]:
+            request = AWSRequest(method=method, url=url, data=body or b"", headers=headers)
+            SigV4Auth(keys, "sts", self.region).add_auth(request)
+            return dict(request.headers.items())
+
+        base = str(self.endpoint.options.get("sts_base_url") or STS_BASE_URL)
+        sts = HttpClient(
+            base_url=regional_url(base, self.region),
+            headers=self.http.headers,
+            pool=self.http.pool,
+            timeouts=self.http.timeouts,
+            retry=self.http.retry,
+            secrets=self.http.secrets,
+            error_message=_sts_error,
+            sign=sign_for_sts,
+        )
+        form = {
+            "Action": "AssumeRole",
+            "Version": "2011-06-15",
+            "RoleArn": self.role_arn,
+            "RoleSessionName": ROLE_SESSION_NAME,
+            "DurationSeconds": str(ROLE_SECONDS),
+        }
+        reply = sts.request("POST", "", data=form).text
+        found = {name: _xml_value(reply, name) for name in STS_FIELDS}
+        if not all(found.values()):
+            raise errors.UpstreamUnavailable("STS answered AssumeRole without credentials.")
+        packed = json.dumps([found[name] for name in STS_FIELDS])
+        return packed, ROLE_SECONDS
+
+    def classify(self, response: Response, failure: errors.UpstreamError) -> errors.UpstreamError:
+        """A ModelError whose container answered 4xx is the request's fault, not an outage; a
+        refused role session is dropped, so the next call assumes the role again."""
+        typed = super().classify(response, failure)
+        if self.role_arn and isinstance(typed, errors.UpstreamAuth):
+            with contextlib.suppress(errors.ServiceError):
+                TOKENS.forget(self._role_key(super().signing_keys()))
+        try:
+            original = int((response.json() or {}).get("OriginalStatusCode") or 0)
+        except (ValueError, AttributeError, TypeError):
+            return typed
+        if 400 <= original < 500 and isinstance(typed, errors.UpstreamUnavailable):
+            return errors.UpstreamBadRequest(typed.message)
+        return typed
 
     def error_message(self, body: Any) -> str:
         """SageMaker's `{"Message"}`; a ModelError also quotes what the container said."""
@@ -74,17 +159,6 @@ class SageMakerAdapter(AwsAdapter):
             original = body.get("OriginalMessage")
             return f"{message} {original}" if original and original not in message else message
         return str(body)
-
-    def classify(self, response: Response, failure: errors.UpstreamError) -> errors.UpstreamError:
-        """A ModelError whose container answered 4xx is the request's fault, not an outage."""
-        typed = super().classify(response, failure)
-        try:
-            original = int((response.json() or {}).get("OriginalStatusCode") or 0)
-        except (ValueError, AttributeError, TypeError):
-            return typed
-        if 400 <= original < 500 and isinstance(typed, errors.UpstreamUnavailable):
-            return errors.UpstreamBadRequest(typed.message)
-        return typed
 
     def path(self, model: str, action: str = "invocations") -> str:
         name = str(self.endpoint.credentials.get("deployment") or model).strip()

@@ -18,13 +18,14 @@ from __future__ import annotations
 import binascii
 import hashlib
 import hmac
+import html
 import json
 import re
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 from tests.fakes.base import FakeServer, Reply, Request
 
@@ -47,6 +48,25 @@ _AUTHORIZATION = re.compile(
     r"^AWS4-HMAC-SHA256 Credential=(?P<credential>[^,\s]+),\s*SignedHeaders=(?P<signed>[^,\s]+),"
     r"\s*Signature=(?P<signature>[0-9a-f]{64})$"
 )
+
+
+STS_NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
+# The names STS (a Query API) gives the refusals other services send as JSON.
+STS_CODES = {
+    "InvalidSignatureException": "SignatureDoesNotMatch",
+    "UnrecognizedClientException": "InvalidClientTokenId",
+    "MissingAuthenticationTokenException": "MissingAuthenticationToken",
+    "ExpiredTokenException": "ExpiredToken",
+}
+
+
+def sts_error(status: int, code: str, message: str) -> Reply:
+    xml = (
+        f'<ErrorResponse xmlns="{STS_NAMESPACE}"><Error><Type>Sender</Type><Code>{code}</Code>'
+        f"<Message>{html.escape(message)}</Message></Error><RequestId>0</RequestId>"
+        f"</ErrorResponse>"
+    )
+    return Reply(status, xml.encode(), content_type="text/xml")
 
 
 def aws_error(status: int, error_type: str, message: str, *, field: str = "message") -> Reply:
@@ -138,6 +158,10 @@ class AwsFake(FakeServer):
         self.region = region
         self.service = service
         self.skew = timedelta(0)
+        self.sessions: dict[str, tuple[str, datetime]] = {}  # temporary key -> (token, expiry)
+        self.roles: set[str] = set()
+        self.role_lifetime = timedelta(hours=1)
+        self.assumed = 0
 
     def signed_route(self, method: str, pattern: str, handler: Callable[[Request], Reply]) -> None:
         def checked(request: Request) -> Reply:
@@ -146,8 +170,11 @@ class AwsFake(FakeServer):
 
         self.route(method, pattern, checked)
 
-    def check_auth(self, request: Request) -> Reply | None:
-        """None when the request is signed right, else AWS's refusal."""
+    def check_auth(self, request: Request, service: str = "") -> Reply | None:
+        """None when the request is signed right (for `service`, by default the fake's own),
+        else AWS's refusal. Temporary credentials (from `assume_role`) also need their session
+        token, and expire."""
+        service = service or self.service
         header = request.header("authorization")
         if not header:
             return aws_error(
@@ -200,11 +227,11 @@ class AwsFake(FakeServer):
                 "InvalidSignatureException",
                 f"Credential should be scoped to a valid region, not '{parts[1]}'. ",
             )
-        if parts[2] != self.service:
+        if parts[2] != service:
             return aws_error(
                 403,
                 "InvalidSignatureException",
-                f"Credential should be scoped to correct service: '{self.service}'. ",
+                f"Credential should be scoped to correct service: '{service}'. ",
             )
         signed = match["signed"].split(";")
         if "host" not in signed or signed != sorted(signed):
@@ -214,7 +241,69 @@ class AwsFake(FakeServer):
         )
         if not hmac.compare_digest(expected, match["signature"]):
             return aws_error(403, "InvalidSignatureException", SIGNATURE_MISMATCH)
+        if access_key in self.sessions:
+            token, expires = self.sessions[access_key]
+            if request.header("x-amz-security-token") != token:
+                return aws_error(
+                    403,
+                    "UnrecognizedClientException",
+                    "The security token included in the request is invalid.",
+                )
+            if now >= expires:
+                return aws_error(
+                    403,
+                    "ExpiredTokenException",
+                    "The security token included in the request is expired",
+                )
         return None
+
+    # --- STS AssumeRole (Query protocol: a form in, XML out) -----------------------------------
+
+    def serve_sts(self, roles: Iterable[str], lifetime: timedelta = timedelta(hours=1)) -> None:
+        """Answer STS AssumeRole at POST / for `roles`: temporary credentials (an ASIA... key,
+        its secret and a session token) that sign for this fake's service until they expire."""
+        self.roles = set(roles)
+        self.role_lifetime = lifetime
+        self.route("POST", "/", self.assume_role)
+
+    def assume_role(self, request: Request) -> Reply:
+        refusal = self.check_auth(request, "sts")
+        if refusal is not None:
+            name = refusal.headers["x-amzn-ErrorType"].split(":")[0]
+            code = STS_CODES.get(name, name)
+            return sts_error(refusal.status, code, refusal.body["message"])
+        form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
+        if form.get("Action") != "AssumeRole" or form.get("Version") != "2011-06-15":
+            return sts_error(400, "InvalidAction", "Could not find operation for this version.")
+        session = form.get("RoleSessionName", "")
+        if not re.fullmatch(r"[\w+=,.@-]{2,64}", session):
+            return sts_error(400, "ValidationError", "RoleSessionName failed to satisfy constraint")
+        role = form.get("RoleArn", "")
+        if role not in self.roles:
+            return sts_error(
+                403,
+                "AccessDenied",
+                f"User: arn:aws:iam::123456789012:user/caller is not authorized to perform: "
+                f"sts:AssumeRole on resource: {role}",
+            )
+        self.assumed += 1
+        access_key = f"ASIA{self.assumed:016d}"
+        secret = hashlib.sha256(f"{role}{self.assumed}".encode()).hexdigest()[:40]
+        token = "IQoJb3JpZ2luX2Vj" + hashlib.sha256(secret.encode()).hexdigest()
+        expires = datetime.now(UTC) + self.skew + self.role_lifetime
+        self.keys[access_key] = secret
+        self.sessions[access_key] = (token, expires)
+        xml = (
+            f'<AssumeRoleResponse xmlns="{STS_NAMESPACE}"><AssumeRoleResult>'
+            f"<AssumedRoleUser><AssumedRoleId>AROA0000000000000001:{session}</AssumedRoleId>"
+            f"<Arn>{role.replace(':iam:', ':sts:').replace(':role/', ':assumed-role/')}/{session}"
+            f"</Arn></AssumedRoleUser><Credentials><AccessKeyId>{access_key}</AccessKeyId>"
+            f"<SecretAccessKey>{secret}</SecretAccessKey><SessionToken>{token}</SessionToken>"
+            f"<Expiration>{expires.strftime('%Y-%m-%dT%H:%M:%SZ')}</Expiration></Credentials>"
+            f"</AssumeRoleResult><ResponseMetadata><RequestId>{self.assumed}</RequestId>"
+            f"</ResponseMetadata></AssumeRoleResponse>"
+        )
+        return Reply(200, xml.encode(), content_type="text/xml")
 
     # --- the base's failure modes, in AWS's shapes ----------------------------------------------
 

@@ -3,10 +3,11 @@ its endpoints: InvokeEndpoint (/endpoints/{name}/invocations) and
 InvokeEndpointWithResponseStream (/invocations-response-stream, PayloadPart events). Checked by
 boto3's "sagemaker-runtime" client in tests/unit/runtime/test_sagemaker_fake.py.
 
-Auth: SigV4 for service `sagemaker` (aws_server.py). An unknown endpoint is SageMaker's 400
-ValidationError ("Endpoint ... not found."); what the container refuses (a body of the wrong shape)
-is a 424 ModelError quoting the container's own 400, as SageMaker wraps it. Errors carry
-`{"Message"}` (SageMaker's casing) and `x-amzn-ErrorType`.
+Auth: SigV4 for service `sagemaker` (aws_server.py), and with `serve_sts(roles)` STS AssumeRole
+at POST / for cross-account access (temporary credentials with a session token). An unknown
+endpoint is SageMaker's 400 ValidationError ("Endpoint ... not found."); what the container
+refuses (a body of the wrong shape) is a 424 ModelError quoting the container's own 400, as
+SageMaker wraps it. Errors carry `{"Message"}` (SageMaker's casing) and `x-amzn-ErrorType`.
 
 Containers by endpoint type: llm, an OpenAI-style chat server (tools answered with tool_calls,
 a stream of `data:` lines ending `data: [DONE]`); text-embedding, `{inputs, is_query}` ->
@@ -213,13 +214,17 @@ def _serve(credentials: Mapping[str, str], models: Mapping[str, str]) -> SageMak
     endpoints = {model: kind for kind, model in models.items()}
     if credentials.get("deployment") and len(models) == 1:
         endpoints[credentials["deployment"]] = next(iter(models))
-    return SageMakerFake(keys, region=credentials.get("region") or "us-east-1", endpoints=endpoints)
+    fake = SageMakerFake(keys, region=credentials.get("region") or "us-east-1", endpoints=endpoints)
+    if credentials.get("assume_role_arn"):
+        fake.serve_sts([credentials["assume_role_arn"]])
+    return fake
 
 
 def _aim(endpoint: Endpoint, url: str) -> Endpoint:
-    """The fake's URL instead of the regional one (SageMaker's form has no endpoint URL field)."""
+    """The fake's URL instead of the regional one (SageMaker's form has no endpoint URL field),
+    for STS too."""
     options = {k: v for k, v in endpoint.options.items() if k != "regional_base_url"}
-    return replace(endpoint, base_url=url, options=options)
+    return replace(endpoint, base_url=url, options={**options, "sts_base_url": url})
 
 
 SPEC = FakeSpec(

@@ -4,6 +4,7 @@ event stream), tools, embeddings, rerank, validation, and each failure as a type
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -167,8 +168,6 @@ def test_errors(fake) -> None:
         adapter(fake, secret_access_key="wrong").chat("m", ask("x"))
     with pytest.raises(errors.InvalidInput, match="access key"):
         adapter(fake, access_key_id=None).chat("m", ask("x"))
-    with pytest.raises(errors.InvalidInput, match="role"):
-        adapter(fake, assume_role_arn="arn:aws:iam::1:role/x").chat("m", ask("x"))
 
 
 def test_retries(fake) -> None:
@@ -211,3 +210,60 @@ def test_timeout_and_dropped_stream(fake) -> None:
     fake.fail("drop_stream")
     with pytest.raises(errors.UpstreamConnection):
         list(adapter(fake).stream("m", ask("one two three four five six seven")))
+
+
+def test_a_role_is_assumed_once_and_its_credentials_sign(fake) -> None:
+    role = "arn:aws:iam::210987654321:role/Invoke-once"
+    fake.serve_sts([role])
+    assumed = fake.assumed
+    roled = adapter(fake, assume_role_arn=role, options={"sts_base_url": fake.url})
+    assert roled.chat("m", ask("one")).text == "You said: one"
+    assert roled.chat("m", ask("two")).text == "You said: two"
+    assert fake.assumed - assumed == 1  # the second call reused the credentials
+    exchange = next(r for r in reversed(fake.received) if r.path == "/")
+    assert f"Credential={ACCESS_KEY}/" in exchange.header("authorization")
+    assert "/eu-central-1/sts/aws4_request" in exchange.header("authorization")
+    assert f"RoleArn={role.replace(':', '%3A').replace('/', '%2F')}" in exchange.body.decode()
+    call = fake.received[-1]
+    assert "Credential=ASIA" in call.header("authorization")
+    assert call.header("x-amz-security-token").startswith("IQoJb3JpZ2luX2Vj")
+
+
+def test_an_expired_role_session_is_assumed_again(fake) -> None:
+    role = "arn:aws:iam::210987654321:role/Invoke-expiring"
+    fake.serve_sts([role])
+    roled = adapter(fake, assume_role_arn=role, options={"sts_base_url": fake.url})
+    roled.chat("m", ask("x"))
+    temporary = fake.received[-1].header("authorization").split("Credential=")[1].split("/")[0]
+    token, _ = fake.sessions[temporary]
+    fake.sessions[temporary] = (token, datetime.now(UTC) - timedelta(seconds=1))
+    with pytest.raises(errors.UpstreamAuth, match="expired") as caught:
+        roled.chat("m", ask("x"))
+    assert token not in str(caught.value)
+    assumed = fake.assumed
+    assert roled.chat("m", ask("again")).text == "You said: again"
+    assert fake.assumed == assumed + 1
+
+
+def test_a_role_the_keys_may_not_assume(fake) -> None:
+    roled = adapter(
+        fake, assume_role_arn="arn:aws:iam::1:role/Nope", options={"sts_base_url": fake.url}
+    )
+    with pytest.raises(errors.UpstreamAuth, match=r"AccessDenied: .*sts:AssumeRole"):
+        roled.chat("m", ask("x"))
+
+
+@pytest.mark.parametrize(
+    ("region", "expected"),
+    [
+        ("us-west-2", "https://runtime.sagemaker.us-west-2.amazonaws.com"),
+        ("cn-north-1", "https://runtime.sagemaker.cn-north-1.amazonaws.com.cn"),
+    ],
+)
+def test_the_regional_base_url(region, expected) -> None:
+    where = Endpoint(
+        base_url="https://runtime.sagemaker.us-east-1.amazonaws.com",
+        credentials={"region": region},
+        options={"regional_base_url": "https://runtime.sagemaker.{region}.amazonaws.com"},
+    )
+    assert SageMakerAdapter(where, http.pool()).http.base_url == expected

@@ -115,3 +115,47 @@ def test_a_signature_from_the_future_is_not_yet_current(fake) -> None:
     finally:
         fake.skew = timedelta(0)
     assert caught.value.response["Error"]["Message"].startswith("Signature not yet current")
+
+
+def test_assume_role_gives_temporary_credentials_that_sign(fake) -> None:
+    role = "arn:aws:iam::210987654321:role/SageMakerInvoke"
+    fake.serve_sts([role])
+    sts = boto3.client(
+        "sts",
+        endpoint_url=fake.url,
+        region_name="ap-northeast-1",
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET,
+        config=ONCE,
+    )
+    issued = sts.assume_role(RoleArn=role, RoleSessionName="tests")["Credentials"]
+    assert issued["AccessKeyId"].startswith("ASIA")
+    temporary = boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=fake.url,
+        region_name="ap-northeast-1",
+        aws_access_key_id=issued["AccessKeyId"],
+        aws_secret_access_key=issued["SecretAccessKey"],
+        aws_session_token=issued["SessionToken"],
+        config=ONCE,
+    )
+    reply = temporary.invoke_endpoint(
+        EndpointName="embed-endpoint",
+        Body=json.dumps({"inputs": ["a"]}),
+        ContentType="application/json",
+    )
+    assert json.loads(reply["Body"].read())["embeddings"] == [embed_text("a")]
+    assert fake.received[-1].header("x-amz-security-token") == issued["SessionToken"]
+    with pytest.raises(ClientError) as caught:
+        sts.assume_role(RoleArn="arn:aws:iam::210987654321:role/Other", RoleSessionName="tests")
+    assert caught.value.response["Error"]["Code"] == "AccessDenied"
+    with pytest.raises(ClientError) as caught:
+        boto3.client(
+            "sts",
+            endpoint_url=fake.url,
+            region_name="ap-northeast-1",
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key="wrong",
+            config=ONCE,
+        ).assume_role(RoleArn=role, RoleSessionName="tests")
+    assert caught.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
