@@ -87,9 +87,15 @@ def error_type(response: Response) -> str:
     return name.split(":", 1)[0].rsplit("#", 1)[-1].strip()
 
 
-def typed_error(name: str, message: str, retry_after: float | None = None) -> errors.UpstreamError:
-    """The error an AWS error name stands for, its name kept in the message."""
-    cls = ERROR_TYPES.get(name.lower(), errors.UpstreamUnavailable)
+def typed_error(
+    name: str,
+    message: str,
+    retry_after: float | None = None,
+    unknown: type[errors.UpstreamError] = errors.UpstreamUnavailable,
+) -> errors.UpstreamError:
+    """The error an AWS error name stands for (`unknown` for a name not in ERROR_TYPES), its
+    name kept in the message."""
+    cls = ERROR_TYPES.get(name.lower(), unknown)
     if cls is errors.UpstreamBadRequest and NOT_FOUND.search(message):
         cls = errors.UpstreamNotFound
     text = f"{message} ({name})" if name and name not in message else message
@@ -150,7 +156,9 @@ class AwsAdapter(Adapter):
         name = error_type(response)
         if not name:
             return failure
-        return typed_error(name, failure.message, getattr(failure, "retry_after", None))
+        return typed_error(
+            name, failure.message, getattr(failure, "retry_after", None), unknown=type(failure)
+        )
 
     # --- the event stream ---------------------------------------------------------------------
 

@@ -357,6 +357,7 @@ def test_429_is_retried_then_succeeds_and_retries_are_bounded(fake) -> None:
         (400, "ServiceQuotaExceededException", errors.UpstreamRateLimited),
         (403, "AccessDeniedException", errors.UpstreamAuth),
         (404, "ResourceNotFoundException", errors.UpstreamNotFound),
+        (403, "IncompleteSignatureException", errors.UpstreamAuth),  # a name not listed
     ],
 )
 def test_aws_error_types_refine_the_status(status, error_type, expected) -> None:
