@@ -8,6 +8,7 @@ from providers.runtime.anthropic import AnthropicAdapter
 from providers.runtime.azure_ai_studio import AzureAIStudioAdapter
 from providers.runtime.azure_openai import AzureOpenAIAdapter
 from providers.runtime.base import Adapter
+from providers.runtime.bedrock import BedrockAdapter
 from providers.runtime.cohere import CohereAdapter
 from providers.runtime.google_gemini import GeminiAdapter
 from providers.runtime.huggingface_hub import HuggingFaceHubAdapter
@@ -19,6 +20,7 @@ from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
 from providers.runtime.openllm import OpenLLMAdapter
 from providers.runtime.replicate import ReplicateAdapter
+from providers.runtime.sagemaker import SageMakerAdapter
 from providers.runtime.tei import TEIAdapter
 from providers.runtime.tencent_asr import TencentASRAdapter
 from providers.runtime.tongyi import TongyiAdapter
@@ -36,6 +38,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
         AnthropicAdapter,
         AzureAIStudioAdapter,
         AzureOpenAIAdapter,
+        BedrockAdapter,
         CohereAdapter,
         GeminiAdapter,
         HuggingFaceHubAdapter,
@@ -46,6 +49,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
         OllamaAdapter,
         OpenLLMAdapter,
         ReplicateAdapter,
+        SageMakerAdapter,
         TEIAdapter,
         TencentASRAdapter,
         TongyiAdapter,

@@ -26,6 +26,7 @@ from providers.runtime.base import (
     Endpoint,
     Message,
 )
+from providers.runtime.bedrock import BedrockAdapter
 from providers.runtime.cohere import CohereAdapter
 from providers.runtime.google_gemini import GeminiAdapter
 from providers.runtime.http import RetryPolicy, Timeouts
@@ -38,6 +39,7 @@ from providers.runtime.ollama import OllamaAdapter
 from providers.runtime.openai_compat import OpenAICompatAdapter
 from providers.runtime.openllm import OpenLLMAdapter
 from providers.runtime.replicate import ReplicateAdapter
+from providers.runtime.sagemaker import SageMakerAdapter
 from providers.runtime.tei import TEIAdapter
 from providers.runtime.tencent_asr import TencentASRAdapter
 from providers.runtime.tongyi import TongyiAdapter
@@ -51,6 +53,7 @@ from tests.fakes.anthropic_server import AnthropicFake
 from tests.fakes.azure_ai_studio_server import AzureAIStudioFake
 from tests.fakes.azure_openai_server import AzureOpenAIFake
 from tests.fakes.base import FakeServer, wav_with_text
+from tests.fakes.bedrock_server import BedrockFake
 from tests.fakes.cohere_server import CohereFake
 from tests.fakes.google_gemini_server import GeminiFake
 from tests.fakes.huggingface_hub_server import HuggingFaceHubFake
@@ -62,6 +65,7 @@ from tests.fakes.ollama_server import OllamaFake
 from tests.fakes.openai_server import OpenAIFake
 from tests.fakes.openllm_server import OpenLLMFake
 from tests.fakes.replicate_server import ReplicateFake
+from tests.fakes.sagemaker_server import SageMakerFake
 from tests.fakes.tei_server import TEIFake
 from tests.fakes.tencent_asr_server import TencentASRFake
 from tests.fakes.tongyi_server import TongyiFake
@@ -106,6 +110,14 @@ def _volcengine_aksk_chat(a: Adapter, models: dict[str, str]) -> Any:
                    "secret_access_key": "volc-sk-8d1e"}  # fmt: skip
     aksk = VolcengineAdapter(replace(a.endpoint, credentials=credentials), http.pool())
     return aksk.chat(models["llm"], ASK)
+
+
+AWS_SECRET = "aws/secret+key/0000000000000000000001"
+
+
+def _aws_credentials() -> dict[str, str]:
+    """SigV4 with the key as access key ID (a secret-input field), the fake as the endpoint."""
+    return {"access_key_id": KEY, "secret_access_key": AWS_SECRET, "region": "us-east-1"}
 
 
 FAMILIES: dict[str, Family] = {
@@ -201,6 +213,21 @@ FAMILIES: dict[str, Family] = {
             ),
         ),
     ),
+    "bedrock": Family(
+        fake=lambda: BedrockFake({KEY: AWS_SECRET}),
+        adapter=lambda url: BedrockAdapter(
+            endpoint(url, credentials={**_aws_credentials(), "base_url": url}), http.pool()
+        ),
+        models={"llm": "amazon.nova-pro-v1:0", "text-embedding": "amazon.titan-embed-text-v2:0"},
+        lists_models=False,
+        extra=(
+            (
+                "stream exception frame",
+                "echo_key_stream",
+                lambda a, m: list(a.stream(m["llm"], ASK)),
+            ),
+        ),
+    ),
     "huggingface_hub": Family(
         fake=lambda: HuggingFaceHubFake(api_key=KEY),
         adapter=lambda url: HuggingFaceHubAdapter(
@@ -234,6 +261,18 @@ FAMILIES: dict[str, Family] = {
                 ),
             ),
         ),
+    ),
+    "sagemaker": Family(
+        fake=lambda: SageMakerFake({KEY: AWS_SECRET}),
+        adapter=lambda url: SageMakerAdapter(
+            endpoint(url, credentials=_aws_credentials()), http.pool()
+        ),
+        models={
+            "llm": "chat-endpoint",
+            "text-embedding": "embed-endpoint",
+            "rerank": "rerank-endpoint",
+        },
+        lists_models=False,
     ),
     "jina": Family(
         fake=lambda: JinaFake(api_key=KEY),
