@@ -26,12 +26,8 @@ from providers.runtime.base import (
     ChatChunk,
     ChatRequest,
     ChatResult,
-    DiscoveredModel,
-    EmbeddingResult,
     RerankHit,
     RerankResult,
-    Speech,
-    Transcription,
     Usage,
     count_tokens,
 )
@@ -50,6 +46,8 @@ STANDARD_FIELDS = frozenset(
 
 class AzureAIStudioAdapter(OpenAICompatAdapter):
     family = "azure_ai_studio"
+    # What the catalog lists: chat on the inference API, rerank on Cohere's wire.
+    offers = frozenset({"chat", "stream", "rerank"})
 
     def base_url(self) -> str:
         base = str(self.endpoint.credentials.get("base_url") or self.endpoint.base_url or "")
@@ -118,22 +116,6 @@ class AzureAIStudioAdapter(OpenAICompatAdapter):
     def stream(self, model: str, request: ChatRequest) -> Iterator[ChatChunk]:
         self._ready()
         return super().stream(model, request)
-
-    # The catalog lists chat and rerank: the rest of the OpenAI wire is not this family's.
-
-    def embed(self, model: str, texts: Sequence[str]) -> EmbeddingResult:
-        raise self._unsupported("embeddings")
-
-    def transcribe(
-        self, model: str, audio: bytes, filename: str, language: str | None = None
-    ) -> Transcription:
-        raise self._unsupported("speech to text")
-
-    def speak(self, model: str, text: str, voice: str, audio_format: str = "mp3") -> Speech:
-        raise self._unsupported("text to speech")
-
-    def list_models(self) -> list[DiscoveredModel]:
-        raise self._unsupported("model listing")
 
     def rerank(
         self, model: str, query: str, documents: Sequence[str], top_n: int | None = None

@@ -37,9 +37,7 @@ from providers.runtime.base import (
     ChatChunk,
     ChatRequest,
     ChatResult,
-    DiscoveredModel,
     EmbeddingResult,
-    RerankResult,
     Speech,
     Transcription,
     Validation,
@@ -80,6 +78,7 @@ def _error_code(response: Response) -> str:
 
 class AzureOpenAIAdapter(OpenAICompatAdapter):
     family = "azure_openai"
+    offers = frozenset({"chat", "stream", "embed", "transcribe", "speak"})
 
     # --- where and how --------------------------------------------------------------------------
 
@@ -224,15 +223,6 @@ class AzureOpenAIAdapter(OpenAICompatAdapter):
     def speak(self, model: str, text: str, voice: str, audio_format: str = "mp3") -> Speech:
         self._ready()
         return super().speak(model, text, voice, audio_format)
-
-    def rerank(
-        self, model: str, query: str, documents: Sequence[str], top_n: int | None = None
-    ) -> RerankResult:
-        raise self._unsupported("rerank")
-
-    def list_models(self) -> list[DiscoveredModel]:
-        # Deployments are listed by the Azure management API (ARM), not the data plane.
-        raise self._unsupported("model listing")
 
     # --- validation -------------------------------------------------------------------------------
 

@@ -236,17 +236,10 @@ class Endpoint:
 
 # --- Masking ----------------------------------------------------------------------------------
 
+# The calls a family may serve.
+SERVED_METHODS = ("chat", "stream", "embed", "rerank", "transcribe", "speak", "list_models")
 # The adapter interface: what callers reach, so where an error's text leaves the runtime.
-MASKED_METHODS = (
-    "validate",
-    "chat",
-    "stream",
-    "embed",
-    "rerank",
-    "transcribe",
-    "speak",
-    "list_models",
-)
+MASKED_METHODS = ("validate", *SERVED_METHODS)
 
 
 def _mask(exc: BaseException, secrets: Sequence[str]) -> None:
@@ -338,12 +331,20 @@ class Adapter:
     wrapping happens when the subclass is defined (`__init_subclass__`)."""
 
     family: ClassVar[str] = ""
+    # The SERVED_METHODS this family serves; the others answer `unsupported` even where a parent
+    # family has them (the OpenAI wire has audio; a family built on it may not). None: what the
+    # class defines.
+    offers: ClassVar[frozenset[str] | None] = None
     error_field: ClassVar[str] = "error"  # where the family's error body keeps its message
     # The voice `speak` uses when the caller names none ("": let the backend choose).
     default_voice: ClassVar[str] = "alloy"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        offers = cls.__dict__.get("offers")
+        if offers is not None:
+            for name in set(SERVED_METHODS) - offers:
+                setattr(cls, name, Adapter.__dict__[name])
         _mask_methods(cls)
 
     def __init__(self, endpoint: Endpoint, pool: Pool) -> None:

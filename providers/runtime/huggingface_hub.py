@@ -31,12 +31,8 @@ from providers.runtime.base import (
     ChatChunk,
     ChatRequest,
     ChatResult,
-    DiscoveredModel,
     EmbeddingResult,
-    RerankResult,
-    Speech,
     TokenTally,
-    Transcription,
     Usage,
     Validation,
     count_tokens,
@@ -66,6 +62,7 @@ FINISH_REASONS = {"eos_token": "stop", "stop_sequence": "stop", "length": "lengt
 
 class HuggingFaceHubAdapter(OpenAICompatAdapter):
     family = "huggingface_hub"
+    offers = frozenset({"chat", "stream", "embed"})
 
     # --- where and how ------------------------------------------------------------------------
 
@@ -201,22 +198,6 @@ class HuggingFaceHubAdapter(OpenAICompatAdapter):
             vectors.extend(tuple(float(x) for x in row) for row in rows)
             tally.add(None, chunk)
         return EmbeddingResult(tuple(vectors), tally.usage)
-
-    def rerank(
-        self, model: str, query: str, documents: Sequence[str], top_n: int | None = None
-    ) -> RerankResult:
-        raise self._unsupported("rerank")
-
-    def transcribe(
-        self, model: str, audio: bytes, filename: str, language: str | None = None
-    ) -> Transcription:
-        raise self._unsupported("speech to text")
-
-    def speak(self, model: str, text: str, voice: str, audio_format: str = "mp3") -> Speech:
-        raise self._unsupported("text to speech")
-
-    def list_models(self) -> list[DiscoveredModel]:
-        raise self._unsupported("model listing")
 
     # --- validation ---------------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ STATUS_CLASSES: dict[int, type[errors.UpstreamError]] = {
 
 class MinimaxAdapter(AnthropicAdapter):
     family = "minimax"
+    offers = frozenset({"chat", "stream", "embed"})
 
     def _anthropic_path(self) -> str:
         return "/" + str(self.endpoint.options.get("anthropic_path") or ANTHROPIC_PATH).strip("/")
@@ -64,9 +65,6 @@ class MinimaxAdapter(AnthropicAdapter):
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         return headers
-
-    def list_models(self):
-        raise self._unsupported("model listing")
 
     # --- embeddings (the native API) ----------------------------------------------------------
 

@@ -26,9 +26,7 @@ from providers.runtime.base import (
     EmbeddingResult,
     RerankHit,
     RerankResult,
-    Speech,
     TokenTally,
-    Transcription,
     Usage,
     count_tokens,
 )
@@ -49,6 +47,8 @@ def sigmoid(logit: float) -> float:
 
 class NvidiaAdapter(OpenAICompatAdapter):
     family = "nvidia"
+    # No audio: NVIDIA's speech NIMs are Riva services, not the OpenAI wire's /audio routes.
+    offers = frozenset({"chat", "stream", "embed", "rerank", "list_models"})
 
     def error_message(self, body: Any) -> str:
         if isinstance(body, dict):
@@ -125,12 +125,3 @@ class NvidiaAdapter(OpenAICompatAdapter):
                 count_tokens(query) + sum(count_tokens(d) for d in documents), counted=True
             )
         return RerankResult(tuple(hits[: top_n or None]), spent)
-
-    # The provider lists no speech models: NVIDIA's speech NIMs are Riva services, not /audio.
-    def transcribe(
-        self, model: str, audio: bytes, filename: str, language: str | None = None
-    ) -> Transcription:
-        raise self._unsupported("speech to text")
-
-    def speak(self, model: str, text: str, voice: str, audio_format: str = "mp3") -> Speech:
-        raise self._unsupported("text to speech")

@@ -15,16 +15,17 @@ under "error"); an unknown model is a 404, a model asked for a task it does not 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from config import errors
-from providers.runtime.base import RerankResult, Speech, Transcription, Validation
+from providers.runtime.base import Validation
 from providers.runtime.openai_compat import OpenAICompatAdapter
 
 
 class OpenLLMAdapter(OpenAICompatAdapter):
     family = "openllm"
+    # OpenLLM's service mounts no rerank or audio routes.
+    offers = frozenset({"chat", "stream", "embed", "list_models"})
 
     def base_url(self) -> str:
         base = str(self.endpoint.credentials.get("base_url") or self.endpoint.base_url or "")
@@ -56,17 +57,3 @@ class OpenLLMAdapter(OpenAICompatAdapter):
         if served[model].get("max_model_len"):
             details["context_size"] = int(served[model]["max_model_len"])
         return Validation(details)
-
-    # OpenLLM's service mounts no rerank or audio routes.
-    def rerank(
-        self, model: str, query: str, documents: Sequence[str], top_n: int | None = None
-    ) -> RerankResult:
-        raise self._unsupported("rerank")
-
-    def transcribe(
-        self, model: str, audio: bytes, filename: str, language: str | None = None
-    ) -> Transcription:
-        raise self._unsupported("speech to text")
-
-    def speak(self, model: str, text: str, voice: str, audio_format: str = "mp3") -> Speech:
-        raise self._unsupported("text to speech")

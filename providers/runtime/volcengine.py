@@ -33,7 +33,6 @@ from urllib.parse import parse_qsl, quote, urlsplit
 from config import errors
 from providers.runtime import probe
 from providers.runtime.base import (
-    Adapter,
     ChatRequest,
     EmbeddingResult,
     Endpoint,
@@ -121,12 +120,7 @@ def _error_code(response: Response) -> str:
 
 class VolcengineAdapter(OpenAICompatAdapter):
     family = "volcengine"
-    # The catalog lists chat and embeddings for Ark: the OpenAI-compatible methods beyond those
-    # are refused before any request, as the base adapter refuses them.
-    rerank = Adapter.rerank
-    transcribe = Adapter.transcribe
-    speak = Adapter.speak
-    list_models = Adapter.list_models
+    offers = frozenset({"chat", "stream", "embed"})
 
     def __init__(self, endpoint: Endpoint, pool: Pool) -> None:
         if "max_chunks" not in endpoint.options:

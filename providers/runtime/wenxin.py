@@ -23,7 +23,6 @@ from typing import Any
 from config import errors
 from providers.runtime import probe
 from providers.runtime.base import (
-    Adapter,
     ChatRequest,
     EmbeddingResult,
     Message,
@@ -50,12 +49,7 @@ def error_code(response: Response) -> str:
 
 class WenxinAdapter(OpenAICompatAdapter):
     family = "wenxin"
-    # The catalog lists chat and embeddings for Qianfan: the OpenAI-compatible methods beyond those
-    # are refused before any request, as the base adapter refuses them.
-    rerank = Adapter.rerank
-    transcribe = Adapter.transcribe
-    speak = Adapter.speak
-    list_models = Adapter.list_models
+    offers = frozenset({"chat", "stream", "embed"})
 
     def error_message(self, body: Any) -> str:
         """The message, then its code: "IAM Certification failed (invalid_iam_token)"."""

@@ -95,6 +95,7 @@ def error_class(code: str, default: type[errors.UpstreamError]) -> type[errors.U
 
 class ZhipuAIAdapter(OpenAICompatAdapter):
     family = "zhipuai"
+    offers = frozenset({"chat", "stream", "embed"})
     tokens: ClassVar[TokenCache] = TOKENS
 
     # --- auth ---------------------------------------------------------------------------------
@@ -245,17 +246,3 @@ class ZhipuAIAdapter(OpenAICompatAdapter):
             usage = data.get("usage") or {}
             tally.add(usage.get("prompt_tokens", usage.get("total_tokens")), chunk)
         return EmbeddingResult(tuple(vectors), tally.usage)
-
-    # --- what the platform does not offer here ------------------------------------------------
-
-    def rerank(self, model: str, query: str, documents: Sequence[str], top_n: int | None = None):
-        raise self._unsupported("rerank")
-
-    def transcribe(self, model: str, audio: bytes, filename: str, language: str | None = None):
-        raise self._unsupported("speech to text")
-
-    def speak(self, model: str, text: str, voice: str, audio_format: str = "mp3"):
-        raise self._unsupported("text to speech")
-
-    def list_models(self):
-        raise self._unsupported("model listing")

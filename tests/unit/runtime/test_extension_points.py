@@ -1,6 +1,6 @@
-"""The base adapter's extension points for families that sign or exchange: `sign` runs for every
-attempt and what it adds is masked and kept from other hosts; `TokenCache` keeps an exchanged
-token until shortly before it expires; which credentials are secret is the manifest's word."""
+"""The base adapter's extension points: `sign` runs for every attempt and what it adds is masked
+and kept from other hosts; `TokenCache` keeps an exchanged token until shortly before it expires;
+which credentials are secret is the manifest's word; `offers` says what a family serves."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from providers.routing import endpoint
 from providers.runtime import http
 from providers.runtime.base import Adapter, Endpoint
 from providers.runtime.http import RetryPolicy, Timeouts
+from providers.runtime.openai_compat import OpenAICompatAdapter
 from providers.runtime.tokens import TokenCache
 from tests.fakes.base import FakeServer, Reply
 from tests.unit.runtime.test_netguard import RedirectFake
@@ -212,3 +213,28 @@ def test_an_endpoint_made_by_hand_treats_every_credential_as_secret() -> None:
     where = Endpoint(base_url="", credentials={"api_key": "a", "model_uid": "b"})
     assert where.secrets == {"api_key": "a", "model_uid": "b"}
     assert where.settings == {}
+
+
+# --- What a family offers ---------------------------------------------------------------------
+
+
+def test_a_family_built_on_another_refuses_what_it_does_not_offer() -> None:
+    """A family on the OpenAI wire that serves chat alone is refused embeddings before any
+    request, and still masks its errors."""
+
+    class ChatOnly(OpenAICompatAdapter):
+        family = "chat_only"
+        offers = frozenset({"chat", "stream"})
+
+    with StampFake() as fake:
+        adapter = ChatOnly(Endpoint(base_url=f"{fake.url}/v1"), http.pool())
+        for call in (
+            lambda: adapter.embed("m", ["x"]),
+            lambda: adapter.speak("m", "x", ""),
+            lambda: adapter.list_models(),
+        ):
+            with pytest.raises(errors.InvalidInput) as refused:
+                call()
+            assert refused.value.code == "unsupported"
+        assert fake.received == []
+    assert ChatOnly.chat is OpenAICompatAdapter.chat
