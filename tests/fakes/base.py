@@ -100,6 +100,7 @@ class FakeServer:
     def __init__(self, api_key: str | None = "fake-key") -> None:
         self.api_key = api_key
         self.received: list[Request] = []
+        self.answered: list[tuple[int, dict[str, str]]] = []  # (status, headers) of each reply
         self.streams_cut = 0  # streams whose client hung up before the end
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._failures: deque[Failure] = deque()
@@ -235,7 +236,8 @@ class FakeServer:
                 reply = self.error(
                     429, "Rate limit reached, slow down.", code="rate_limit_exceeded"
                 )
-                reply.headers["Retry-After"] = str(failure.retry_after)
+                if reply.status == 429:  # not on a family's 200 with an error body
+                    reply.headers["Retry-After"] = str(failure.retry_after)
                 return reply
             if failure.mode == "500":
                 return self.error(500, "The server had an error while processing your request.")
@@ -255,6 +257,7 @@ class FakeServer:
     def _send(
         self, http: BaseHTTPRequestHandler, reply: Reply, *, drop_midway: bool, trickle: float = 0
     ) -> None:
+        self.answered.append((reply.status, dict(reply.headers)))
         http.send_response(reply.status)
         http.send_header("Content-Type", reply.content_type)
         for name, value in reply.headers.items():
