@@ -25,7 +25,7 @@ from tests.fakes.base import (
     wav_with_text,
     words,
 )
-from tests.fakes.spec import FakeSpec, aim_base_url
+from tests.fakes.spec import FakeSpec, Refusal, aim_base_url
 
 MEDIA_TYPES = {
     "mp3": "audio/mpeg",
@@ -377,4 +377,27 @@ def _serve(credentials: Mapping[str, str], models: Mapping[str, str]) -> OpenAIF
     )
 
 
-SPEC = FakeSpec("openai_compat", client="openai", serve=_serve, aim=aim_base_url("/v1"))
+SPEC = FakeSpec(
+    "openai_compat",
+    client="openai",
+    serve=_serve,
+    aim=aim_base_url("/v1"),
+    refusals=(
+        Refusal(
+            "a wrong key",
+            "/v1/chat/completions",
+            {"model": "{model}", "messages": [{"role": "user", "content": "hi"}]},
+            status=401,
+            says="invalid_api_key",
+            headers={"Authorization": "Bearer sk-wrong"},
+        ),
+        Refusal("no messages", "/v1/chat/completions", {"model": "{model}"}, says="messages"),
+        Refusal(
+            "an unknown model",
+            "/v1/chat/completions",
+            {"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]},
+            status=404,
+            says="model_not_found",
+        ),
+    ),
+)

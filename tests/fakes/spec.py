@@ -1,4 +1,5 @@
-"""How the catalog walk (tests/integration/test_catalog_walk.py) reaches a family's fake.
+"""How the catalog walk (tests/unit/test_catalog_walk.py), the contract suite and the strictness
+suite reach a family's fake.
 
 Every fake module of a family with an adapter exports `SPEC = FakeSpec(...)`. The walk configures
 each catalog provider from a sample of its own credential form, starts `spec.serve(...)` with those
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from providers.runtime.base import Endpoint
 from tests.fakes.base import FakeServer
@@ -28,6 +30,30 @@ def aim_base_url(path: str = "", argument: str = "base_url") -> Callable[[Endpoi
     return aim
 
 
+def bearer(
+    credentials: Mapping[str, str], method: str, url: str, body: bytes, headers: dict[str, str]
+) -> dict[str, str]:
+    """Signed in as most providers want: `Authorization: Bearer <api_key>`."""
+    return {**headers, "Authorization": f"Bearer {credentials.get('api_key', '')}"}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A request the provider refuses, and how it says so. The strictness suite
+    (tests/unit/test_fake_strictness.py) sends it to the family's fake signed in as the provider
+    wants (`FakeSpec.sign_in`) and checks the status and that the error body holds `says`."""
+
+    label: str
+    path: str  # from the fake's root; "{model}" is the model the fake serves, here and in `body`
+    body: Any = None  # JSON, or bytes sent as they are
+    status: int = 400
+    says: str = ""  # words or an error code of the provider's error body
+    method: str = "POST"
+    # Over the signed-in headers; a value of None takes a header away (a refusal of bad auth).
+    headers: Mapping[str, str | None] = field(default_factory=dict)
+    model_type: str = "llm"  # the type of the model the fake serves for it
+
+
 @dataclass(frozen=True)
 class FakeSpec:
     family: str
@@ -44,3 +70,7 @@ class FakeSpec:
     # The name the walk gives a custom model of a type, where the family wants a shape
     # (Replicate's and Hugging Face's owner/name).
     custom_model: str = "walk-{model_type}-model"
+    # What the provider refuses (missing or wrong fields, bad auth, unknown models), each with
+    # the provider's own status and words, and how a raw request signs in.
+    refusals: tuple[Refusal, ...] = ()
+    sign_in: Callable[[Mapping[str, str], str, str, bytes, dict[str, str]], dict[str, str]] = bearer
