@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -23,7 +22,6 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.eventstream import EventStreamBuffer, ParserError
-from urllib3.exceptions import HTTPError, ReadTimeoutError
 
 from config import errors
 from providers.runtime.base import Adapter
@@ -164,13 +162,11 @@ class AwsAdapter(Adapter):
 
     def events(self, response: Response) -> Iterator[tuple[str, str, bytes]]:
         """(message type, event or exception name, payload) of each event stream message, as
-        it arrives; a message that fails its CRC, a dropped connection or a stall is an error.
-        (http.py reads text streams only; this is its `lines` for binary frames.)"""
+        it arrives; a message that fails its CRC, or a stream cut inside one, is an error."""
         buffer = EventStreamBuffer()
         unparsed = 0  # bytes received and not yet part of a whole message
         try:
-            for chunk in response.iter_content():
-                self._check_deadline(response)
+            for chunk in self.http.chunks(response):
                 buffer.add_data(chunk)
                 unparsed += len(chunk)
                 for message in buffer:
@@ -183,31 +179,12 @@ class AwsAdapter(Adapter):
                         yield kind, str(name), str(headers.get(":error-message", "")).encode()
                     else:
                         yield kind, str(name or ""), message.payload
-            if unparsed:
-                raise errors.UpstreamConnection("The event stream ended in the middle of a frame.")
         except ParserError as exc:
             raise errors.UpstreamUnavailable(
                 f"The backend's event stream is damaged: {self.http.bounded(str(exc))}"
             ) from exc
-        except (ReadTimeoutError, TimeoutError) as exc:
-            self._check_deadline(response)
-            raise errors.UpstreamTimeout("The stream stalled past the read timeout.") from exc
-        except (HTTPError, OSError) as exc:
-            self._check_deadline(response)
-            raise errors.UpstreamConnection(
-                f"The connection dropped mid-stream: {self.http.bounded(str(exc))}"
-            ) from exc
-        finally:
-            response.watched = False  # what http.py's watchdog release does
-            response.close()
-
-    def _check_deadline(self, response: Response) -> None:
-        if time.monotonic() > response.deadline or response.cut_off:
-            response.close()
-            raise errors.UpstreamTimeout(
-                f"The backend took longer than {self.http.timeouts.total:g} s in all; the call "
-                "was cut off."
-            )
+        if unparsed:
+            raise errors.UpstreamConnection("The event stream ended in the middle of a frame.")
 
     def stream_error(self, kind: str, name: str, payload: bytes) -> errors.UpstreamError:
         """An exception (or error) message inside a stream, as its error class."""

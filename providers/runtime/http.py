@@ -477,7 +477,7 @@ class HttpClient:
                 )
                 _WATCHDOG.watch(response, deadline)
                 if not stream or not response.ok:
-                    self._read_body(response)
+                    self.read_body(response)
             except errors.UpstreamError as exc:
                 failure: errors.UpstreamError = exc
             except (HTTPError, OSError) as exc:
@@ -524,7 +524,7 @@ class HttpClient:
             f"Could not connect to the backend: {self.bounded(str(reason))}"
         )
 
-    def _read_body(self, response: Response) -> None:
+    def read_body(self, response: Response) -> None:
         """Read a whole body by the call's deadline (then `.json()`/`.text` read no further)."""
         chunks = []
         try:
@@ -567,12 +567,22 @@ class HttpClient:
                 f"{self.bounded(response.text[:200])}"
             ) from exc
 
+    def chunks(self, response: Response) -> Iterator[bytes]:
+        """The response body as it arrives, for binary streams (AWS's event stream)."""
+        return self._arriving(response, response.iter_content())
+
     def lines(self, response: Response) -> Iterator[str]:
-        """The response body line by line as it arrives; a dropped connection is an error."""
+        """The response body line by line as it arrives."""
+        for raw in self._arriving(response, response.iter_lines()):
+            yield raw.decode("utf-8", errors="replace")
+
+    def _arriving(self, response: Response, parts: Iterator[bytes]) -> Iterator[bytes]:
+        """`parts` of a streamed body as they arrive, by the call's deadline; a stall or a
+        dropped connection is an error."""
         try:
-            for raw in response.iter_lines():
+            for part in parts:
                 self._check_deadline(response)
-                yield raw.decode("utf-8", errors="replace")
+                yield part
         except (ReadTimeoutError, TimeoutError) as exc:
             self._check_deadline(response)
             raise errors.UpstreamTimeout("The stream stalled past the read timeout.") from exc

@@ -166,8 +166,18 @@ class OpenAICompatAdapter(Adapter):
         )
 
     def _events(self, model: str, path: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """The backend's streamed events, a JSON object each; an error event raises."""
+        """The backend's streamed events, a JSON object each; an error event raises. A backend
+        that ignores `stream` and answers one JSON reply gives it as a single event (its
+        messages read as deltas), not an empty answer."""
         response = self.http.request("POST", self.route(model, path), json_body=body, stream=True)
+        if response.headers.get("Content-Type", "").startswith("application/json"):
+            self.http.read_body(response)
+            whole = self.http.parse(response.text)
+            for choice in whole.get("choices") or ():
+                if "message" in choice:
+                    choice["delta"] = choice["message"]
+            yield whole
+            return
         for _, payload in self.http.sse(response):
             data = self.http.parse(payload)
             if isinstance(data, dict) and "error" in data and not data.get("choices"):

@@ -3,6 +3,9 @@ ending as a typed error after bounded retries."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import pytest
 
 from config import errors
@@ -238,3 +241,22 @@ def test_upstream_error_bodies_are_bounded_and_scrubbed(fake) -> None:
     assert key not in message
     assert "sk-another-secret-123456" not in message
     assert "Bad things" in message
+
+
+class StreamlessFake(OpenAIFake):
+    """A backend that ignores `stream` and answers one JSON reply (some proxies do)."""
+
+    def chat(self, request):
+        body = {k: v for k, v in request.json().items() if k not in ("stream", "stream_options")}
+        return super().chat(replace(request, body=json.dumps(body).encode()))
+
+
+def test_a_backend_that_ignores_stream_still_gives_its_answer() -> None:
+    with StreamlessFake() as streamless:
+        chunks = list(adapter(streamless).stream("gpt-4o-mini", ask("hello there")))
+        result = accumulate(iter(chunks))
+        assert result.text == "You said: hello there"
+        assert result.finish_reason == "stop"
+        assert result.usage.prompt_tokens == 4  # the reply's usage (the fake counts words)
+        assert not result.usage.counted
+        assert streamless.received[-1].json()["stream"] is True  # we did ask for a stream
