@@ -22,7 +22,7 @@ from tests.fakes.base import wav_with_text
 from tests.fakes.spec import FakeSpec
 
 # Families the catalog lists whose adapter is still to come (issue 12).
-WITHOUT_ADAPTER = {"spark"}
+WITHOUT_ADAPTER: set[str] = set()
 
 
 def _specs() -> dict[str, FakeSpec]:
