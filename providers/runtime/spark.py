@@ -37,9 +37,12 @@ from providers.runtime import netguard
 from providers.runtime.base import Adapter, ChatChunk, ChatRequest, ChatResult, Endpoint, Usage
 from providers.runtime.http import USER_AGENT, Pool
 
-# header.code -> error class (the WebSocket doc's error code table; unlisted codes: bad request).
+# header.code -> error class, after the WebSocket doc's error code table (as langchain4j's
+# SparkResponseErrorCode copies it; 10313, app_id not the key's, is from iFlytek's general table).
+# Unlisted codes (10003-10005 malformed, 10013/10014/10019 moderation, 10907 too long...): bad
+# request.
 CODE_ERRORS: dict[int, type[errors.UpstreamError]] = {
-    **dict.fromkeys((10015, 10016, 10313, 11200), errors.UpstreamAuth),
+    **dict.fromkeys((10015, 10016, 10313, 11200, 11500), errors.UpstreamAuth),
     11201: errors.UpstreamQuota,  # the day's allowance is spent
     **dict.fromkeys((10006, 10007, 11202, 11203), errors.UpstreamRateLimited),
     **dict.fromkeys(

@@ -9,6 +9,7 @@ import json
 import pytest
 from sparkai.core.messages import ChatMessage
 from sparkai.errors import SparkAIConnectionError
+from sparkai.llm import llm as sparkai_llm
 from sparkai.llm.llm import ChatSparkLLM
 
 from tests.fakes.spark_server import SparkFake
@@ -65,3 +66,10 @@ def test_a_foreign_app_id_is_an_error_frame(fake) -> None:
     with pytest.raises(SparkAIConnectionError) as caught:
         client(fake, app_id="someone-else").generate([[ChatMessage(role="user", content="hi")]])
     assert caught.value.error_code == 10313
+
+
+def test_a_date_more_than_five_minutes_off_is_refused(fake, monkeypatch) -> None:
+    monkeypatch.setattr(sparkai_llm, "format_date_time", lambda _: "Fri, 05 May 2023 10:43:39 GMT")
+    with pytest.raises(SparkAIConnectionError) as caught:
+        client(fake).generate([[ChatMessage(role="user", content="hi")]])
+    assert "403" in str(caught.value)
