@@ -21,6 +21,7 @@ from providers.runtime.openai_compat import OpenAICompatAdapter
 from providers.runtime.openllm import OpenLLMAdapter
 from providers.runtime.replicate import ReplicateAdapter
 from providers.runtime.sagemaker import SageMakerAdapter
+from providers.runtime.spark import SparkAdapter
 from providers.runtime.tei import TEIAdapter
 from providers.runtime.tencent_asr import TencentASRAdapter
 from providers.runtime.tongyi import TongyiAdapter
@@ -50,6 +51,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
         OpenLLMAdapter,
         ReplicateAdapter,
         SageMakerAdapter,
+        SparkAdapter,
         TEIAdapter,
         TencentASRAdapter,
         TongyiAdapter,

@@ -14,7 +14,7 @@ from providers.runtime import registry
 from tests.fakes.catalog import SPECS, configure, invoke
 
 # Families the catalog lists whose adapter is still to come (issue 12).
-WITHOUT_ADAPTER = {"spark"}
+WITHOUT_ADAPTER: set[str] = set()
 
 PAIRS = [
     pytest.param(

@@ -40,6 +40,7 @@ from providers.runtime.openai_compat import OpenAICompatAdapter
 from providers.runtime.openllm import OpenLLMAdapter
 from providers.runtime.replicate import ReplicateAdapter
 from providers.runtime.sagemaker import SageMakerAdapter
+from providers.runtime.spark import SparkAdapter
 from providers.runtime.tei import TEIAdapter
 from providers.runtime.tencent_asr import TencentASRAdapter
 from providers.runtime.tongyi import TongyiAdapter
@@ -66,6 +67,7 @@ from tests.fakes.openai_server import OpenAIFake
 from tests.fakes.openllm_server import OpenLLMFake
 from tests.fakes.replicate_server import ReplicateFake
 from tests.fakes.sagemaker_server import SageMakerFake
+from tests.fakes.spark_server import SparkFake
 from tests.fakes.tei_server import TEIFake
 from tests.fakes.tencent_asr_server import TencentASRFake
 from tests.fakes.tongyi_server import TongyiFake
@@ -325,6 +327,31 @@ FAMILIES: dict[str, Family] = {
         extra=(
             (
                 "stream error event",
+                "echo_key_stream",
+                lambda a, m: list(a.stream(m["llm"], ASK)),
+            ),
+        ),
+    ),
+    # Spark signs a WebSocket URL: the key travels base64-encoded in its `authorization`.
+    "spark": Family(
+        fake=lambda: SparkFake(app_id="4a7c2e10", api_key=KEY, api_secret="spark-api-secret"),
+        adapter=lambda url: SparkAdapter(
+            endpoint(
+                url,
+                credentials={
+                    "app_id": "4a7c2e10",
+                    "api_key": KEY,
+                    "api_secret": "spark-api-secret",
+                },
+                options={"routes": {"spark-lite": {"path": "/v1.1/chat", "domain": "lite"}}},
+            ),
+            http.pool(),
+        ),
+        models={"llm": "spark-lite"},
+        lists_models=False,
+        extra=(
+            (
+                "stream error frame",
                 "echo_key_stream",
                 lambda a, m: list(a.stream(m["llm"], ASK)),
             ),
