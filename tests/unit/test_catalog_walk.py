@@ -1,9 +1,7 @@
 """The whole catalog, pair by pair: every (provider, model type) the manifests list is configured
 from a sample of the provider's own credential form, validated and invoked through the real adapter
-against its family's fake, which checks the credentials as the provider does.
-
-A pair whose family has no adapter yet is an expected failure (strict: it fails the day the
-family lands without its fake being listed here); `WITHOUT_ADAPTER` may only shrink."""
+against its family's fake, which checks the credentials as the provider does. A pair whose family
+has no adapter, or no fake, fails."""
 
 from __future__ import annotations
 
@@ -11,20 +9,10 @@ import pytest
 
 from providers import selectors
 from providers.runtime import registry
-from tests.fakes.catalog import SPECS, configure, invoke
-
-# Families the catalog lists whose adapter is still to come (issue 12).
-WITHOUT_ADAPTER: set[str] = set()
+from tests.fakes.catalog import configure, invoke
 
 PAIRS = [
-    pytest.param(
-        manifest.provider,
-        model_type,
-        id=f"{manifest.provider}-{model_type}",
-        marks=[pytest.mark.xfail(strict=True, reason="no adapter yet")]
-        if manifest.runtime.family in WITHOUT_ADAPTER
-        else [],
-    )
+    pytest.param(manifest.provider, model_type, id=f"{manifest.provider}-{model_type}")
     for manifest in selectors.catalog()
     for model_type in manifest.supported_model_types
 ]
@@ -44,10 +32,3 @@ def test_every_pair_validates_and_invokes_against_its_fake(provider, model_type)
         assert fake.received, "the fake heard nothing"
         if marker:
             assert any(marker.encode() in r.body for r in fake.received), "our words never arrived"
-
-
-def test_families_waiting_for_an_adapter_really_have_none() -> None:
-    catalog_families = {m.runtime.family for m in selectors.catalog()}
-    assert catalog_families >= WITHOUT_ADAPTER
-    assert not WITHOUT_ADAPTER & set(registry.ADAPTERS)
-    assert not WITHOUT_ADAPTER & set(SPECS)
