@@ -27,10 +27,11 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import replace
-from email.utils import parsedate_to_datetime
+from email.utils import formatdate, parsedate_to_datetime
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
+import websocket
 from websockets.datastructures import Headers
 from websockets.http11 import Request as WsRequest
 from websockets.http11 import Response as WsResponse
@@ -38,7 +39,7 @@ from websockets.sync.server import Server, ServerConnection, serve
 
 from providers.runtime.base import Endpoint
 from tests.fakes.base import FakeServer, Request, reply_to
-from tests.fakes.spec import FakeSpec
+from tests.fakes.spec import FakeSpec, Refusal
 
 # path -> (domain, the largest max_tokens), as the doc lists them.
 ROUTES: dict[str, tuple[str, int]] = {
@@ -290,4 +291,74 @@ def _aim(endpoint: Endpoint, url: str) -> Endpoint:
     return replace(endpoint, base_url=url)
 
 
-SPEC = FakeSpec(family="spark", client="spark-ai-python", serve=_serve, aim=_aim)
+def _refuse(
+    fake: FakeServer, credentials: Mapping[str, str], model: str, refusal: Refusal
+) -> tuple[int, str]:
+    """A refusal over Spark's WebSocket: `refusal.headers` alter the signed URL (`date`, or the
+    `api_secret` it is signed with), `{app_id}` in the body is the form's. A refused handshake
+    gives its HTTP status, an answered frame its `header.code`."""
+    date = refusal.headers.get("date") or formatdate(usegmt=True)
+    secret = refusal.headers.get("api_secret") or credentials["api_secret"]
+    host = urlsplit(fake.url).netloc
+    origin = f"host: {host}\ndate: {date}\nGET {refusal.path} HTTP/1.1"
+    signature = base64.b64encode(
+        hmac.new(secret.encode(), origin.encode(), hashlib.sha256).digest()
+    ).decode()
+    authorization = base64.b64encode(
+        f'api_key="{credentials["api_key"]}", algorithm="hmac-sha256", '
+        f'headers="host date request-line", signature="{signature}"'.encode()
+    ).decode()
+    query = urlencode({"authorization": authorization, "date": date, "host": host})
+    url = f"{fake.ws_url}{refusal.path}?{query}"  # type: ignore[attr-defined]
+    try:
+        connection = websocket.create_connection(url, timeout=5)
+    except websocket.WebSocketBadStatusException as refused:
+        return refused.status_code, (refused.resp_body or b"").decode()
+    try:
+        body = json.dumps(refusal.body).replace("{model}", model)
+        connection.send(body.replace("{app_id}", credentials["app_id"]))
+        reply = connection.recv()
+    finally:
+        connection.close()
+    return json.loads(reply)["header"]["code"], reply
+
+
+def _frame(**chat: Any) -> dict[str, Any]:
+    return {
+        "header": {"app_id": "{app_id}", "uid": "strict"},
+        "parameter": {"chat": {"domain": "lite", **chat}},
+        "payload": {"message": {"text": [{"role": "user", "content": "hi"}]}},
+    }
+
+
+LITE = "/v1.1/chat"
+SPEC = FakeSpec(
+    family="spark",
+    client="spark-ai-python",
+    serve=_serve,
+    aim=_aim,
+    # https://www.xfyun.cn/doc/spark/Web.html and its URL-signing page (300 s of clock skew);
+    # the codes as iFlytek's table lists them.
+    refusals=(
+        Refusal("a wrong secret", LITE, status=401, says="signature", headers={"api_secret": "x"}),
+        Refusal(
+            "a date an hour off",
+            LITE,
+            status=403,
+            says="date",
+            headers={"date": formatdate(time.time() - 3600, usegmt=True)},
+        ),
+        Refusal("an unknown route", "/v9.9/chat", status=404, says="no Route"),
+        Refusal("not a request frame", LITE, {"hello": "there"}, status=10003),
+        Refusal(
+            "an app_id of another key",
+            LITE,
+            {**_frame(), "header": {"app_id": "other", "uid": "strict"}},
+            status=10313,
+        ),
+        Refusal("a domain of another route", LITE, _frame(domain="generalv3"), status=10005),
+        Refusal("a temperature above 1", LITE, _frame(temperature=5), status=10163),
+        Refusal("max_tokens past the route's", LITE, _frame(max_tokens=100000), status=10163),
+    ),
+    refuse=_refuse,
+)

@@ -74,3 +74,6 @@ class FakeSpec:
     # the provider's own status and words, and how a raw request signs in.
     refusals: tuple[Refusal, ...] = ()
     sign_in: Callable[[Mapping[str, str], str, str, bytes, dict[str, str]], dict[str, str]] = bearer
+    # For a fake that does not take plain HTTP requests (Spark's WebSocket): (the fake, the
+    # credentials, the model, the refusal) -> (the status or error code, the error text).
+    refuse: Callable[[FakeServer, Mapping[str, str], str, Refusal], tuple[int, str]] | None = None

@@ -21,7 +21,7 @@ from tests.fakes.spec import Refusal
 WITHOUT_REFUSALS = {
     "anthropic", "azure_ai_studio", "azure_openai", "bedrock", "cohere", "google_gemini",
     "huggingface_hub", "hunyuan", "jina", "minimax", "nvidia", "ollama", "openllm", "replicate",
-    "sagemaker", "spark", "tei", "tencent_asr", "tongyi", "triton", "vertex_ai", "volcengine",
+    "sagemaker", "tei", "tencent_asr", "tongyi", "triton", "vertex_ai", "volcengine",
     "wenxin", "xinference", "zhipuai",
 }  # fmt: skip
 
@@ -41,6 +41,8 @@ _http = urllib3.PoolManager()
 def send(family: str, refusal: Refusal) -> tuple[int, str]:
     pair = configure(PROVIDERS[family], refusal.model_type)
     with pair.serve() as fake:
+        if pair.spec.refuse is not None:
+            return pair.spec.refuse(fake, pair.endpoint.credentials, pair.model, refusal)
         url = fake.url + refusal.path.format(model=pair.model)
         body = refusal.body
         if not isinstance(body, bytes):  # "{model}" stands for the model in the JSON too
