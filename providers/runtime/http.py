@@ -610,8 +610,9 @@ class HttpClient:
                 continue
             elif line.startswith("event:"):
                 event = line[6:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].lstrip())
+            elif line.startswith("data:"):  # one leading space is the format's, the rest data
+                value = line[5:]
+                data.append(value[1:] if value.startswith(" ") else value)
         if data and "\n".join(data).strip() != "[DONE]":
             yield event or "message", "\n".join(data)
 

@@ -7,12 +7,13 @@
     GET  /predictions/{id}                       polled until succeeded | failed | canceled
     GET  urls.stream                             SSE: `output` (a token), `done`, `error`
 
-A call reads the version's schema first (as Dify does): which inputs the model takes decides the
-body (system_prompt, max_tokens or max_new_tokens, stop_sequences; text, texts or inputs for
-embeddings). A prediction is created with `Prefer: wait` (answered when done, up to 60 s and
-under the read timeout) and polled after that until it ends or the call's deadline passes; a
-language model's output is a token list, its usage the prediction's metrics. A model without a
-readable version (an official model run by name) is sent the inputs language models share.
+A call reads the version's schema first (as Dify does; then kept five minutes): which inputs the
+model takes decides the body (system_prompt, max_tokens or max_new_tokens, stop_sequences; text,
+texts or inputs for embeddings). A prediction is created with `Prefer: wait` (answered when done,
+up to 60 s and under the read timeout) and polled after that until it ends or the call's deadline
+passes; a language model's output is a token list, its usage the prediction's metrics. A model
+without a readable version (an official model run by name) is sent the inputs language models
+share.
 
 Credentials: `api_key` (Bearer), `model_version` (a version id; else the latest version; a model
 named `owner/name:version` pins one too). Options: `poll_interval` (seconds, default 0.5).
@@ -42,6 +43,7 @@ from providers.runtime.base import (
     Validation,
     count_tokens,
 )
+from providers.runtime.memo import Memo
 
 TERMINAL = ("succeeded", "failed", "canceled")
 POLL_INTERVAL = 0.5
@@ -65,9 +67,16 @@ TEXT_INPUTS = ("texts", "text", "inputs")  # what embedding models take their te
 SAMPLING_INPUTS = ("temperature", "top_p", "top_k")  # Dify's sign of a language model
 
 
+VERSION_TTL = 300.0  # seconds a version's schema is trusted
+
+
 class ReplicateAdapter(Adapter):
     family = "replicate"
     error_field = "detail"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._versions: Memo[tuple[dict[str, Any], dict[str, Any]]] = Memo(VERSION_TTL)
 
     def auth_headers(self) -> dict[str, str]:
         token = self.endpoint.credentials.get("api_key")
@@ -93,7 +102,11 @@ class ReplicateAdapter(Adapter):
         return owner, short, version
 
     def _version(self, model: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(the model, the version to run: pinned, else the latest; {} when it has none)."""
+        """(the model, the version to run: pinned, else the latest; {} when it has none), as
+        Replicate described them in the last five minutes."""
+        return self._versions.get(self._parse(model), lambda: self._read_version(model))
+
+    def _read_version(self, model: str) -> tuple[dict[str, Any], dict[str, Any]]:
         owner, name, version = self._parse(model)
         base = f"models/{quote(owner, safe='')}/{quote(name, safe='')}"
         info = self.http.json("GET", base)
@@ -212,7 +225,7 @@ class ReplicateAdapter(Adapter):
             stream=True,
         )  # fmt: skip
         produced = ""
-        events = self._events(response)
+        events = self.http.sse(response)
         try:
             for event, data in events:
                 if event == "output":
@@ -235,28 +248,6 @@ class ReplicateAdapter(Adapter):
         finally:
             events.close()  # a stop sequence leaves the rest unread
         yield ChatChunk(finish_reason="stop", usage=_usage(None, inputs, produced))
-
-    def _events(self, response: Any) -> Iterator[tuple[str, str]]:
-        """SSE (event, data) pairs, each field's value losing one leading space only, as the
-        SSE format says: a token's own leading space is part of the text (`http.sse` strips
-        all of it)."""
-        event, data = "", []
-        lines = self.http.lines(response)
-        try:
-            for line in lines:
-                if not line:
-                    if event or data:
-                        yield event or "message", "\n".join(data)
-                    event, data = "", []
-                    continue
-                name, _, value = line.partition(":")
-                value = value[1:] if value.startswith(" ") else value
-                if name == "event":
-                    event = value
-                elif name == "data":
-                    data.append(value)
-        finally:
-            lines.close()
 
     def _cancel(self, prediction: dict[str, Any]) -> None:
         """Stop a prediction whose output reached a stop sequence (it would bill on)."""

@@ -21,8 +21,6 @@ mapped to non-retried errors here.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -36,6 +34,7 @@ from providers.runtime.base import (
     Validation,
 )
 from providers.runtime.http import Response
+from providers.runtime.memo import Memo
 from providers.runtime.openai_compat import OpenAICompatAdapter
 
 MODEL_TYPES = ("llm", "text-embedding", "rerank", "speech2text", "tts")
@@ -111,8 +110,7 @@ class XinferenceAdapter(OpenAICompatAdapter):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._abilities: dict[str, tuple[float, tuple[str, ...]]] = {}
-        self._abilities_lock = threading.Lock()
+        self._abilities: Memo[tuple[str, ...]] = Memo(ABILITIES_TTL)
 
     def model_name(self, model: str) -> str:
         return str(self.endpoint.credentials.get("model_uid") or "").strip() or model
@@ -124,14 +122,7 @@ class XinferenceAdapter(OpenAICompatAdapter):
         return "generate" in abilities and "chat" not in abilities
 
     def abilities(self, uid: str) -> tuple[str, ...]:
-        with self._abilities_lock:
-            found = self._abilities.get(uid)
-        if found is not None and found[0] > time.monotonic():
-            return found[1]
-        abilities = tuple(_abilities(self.describe(uid)))
-        with self._abilities_lock:
-            self._abilities[uid] = (time.monotonic() + ABILITIES_TTL, abilities)
-        return abilities
+        return self._abilities.get(uid, lambda: tuple(_abilities(self.describe(uid))))
 
     def error_message(self, body: Any) -> str:
         if isinstance(body, dict):

@@ -215,3 +215,13 @@ def test_a_slow_answer_times_out(fake) -> None:
     fake.fail("slow", seconds=1.0)
     with pytest.raises(errors.UpstreamTimeout):
         adapter(fake, read=0.3, retry=RetryPolicy(attempts=1)).chat(LLAMA, ASK)
+
+
+def test_a_versions_schema_is_read_once_for_many_calls(fake) -> None:
+    """The schema decides each call's inputs; it is asked for once, then kept."""
+    kept = adapter(fake)
+    fake.received.clear()
+    for _ in range(3):
+        kept.chat(LLAMA, ASK)
+    schema_reads = [r for r in fake.received if r.method == "GET" and "/models/" in r.path]
+    assert len(schema_reads) == 1
