@@ -2,6 +2,10 @@
 GPUStack, LocalAI, Xinference's inference endpoints). Checked by the official `openai` client in
 tests/unit/runtime/test_openai_fake.py.
 
+Chat requests are checked as OpenAI checks them (`refuse_chat`, `refuse_for_model`: fields,
+tools, tool messages, stream_options, ranges, what reasoning models refuse), each refusal in
+OpenAI's words; `SPEC.refusals` lists them for tests/unit/test_fake_strictness.py.
+
 Speech answers the media type of the `response_format` asked for (the bytes are always a WAV that
 carries the text). Extra failure mode: `fail("html_speech")` makes the next speech reply a
 `text/html` page with a script in it, as a hostile or broken backend might send."""
@@ -125,7 +129,8 @@ class OpenAIFake(FakeServer):
 
     def json_body(self, request: Request) -> tuple[Any, Reply | None]:
         """The request's JSON object, or OpenAI's refusal of a body that is none: a body of
-        another media type is not read (so its `model` is missing), broken JSON is refused."""
+        another media type is not read (so its `model` is missing) [U: OpenAI's words for a
+        text/plain body], broken JSON is refused."""
         if request.header("content-type").split(";")[0].strip().lower() != "application/json":
             return None, self.invalid("you must provide a model parameter")
         try:
