@@ -82,7 +82,7 @@ def test_an_explicit_token_parameter_name_wins(fake) -> None:
 
 @pytest.mark.parametrize("suffix", ["", "/", "/v1", "/v1-openai", "/v1-openai/"])
 def test_gpustack_reaches_v1_from_the_server_url(fake, suffix) -> None:
-    """Dify's GPUStack plugin cuts /v1 or /v1-openai (the OpenAI path of GPUStack before 0.6)
+    """Dify's GPUStack plugin cuts /v1 or /v1-openai (the OpenAI path of early GPUStack)
     off the server URL and calls {server}/v1."""
     values = {"endpoint_url": fake.url + suffix, "api_key": "sk-test", "mode": "chat"}
     endpoint = routing.endpoint(selectors.manifest_get("gpustack"), values)
