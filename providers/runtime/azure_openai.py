@@ -15,9 +15,11 @@ used to shape requests for reasoning models).
 Options: `default_api_version` (when the credentials give none), `versionless_suffix`
 (`/openai/v1`), `enable_request_metadata` ("enabled" adds `store: true`), `max_chunks`, `voice`.
 
-Entra ID (service principal) sign-in is not implemented: it needs a client-credentials token from
-login.microsoftonline.com, which we can neither call offline nor fake through the official
-client. Such credentials fail every call with InvalidInput(code="unsupported").
+Entra ID (service principal) sign-in: a client-credentials token from
+`{entra_authority}/{tenant_id}/oauth2/v2.0/token` (Microsoft identity platform v2.0; the authority
+is login.microsoftonline.com unless the `entra_authority` option says otherwise) for the
+`entra_scope`, sent as `Authorization: Bearer`; kept in `tokens.TOKENS` until shortly before it
+expires, forgotten when the data plane refuses it (a kept one is then fetched afresh once).
 
 Everything else (bodies, streaming, tool calls, usage, embeddings batching, audio) is
 OpenAICompatAdapter's; this class only routes URLs, sets headers and query parameters, adapts
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -38,16 +41,22 @@ from providers.runtime.base import (
     ChatRequest,
     ChatResult,
     EmbeddingResult,
+    Endpoint,
     Speech,
     Transcription,
     Validation,
 )
-from providers.runtime.http import Response
+from providers.runtime.http import HttpClient, Pool, Response
 from providers.runtime.openai_compat import OpenAICompatAdapter
+from providers.runtime.tokens import TOKENS, TokenCache
 
 DEFAULT_API_VERSION = "2024-02-15-preview"
 VERSIONLESS_SUFFIX = "/openai/v1"
 API_KEY, ENTRA_ID = "api_key", "entra_id_service_principal"
+ENTRA_AUTHORITY = "https://login.microsoftonline.com"
+ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
+ENTRA_FIELDS = {"client_id": "azure_client_id", "tenant_id": "azure_tenant_id",
+                "client_secret": "azure_client_secret"}  # fmt: skip
 # Paths that live under /openai/deployments/{deployment}/ (as in the official client).
 DEPLOYMENT_PATHS = frozenset(
     {
@@ -63,8 +72,32 @@ DEPLOYMENT_PATHS = frozenset(
 # `stream_options.include_usage` is rejected ("Unrecognized request argument supplied:
 # stream_options") by API versions older than this one; for those, stream usage is counted.
 STREAM_USAGE_SINCE = "2024-09-01"
-# Reasoning models take max_completion_tokens and reject `max_tokens` and `stop`.
-REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+
+
+class _StaleToken(errors.UpstreamAuth):
+    """A kept Entra ID token the data plane refused: retried once with a fresh one."""
+
+    retryable = True
+
+
+def _entra_message(body: Any) -> str:
+    """The identity platform's `{"error", "error_description"}` (its AADSTS code leads the
+    description)."""
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        described = str(body.get("error_description") or "").split("\r\n")[0].split("\n")[0]
+        return f"{body['error']}: {described}" if described else body["error"]
+    return str(body)
+
+
+def _entra_failure(response: Response, failure: errors.UpstreamError) -> errors.UpstreamError:
+    """A wrong secret (401 invalid_client), an unknown application or tenant (400
+    unauthorized_client, invalid_request) are refused credentials."""
+    if response.status_code in (400, 401) and any(
+        code in failure.message
+        for code in ("invalid_client", "unauthorized_client", "invalid_request", "invalid_scope")
+    ):
+        return errors.UpstreamAuth(f"Microsoft Entra ID refused the sign-in: {failure.message}")
+    return failure
 
 
 def _error_code(response: Response) -> str:
@@ -79,6 +112,21 @@ def _error_code(response: Response) -> str:
 class AzureOpenAIAdapter(OpenAICompatAdapter):
     family = "azure_openai"
     offers = frozenset({"chat", "stream", "embed", "transcribe", "speak"})
+
+    def __init__(self, endpoint: Endpoint, pool: Pool) -> None:
+        self._attempt = threading.local()  # the Entra ID token the current attempt sent
+        super().__init__(endpoint, pool)
+        authority = str(endpoint.options.get("entra_authority") or ENTRA_AUTHORITY)
+        self.token_http = HttpClient(
+            base_url=authority,
+            headers={},
+            pool=pool,
+            timeouts=endpoint.timeouts,
+            retry=endpoint.retry,
+            secrets=self.secret_values(),
+            error_message=_entra_message,
+            classify=_entra_failure,
+        )
 
     # --- where and how --------------------------------------------------------------------------
 
@@ -132,7 +180,7 @@ class AzureOpenAIAdapter(OpenAICompatAdapter):
         generic mapping would read as an exhausted quota: a 429 is a rate limit here unless its
         code says quota. `retry-after-ms` (Azure sends it beside Retry-After) wins when present."""
         if response.status_code != 429:
-            return failure
+            return self._token_refused(response, failure)
         if _error_code(response) == "insufficient_quota":
             return errors.UpstreamQuota(failure.message)
         retry_after = getattr(failure, "retry_after", None)
@@ -140,26 +188,84 @@ class AzureOpenAIAdapter(OpenAICompatAdapter):
             retry_after = max(0.0, float(response.headers["retry-after-ms"]) / 1000)
         return errors.UpstreamRateLimited(failure.message, retry_after=retry_after)
 
+    def _token_refused(
+        self, response: Response, failure: errors.UpstreamError
+    ) -> errors.UpstreamError:
+        """A 401 on an Entra ID token: forget it; a kept one is fetched afresh once."""
+        if response.status_code == 401 and getattr(self._attempt, "key", None):
+            TOKENS.forget(self._attempt.key)
+            if not self._attempt.fresh:
+                return _StaleToken(failure.message)
+        return failure
+
     def auth_headers(self) -> dict[str, str]:
         api_key = self.endpoint.credentials.get("api_key")
         if self.auth_method == API_KEY and api_key:
             return {"api-key": str(api_key)}
         return {}
 
+    # --- Entra ID -------------------------------------------------------------------------------
+
+    def _entra(self, name: str) -> str:
+        return str(self.endpoint.credentials.get(name) or "").strip()
+
+    def access_token(self) -> tuple[str, str, bool]:
+        """(the Entra ID token, its cache key, whether it was fetched just now)."""
+        scope = str(self.endpoint.options.get("entra_scope") or ENTRA_SCOPE)
+        tenant, client = self._entra("tenant_id"), self._entra("client_id")
+        key = TokenCache.key(
+            self.family, self.token_http.base_url, tenant, client, self._entra("client_secret"),
+            scope,
+        )  # fmt: skip
+        fetched: list[bool] = []
+
+        def exchange() -> tuple[str, float]:
+            fetched.append(True)
+            data = self.token_http.json(
+                "POST",
+                f"{quote(tenant, safe='')}/oauth2/v2.0/token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": client,
+                    "client_secret": self._entra("client_secret"),
+                    "scope": scope,
+                },
+            )
+            token = data.get("access_token") if isinstance(data, dict) else None
+            if not token:
+                raise errors.UpstreamUnavailable(
+                    "Microsoft Entra ID answered without an access token."
+                )
+            return str(token), float(data.get("expires_in") or 3600)
+
+        return TOKENS.get(key, exchange), key, bool(fetched)
+
+    def sign(
+        self, method: str, url: str, body: bytes | None, headers: dict[str, str]
+    ) -> dict[str, str]:
+        if self.auth_method != ENTRA_ID:
+            return headers
+        token, key, fresh = self.access_token()
+        self._attempt.key, self._attempt.fresh = key, fresh
+        return {**headers, "Authorization": f"Bearer {token}"}
+
     def _ready(self) -> None:
         """Fail early, with a clear message, for credentials we cannot call with."""
-        if self.auth_method == ENTRA_ID:
-            raise errors.InvalidInput(
-                "Microsoft Entra ID (service principal) sign-in is not supported yet: it needs a "
-                "token from login.microsoftonline.com. Use the API key authentication method.",
-                code="unsupported",
-            )
-        if self.auth_method != API_KEY:
+        if self.auth_method not in (API_KEY, ENTRA_ID):
             raise errors.InvalidInput(
                 f"Unknown authentication method {self.auth_method!r}.", code="invalid"
             )
         if not self.http.base_url:
             raise errors.InvalidInput("The Azure OpenAI API base URL is required.", code="invalid")
+        if self.auth_method == ENTRA_ID:
+            missing = [field for name, field in ENTRA_FIELDS.items() if not self._entra(name)]
+            if missing:
+                raise errors.InvalidInput(
+                    "Microsoft Entra ID sign-in needs the application (client) ID, the directory "
+                    "(tenant) ID and a client secret value.",
+                    fields={field: ["Required with Microsoft Entra ID."] for field in missing},
+                )
+            return
         if not self.endpoint.credentials.get("api_key"):
             raise errors.InvalidInput(
                 "An API key is required with the API key authentication method.", code="invalid"
@@ -180,8 +286,9 @@ class AzureOpenAIAdapter(OpenAICompatAdapter):
 
     # --- requests -------------------------------------------------------------------------------
 
-    def _reasoning(self) -> bool:
-        return self.base_model.lower().startswith(REASONING_PREFIXES)
+    def reasoning_name(self, model: str) -> str | None:
+        """A deployment is told by the OpenAI model it runs (the `base_model` credential)."""
+        return self.base_model
 
     def _stream_usage(self) -> bool:
         if self.versionless:
@@ -191,11 +298,6 @@ class AzureOpenAIAdapter(OpenAICompatAdapter):
 
     def chat_body(self, model: str, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body = super().chat_body(model, request, stream=stream)
-        if self._reasoning():
-            if "max_tokens" in body:
-                limit = body.pop("max_tokens")
-                body.setdefault("max_completion_tokens", limit)
-            body.pop("stop", None)
         if stream and not self._stream_usage():
             body.pop("stream_options", None)
         if self.endpoint.options.get("enable_request_metadata") == "enabled":

@@ -3,13 +3,18 @@
 
 Credentials: `api_key` (sent as Bearer when given), `organization`, `base_url` (overrides the
 manifest's), `endpoint_model_name` (the name the backend knows the model by).
-Options: `append_v1` (add /v1 to a user-given base without it), `validate_model`,
-`international_base_url` + `international_switch`, `max_chunks` (embedding batch size).
+Options: `append_v1` (add /v1 to a user-given base without it), `strip_suffixes` (API paths a
+user-given server URL may end with, cut before `append_v1`), `validate_model`,
+`international_base_url` + `international_switch` (the form value that picks it),
+`max_chunks` (embedding batch size), `reasoning_models` (the backend is OpenAI's: its reasoning
+models take `max_completion_tokens` and refuse other sampling values), `token_param_name`
+(`max_tokens` | `max_completion_tokens` | `auto`: how the output limit is sent).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -35,6 +40,12 @@ from providers.runtime.base import (
 )
 
 DEFAULT_BATCH = 512
+# OpenAI's reasoning models (o1, o3, o4-mini..., the gpt-5 family), told by name as Dify's OpenAI
+# and GPUStack plugins do: they take `max_completion_tokens` instead of `max_tokens`; all but the
+# gpt-5 -chat models also refuse `stop` and sampling values other than the default.
+REASONING_MODEL = re.compile(r"^(o\d|gpt-5)", re.IGNORECASE)
+FIXED_SAMPLING_MODEL = re.compile(r"^(o\d|gpt-5(?!.*-chat))", re.IGNORECASE)
+REASONING_REFUSED = ("stop", "temperature", "top_p", "presence_penalty", "frequency_penalty")
 
 
 def function_tools(tools: Sequence[Tool]) -> list[dict[str, Any]]:
@@ -91,11 +102,15 @@ class OpenAICompatAdapter(Adapter):
         options, credentials = self.endpoint.options, self.endpoint.credentials
         base = (credentials.get("base_url") or "").strip()
         switch = options.get("international_switch")
-        if not base and switch and str(credentials.get(switch, "")).lower() == "true":
+        # The switch is a form value other than a credential: routing passes it as an option.
+        chosen = options.get(switch, credentials.get(switch, "")) if switch else ""
+        if not base and str(chosen).lower() == "true":
             base = options.get("international_base_url", "")
         if not base:
             return self.endpoint.base_url.rstrip("/")
         base = base.rstrip("/")
+        for suffix in options.get("strip_suffixes") or ():
+            base = base.removesuffix(suffix.rstrip("/"))
         if options.get("append_v1") and not base.endswith("/v1"):
             base += "/v1"
         return base
@@ -202,6 +217,27 @@ class OpenAICompatAdapter(Adapter):
 
     # --- chat ---------------------------------------------------------------------------------
 
+    def reasoning_name(self, model: str) -> str | None:
+        """The OpenAI model name to tell a reasoning model by; None where the backend is not
+        OpenAI's (its models are no OpenAI reasoning models whatever their names)."""
+        if not self.endpoint.options.get("reasoning_models"):
+            return None
+        return self.model_name(model)
+
+    def shape_limits(self, model: str, body: dict[str, Any]) -> None:
+        """Send the output limit under the name the model takes; leave out what a reasoning
+        model refuses."""
+        chosen = str(self.endpoint.options.get("token_param_name") or "auto")
+        name = self.reasoning_name(model) or ""
+        renamed = chosen == "max_completion_tokens" or (
+            chosen != "max_tokens" and bool(REASONING_MODEL.match(name))
+        )
+        if renamed and "max_tokens" in body:
+            body.setdefault("max_completion_tokens", body.pop("max_tokens"))
+        if FIXED_SAMPLING_MODEL.match(name):
+            for parameter in REASONING_REFUSED:
+                body.pop(parameter, None)
+
     def chat_body(self, model: str, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model_name(model),
@@ -210,6 +246,7 @@ class OpenAICompatAdapter(Adapter):
         }
         if request.stop:
             body["stop"] = list(request.stop)
+        self.shape_limits(model, body)
         if request.tools:
             body["tools"] = function_tools(request.tools)
             if request.tool_choice:

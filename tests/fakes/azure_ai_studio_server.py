@@ -37,6 +37,8 @@ UNAUTHORIZED = "Access denied due to invalid subscription key or wrong API endpo
 
 class AzureAIStudioFake(OpenAIFake):
     prefix = ""
+    # Fields outside the schema are its own `extra-parameters` check's (see `chat`).
+    chat_fields = None
 
     def __init__(
         self,

@@ -12,23 +12,38 @@ Wire facts it keeps:
   an embedding model) is 400 `OperationNotSupported`;
 - a bad key is 401 `{"error": {"code": "401", "message": "Access denied due to invalid
   subscription key or wrong API endpoint..."}}`;
+- Microsoft Entra ID sign-in (`entra`: client ID -> secret, in `tenant`): the identity platform's
+  `POST /{tenant}/oauth2/v2.0/token` (form: grant_type=client_credentials, client_id,
+  client_secret, scope=https://cognitiveservices.azure.com/.default) answers `access_token` and
+  `expires_in`; a wrong secret is 401 invalid_client AADSTS7000215, an unknown application 400
+  unauthorized_client AADSTS700016, an unknown tenant 400 invalid_request AADSTS90002, another
+  scope 400 invalid_scope AADSTS1002012. The data plane takes `Authorization: Bearer <token>`
+  for tokens it issued only (`revoke_tokens()` forgets them); others are 401 "Unauthorized.
+  Access token is missing, invalid, audience is incorrect...". (Microsoft identity platform docs:
+  "OAuth 2.0 client credentials flow" and "AADSTS error codes"; the 401 text as quoted in
+  public issue threads.)
 - 429 carries Retry-After and retry-after-ms, and a message that mentions "quotaincrease";
 - a prompt with "jailbreak" in it is 400 `content_filter` (innererror ResponsibleAIPolicyViolation);
 - replies carry `prompt_filter_results` / `content_filter_results`; a stream starts with a chunk
   of empty choices holding only `prompt_filter_results`;
 - `stream_options` is rejected by api-versions before 2024-09-01 ("Unrecognized request argument
   supplied: stream_options");
-- reasoning base models (o1/o3/o4/gpt-5) reject `max_tokens` and `stop`
-  (`unsupported_parameter`), take `max_completion_tokens`, and spend 2 reasoning tokens first.
+- reasoning base models (o1/o3/o4/gpt-5) reject `max_tokens` (`unsupported_parameter`), take
+  `max_completion_tokens`, and spend 2 reasoning tokens first; but the gpt-5 -chat models, they
+  also reject `stop` and sampling values other than the default (`unsupported_value`);
+- fields outside OpenAI's and Azure's chat schema: "Unrecognized request argument supplied: x"
+  (as quoted from Azure in Pythagora-io/gpt-pilot#1022).
 Replies echo the request (reply_to, embed_text, wav_with_text), never canned text.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qs
 
 from tests.fakes.base import (
     FakeServer,
@@ -41,8 +56,8 @@ from tests.fakes.base import (
     wav_with_text,
     words,
 )
-from tests.fakes.openai_server import last_user_text
-from tests.fakes.spec import FakeSpec
+from tests.fakes.openai_server import CHAT_FIELDS, FIXED_SAMPLING, last_user_text
+from tests.fakes.spec import FakeSpec, Refusal, aim_base_url
 
 UNAUTHORIZED = (
     "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a "
@@ -64,7 +79,14 @@ FILTERED = (
     "policy. Please modify your prompt and retry. To learn more about our content filtering "
     "policies please read our documentation: https://go.microsoft.com/fwlink/?linkid=2198766"
 )
+BAD_TOKEN = (
+    "Unauthorized. Access token is missing, invalid, audience is incorrect "
+    "(https://cognitiveservices.azure.com), or have expired."
+)
+ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
 SERVER_ERROR = "The server had an error while processing your request. Sorry about that!"
+# OpenAI's chat fields and Azure's own (On Your Data, Defender for Cloud's user context).
+AZURE_CHAT_FIELDS = CHAT_FIELDS | {"data_sources", "user_security_context"}
 VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
 STREAM_USAGE_SINCE = "2024-09-01"
 REASONING_TOKENS = 2
@@ -96,9 +118,20 @@ class AzureOpenAIFake(FakeServer):
     """`deployments` maps deployment name -> base model (its kind follows from the name)."""
 
     def __init__(
-        self, api_key: str | None = "fake-azure-key", deployments: dict[str, str] | None = None
+        self,
+        api_key: str | None = "fake-azure-key",
+        deployments: dict[str, str] | None = None,
+        *,
+        entra: Mapping[str, str] | None = None,
+        tenant: str = "fake-tenant",
+        token_lifetime: int = 3599,
     ) -> None:
         super().__init__(api_key)
+        self.entra = dict(entra or {})
+        self.tenant = tenant
+        self.token_lifetime = token_lifetime
+        self.tokens: dict[str, float] = {}  # issued token -> when it expires
+        self.route("POST", "/{tenant}/oauth2/v2.0/token", self.token)
         self.deployments = deployments or {
             "chat-prod": "gpt-4o-mini",
             "reasoner": "o3-mini",
@@ -120,7 +153,10 @@ class AzureOpenAIFake(FakeServer):
     # --- family hooks ---------------------------------------------------------------------------
 
     def authorized(self, request: Request) -> bool:
-        if self.api_key is None:
+        if self.api_key is None or request.path.endswith("/oauth2/v2.0/token"):
+            return True  # the token endpoint reads its credentials from the body
+        bearer = request.header("authorization").removeprefix("Bearer ")
+        if self.tokens.get(bearer, 0) > time.time():
             return True
         if request.header("api-key") == self.api_key:
             return True
@@ -163,6 +199,8 @@ class AzureOpenAIFake(FakeServer):
 
     def _reply(self, request: Request, failure: Any) -> Reply:
         reply = super()._reply(request, failure)
+        if reply.status == 401 and request.header("authorization") and failure is None:
+            return self.azure_error(401, "401", BAD_TOKEN)  # a Bearer token it did not issue
         if reply.status == 429 and "Retry-After" in reply.headers:
             seconds = float(reply.headers["Retry-After"])
             reply.headers["retry-after-ms"] = str(int(seconds * 1000))
@@ -175,6 +213,88 @@ class AzureOpenAIFake(FakeServer):
     def bad_request(self, message: str, param: str | None = None, code: str | None = None):
         return self.azure_error(
             400, code, message, param=param, type="invalid_request_error", status=400
+        )
+
+    # --- Microsoft Entra ID ---------------------------------------------------------------------
+
+    def revoke_tokens(self) -> None:
+        self.tokens.clear()
+
+    @staticmethod
+    def entra_error(status: int, error: str, code: int, description: str) -> Reply:
+        trace = secrets.token_hex(8)
+        return Reply(
+            status,
+            {
+                "error": error,
+                "error_description": f"AADSTS{code}: {description} Trace ID: {trace} "
+                f"Correlation ID: {trace} Timestamp: {time.strftime('%Y-%m-%d %H:%M:%SZ')}",
+                "error_codes": [code],
+                "trace_id": trace,
+                "correlation_id": trace,
+                "error_uri": f"https://login.microsoftonline.com/error?code={code}",
+            },
+        )
+
+    def token(self, request: Request) -> Reply:
+        """The client-credentials grant of the Microsoft identity platform v2.0."""
+        form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
+        if request.params["tenant"] != self.tenant:
+            return self.entra_error(
+                400, "invalid_request", 90002, f"Tenant '{request.params['tenant']}' not found."
+            )
+        for name in ("grant_type", "client_id", "scope"):
+            if not form.get(name):
+                return self.entra_error(
+                    400,
+                    "invalid_request",
+                    900144,
+                    f"The request body must contain the following parameter: '{name}'.",
+                )
+        if form["grant_type"] != "client_credentials":
+            return self.entra_error(
+                400,
+                "unsupported_grant_type",
+                70003,
+                "The app requested an unsupported grant type.",
+            )
+        client = form["client_id"]
+        if client not in self.entra:
+            return self.entra_error(
+                400,
+                "unauthorized_client",
+                700016,
+                f"Application with identifier '{client}' was not found in the directory "
+                f"'{self.tenant}'.",
+            )
+        if form.get("client_secret") != self.entra[client]:
+            return self.entra_error(
+                401,
+                "invalid_client",
+                7000215,
+                "Invalid client secret provided. Ensure the secret being sent in the request is "
+                f"the client secret value, not the client secret ID, for a secret added to app "
+                f"'{client}'.",
+            )
+        if form["scope"] != ENTRA_SCOPE:
+            return self.entra_error(
+                400,
+                "invalid_scope",
+                1002012,
+                f"The provided value for scope {form['scope']} is not valid. Client credential "
+                "flows must have a scope value with /.default suffixed to the resource "
+                "identifier (application ID URI).",
+            )
+        token = f"eyJ0eXAiOiJKV1Qi.{client}.{secrets.token_urlsafe(24)}"
+        self.tokens[token] = time.time() + self.token_lifetime
+        return Reply(
+            200,
+            {
+                "token_type": "Bearer",
+                "expires_in": self.token_lifetime,
+                "ext_expires_in": self.token_lifetime,
+                "access_token": token,
+            },
         )
 
     # --- routing --------------------------------------------------------------------------------
@@ -212,17 +332,29 @@ class AzureOpenAIFake(FakeServer):
 
     def chat(self, request: Request, base_model: str, version: str) -> Reply:
         body = request.json()
+        unknown = sorted(set(body) - AZURE_CHAT_FIELDS)
+        if unknown:
+            return self.bad_request(f"Unrecognized request argument supplied: {', '.join(unknown)}")
         messages = body.get("messages")
         if not messages:
             return self.bad_request("'messages' is a required property", "messages")
         reasoning = base_model.startswith(("o1", "o3", "o4", "gpt-5"))
+        fixed_sampling = reasoning and "-chat" not in base_model
         for param in ("max_tokens", "stop") if reasoning else ():
-            if body.get(param) is not None:
+            if body.get(param) is not None and (param == "max_tokens" or fixed_sampling):
                 hint = " Use 'max_completion_tokens' instead." if param == "max_tokens" else ""
                 return self.bad_request(
                     f"Unsupported parameter: '{param}' is not supported with this model.{hint}",
                     param,
                     "unsupported_parameter",
+                )
+        for param, default in FIXED_SAMPLING.items() if fixed_sampling else ():
+            if body.get(param) is not None and body[param] != default:
+                return self.bad_request(
+                    f"Unsupported value: '{param}' does not support {body[param]} with this "
+                    f"model. Only the default ({default}) value is supported.",
+                    param,
+                    "unsupported_value",
                 )
         if body.get("stream_options") is not None and version[:10] < STREAM_USAGE_SINCE:
             return self.bad_request("Unrecognized request argument supplied: stream_options")
@@ -416,10 +548,89 @@ _BASE_MODELS = {
 
 
 def _serve(credentials: Mapping[str, str], models: Mapping[str, str]) -> AzureOpenAIFake:
+    """Each deployment runs the base model the credentials name (a reasoning model refuses what
+    such models refuse); "reasoner" runs o3-mini, for the refusals."""
+    deployments = {
+        model: credentials.get("base_model") or _BASE_MODELS[kind] for kind, model in models.items()
+    }
     return AzureOpenAIFake(
-        api_key=credentials.get("api_key"),
-        deployments={model: _BASE_MODELS[kind] for kind, model in models.items()},
+        api_key=credentials.get("api_key"), deployments={"reasoner": "o3-mini", **deployments}
     )
 
 
-SPEC = FakeSpec("azure_openai", client="openai", serve=_serve)
+def _api_key(
+    credentials: Mapping[str, str], method: str, url: str, body: bytes, headers: dict[str, str]
+) -> dict[str, str]:
+    """Azure's key header."""
+    return {**headers, "api-key": credentials.get("api_key", "")}
+
+
+_CHAT = "/openai/deployments/{model}/chat/completions?api-version=2024-10-21"
+_HI = [{"role": "user", "content": "hi"}]
+
+SPEC = FakeSpec(
+    "azure_openai",
+    client="openai",
+    serve=_serve,
+    aim=aim_base_url(),
+    sign_in=_api_key,
+    refusals=(
+        Refusal(
+            "a wrong key",
+            _CHAT,
+            {"messages": _HI},
+            status=401,
+            says="Access denied due to invalid subscription key",
+            headers={"api-key": "0" * 32},
+        ),
+        Refusal("no key", _CHAT, {"messages": _HI}, status=401, headers={"api-key": None}),
+        Refusal(
+            "a Bearer token Entra ID did not issue",
+            _CHAT,
+            {"messages": _HI},
+            status=401,
+            says="Access token is missing, invalid",
+            headers={"api-key": None, "Authorization": "Bearer eyJ0eXAiOiJKV1Qi.forged"},
+        ),
+        Refusal(
+            "no api-version",
+            "/openai/deployments/{model}/chat/completions",
+            {"messages": _HI},
+            status=404,
+            says="Resource not found",
+        ),
+        Refusal(
+            "an unknown deployment",
+            "/openai/deployments/nowhere/chat/completions?api-version=2024-10-21",
+            {"messages": _HI},
+            status=404,
+            says="DeploymentNotFound",
+        ),
+        Refusal("no messages", _CHAT, {}, says="'messages' is a required property"),
+        Refusal(
+            "an unknown top-level field",
+            _CHAT,
+            {"messages": _HI, "top_k": 3},
+            says="Unrecognized request argument supplied: top_k",
+        ),
+        Refusal(
+            "max_tokens to a reasoning deployment",
+            "/openai/deployments/reasoner/chat/completions?api-version=2024-10-21",
+            {"messages": _HI, "max_tokens": 5},
+            says="Use 'max_completion_tokens' instead.",
+        ),
+        Refusal(
+            "stream_options before api-version 2024-09-01",
+            "/openai/deployments/{model}/chat/completions?api-version=2024-06-01",
+            {"messages": _HI, "stream": True, "stream_options": {"include_usage": True}},
+            says="Unrecognized request argument supplied: stream_options",
+        ),
+        Refusal(
+            "chat on an embedding deployment",
+            "/openai/deployments/{model}/chat/completions?api-version=2024-10-21",
+            {"messages": _HI},
+            says="OperationNotSupported",
+            model_type="text-embedding",
+        ),
+    ),
+)

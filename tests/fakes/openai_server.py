@@ -2,12 +2,17 @@
 GPUStack, LocalAI, Xinference's inference endpoints). Checked by the official `openai` client in
 tests/unit/runtime/test_openai_fake.py.
 
+Chat requests are checked as OpenAI checks them (`refuse_chat`, `refuse_for_model`: fields,
+tools, tool messages, stream_options, ranges, what reasoning models refuse), each refusal in
+OpenAI's words; `SPEC.refusals` lists them for tests/unit/test_fake_strictness.py.
+
 Speech answers the media type of the `response_format` asked for (the bytes are always a WAV that
 carries the text). Extra failure mode: `fail("html_speech")` makes the next speech reply a
 `text/html` page with a script in it, as a hostile or broken backend might send."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -35,6 +40,25 @@ MEDIA_TYPES = {
     "wav": "audio/wav",
     "pcm": "audio/pcm",
 }
+# The request fields of POST /v1/chat/completions (OpenAI's API reference); any other is refused.
+CHAT_FIELDS = frozenset(
+    {
+        "model", "messages", "audio", "frequency_penalty", "function_call", "functions",
+        "logit_bias", "logprobs", "max_completion_tokens", "max_tokens", "metadata", "modalities",
+        "n", "parallel_tool_calls", "prediction", "presence_penalty", "prompt_cache_key",
+        "reasoning_effort", "response_format", "safety_identifier", "seed", "service_tier",
+        "stop", "store", "stream", "stream_options", "temperature", "tool_choice", "tools",
+        "top_logprobs", "top_p", "user", "verbosity", "web_search_options",
+    }
+)  # fmt: skip
+TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
+# Reasoning models: o1, o3, o4-mini..., the gpt-5 family; all refuse `max_tokens`, all but the
+# gpt-5 -chat models `stop` and sampling values other than the default [U: the -chat models].
+REASONING = re.compile(r"^(o\d|gpt-5)")
+FIXED_SAMPLING_MODEL = re.compile(r"^(o\d|gpt-5(?!.*-chat))")
+# Sampling parameters a reasoning model takes at their default only.
+REASONING_SAMPLES = {"o3-mini": "llm", "gpt-5": "llm"}
+FIXED_SAMPLING = {"temperature": 1, "top_p": 1, "presence_penalty": 0, "frequency_penalty": 0}
 # What `fail("html_speech")` answers: it reads the viewer's workspace if it runs on our origin.
 HTML_SPEECH = (
     b"<!doctype html><html><body><h1>audio</h1><script>"
@@ -59,6 +83,8 @@ class OpenAIFake(FakeServer):
     """Models it serves are `models` (name -> type); an unknown model is a 404 model_not_found."""
 
     prefix = "/v1"
+    # The chat request fields the provider knows (others refused); None: it takes any.
+    chat_fields: frozenset[str] | None = CHAT_FIELDS
 
     def __init__(self, api_key: str | None = "fake-key", models: dict[str, str] | None = None):
         super().__init__(api_key)
@@ -97,16 +123,149 @@ class OpenAIFake(FakeServer):
             code="model_not_found",
         )
 
-    def chat(self, request: Request) -> Reply:
-        body = request.json()
-        model = body.get("model", "")
-        missing = self.unknown_model(model)
-        if missing:
-            return missing
-        if not body.get("messages"):
-            return self.error(
-                400, "'messages' is a required property", type="invalid_request_error"
+    def invalid(self, message: str, param: str | None = None, code: str | None = None) -> Reply:
+        """OpenAI's 400: `{"error": {"message", "type", "param", "code"}}`."""
+        return self.error(400, message, type="invalid_request_error", param=param, code=code)
+
+    def json_body(self, request: Request) -> tuple[Any, Reply | None]:
+        """The request's JSON object, or OpenAI's refusal of a body that is none: a body of
+        another media type is not read (so its `model` is missing) [U: OpenAI's words for a
+        text/plain body], broken JSON is refused."""
+        if request.header("content-type").split(";")[0].strip().lower() != "application/json":
+            return None, self.invalid("you must provide a model parameter")
+        try:
+            body = request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return None, self.invalid(
+                "We could not parse the JSON body of your request. (HINT: This likely means you "
+                "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, "
+                "but what was sent was not valid JSON.)"
             )
+        return body, None
+
+    def refuse_chat(self, body: dict[str, Any]) -> Reply | None:
+        """What OpenAI refuses in a chat request, in its words (quoted from error bodies in
+        public issue threads: mcp-use#90 and brekkylab/ailoy#109 (tool name pattern),
+        RightNow-AI/openfang#481 (parameters' type), langchain#22600 (tool_call_id),
+        Open-WebUI-Functions#98 (temperature on gpt-5), tazztone's top_k in
+        sd-webui-decadetw-auto-prompt-llm#29 (unknown fields), bolna#144 (missing fields))."""
+        unknown = sorted(set(body) - self.chat_fields) if self.chat_fields is not None else ()
+        if unknown:
+            return self.invalid(f"Unrecognized request argument supplied: {', '.join(unknown)}")
+        if not body.get("model"):
+            return self.invalid("you must provide a model parameter")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return self.invalid(
+                "Missing required parameter: 'messages'.", "messages", "missing_required_parameter"
+            )
+        for i, message in enumerate(messages):
+            tool_reply = isinstance(message, dict) and message.get("role") == "tool"
+            if tool_reply and not message.get("tool_call_id"):
+                return self.invalid(
+                    "Missing parameter 'tool_call_id': messages with role 'tool' must have a "
+                    "'tool_call_id'.",
+                    f"messages.[{i}].tool_call_id",
+                )
+        for i, tool in enumerate(body.get("tools") or ()):
+            function = tool.get("function") if isinstance(tool, dict) else None
+            where = f"tools[{i}].function"
+            if not isinstance(function, dict):
+                return self.invalid(
+                    f"Missing required parameter: '{where}'.", where, "missing_required_parameter"
+                )
+            name = function.get("name")
+            if not name:
+                return self.invalid(
+                    f"Missing required parameter: '{where}.name'.",
+                    f"{where}.name",
+                    "missing_required_parameter",
+                )
+            if not isinstance(name, str) or not TOOL_NAME.match(name):
+                return self.invalid(
+                    f"Invalid '{where}.name': string does not match pattern. Expected a string "
+                    "that matches the pattern '^[a-zA-Z0-9_-]+$'.",
+                    f"{where}.name",
+                    "invalid_value",
+                )
+            if len(name) > 64:
+                return self.invalid(
+                    f"Invalid '{where}.name': string too long. Expected a string with maximum "
+                    f"length 64, but got a string with length {len(name)} instead.",
+                    f"{where}.name",
+                    "string_above_max_length",
+                )
+            if "parameters" in function and not isinstance(function["parameters"], dict):
+                got = type(function["parameters"]).__name__.replace("str", "string")
+                return self.invalid(
+                    f"Invalid type for '{where}.parameters': expected an object, but got a "
+                    f"{got} instead.",
+                    f"{where}.parameters",
+                    "invalid_type",
+                )
+        if body.get("stream_options") is not None and not body.get("stream"):
+            return self.invalid(
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                "stream_options",
+            )
+        temperature = body.get("temperature")
+        if isinstance(temperature, int | float) and temperature > 2:
+            return self.invalid(
+                "Invalid 'temperature': decimal above maximum value. Expected a value <= 2, but "
+                f"got {temperature} instead.",
+                "temperature",
+                "decimal_above_max_value",
+            )
+        if isinstance(temperature, int | float) and temperature < 0:
+            return self.invalid(
+                "Invalid 'temperature': decimal below minimum value. Expected a value >= 0, but "
+                f"got {temperature} instead.",
+                "temperature",
+                "decimal_below_min_value",
+            )
+        return None
+
+    def refuse_for_model(self, model: str, body: dict[str, Any]) -> Reply | None:
+        """Reasoning models take `max_completion_tokens`, no `stop` (o3, o4-mini, gpt-5) and
+        their sampling parameters at the default only."""
+        if not REASONING.match(model):
+            return None
+        if body.get("max_tokens") is not None:
+            return self.invalid(
+                "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+                "'max_completion_tokens' instead.",
+                "max_tokens",
+                "unsupported_parameter",
+            )
+        if not FIXED_SAMPLING_MODEL.match(model):
+            return None
+        if body.get("stop") is not None:
+            return self.invalid(
+                "Unsupported parameter: 'stop' is not supported with this model.",
+                "stop",
+                "unsupported_parameter",
+            )
+        for param, default in FIXED_SAMPLING.items():
+            if body.get(param) is not None and body[param] != default:
+                return self.invalid(
+                    f"Unsupported value: '{param}' does not support {body[param]} with this "
+                    f"model. Only the default ({default}) value is supported.",
+                    param,
+                    "unsupported_value",
+                )
+        return None
+
+    def chat(self, request: Request) -> Reply:
+        body, refused = self.json_body(request)
+        refused = refused or self.refuse_chat(body)
+        if refused:
+            return refused
+        model = body["model"]
+        refused = self.unknown_model(model) or self.refuse_for_model(model, body)
+        if refused:
+            return refused
         answer = reply_to(last_user_text(body["messages"]))
         limit = body.get("max_tokens") or body.get("max_completion_tokens")
         finish = "stop"
@@ -140,7 +299,7 @@ class OpenAIFake(FakeServer):
                     tool_calls,
                     finish,
                     usage,
-                    body.get("stream_options", {}).get("include_usage"),
+                    (body.get("stream_options") or {}).get("include_usage"),
                 ),
                 content_type="text/event-stream",
             )
@@ -372,9 +531,19 @@ class OpenAIFake(FakeServer):
 
 
 def _serve(credentials: Mapping[str, str], models: Mapping[str, str]) -> OpenAIFake:
-    return OpenAIFake(
-        api_key=credentials.get("api_key"), models={model: kind for kind, model in models.items()}
-    )
+    """Also serves a reasoning model of each kind, for the refusals."""
+    served = {model: kind for kind, model in models.items()}
+    return OpenAIFake(api_key=credentials.get("api_key"), models={**REASONING_SAMPLES, **served})
+
+
+_HI = [{"role": "user", "content": "hi"}]
+
+
+def _tool(**function: Any) -> dict[str, Any]:
+    """A function tool for a refusal; `name=None` leaves the name out."""
+    fields = {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}
+    fields.update(function)
+    return {"type": "function", "function": {k: v for k, v in fields.items() if v is not None}}
 
 
 SPEC = FakeSpec(
@@ -398,6 +567,74 @@ SPEC = FakeSpec(
             {"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]},
             status=404,
             says="model_not_found",
+        ),
+        Refusal(
+            "max_tokens to a reasoning model",
+            "/v1/chat/completions",
+            {"model": "o3-mini", "messages": _HI, "max_tokens": 5},
+            says="Use 'max_completion_tokens' instead.",
+        ),
+        Refusal(
+            "a temperature a reasoning model does not take",
+            "/v1/chat/completions",
+            {"model": "gpt-5", "messages": _HI, "temperature": 0.2},
+            says="Only the default (1) value is supported.",
+        ),
+        Refusal(
+            "a tool name with a space",
+            "/v1/chat/completions",
+            {"model": "{model}", "messages": _HI, "tools": [_tool(name="get weather")]},
+            says="string does not match pattern",
+        ),
+        Refusal(
+            "a tool without a name",
+            "/v1/chat/completions",
+            {"model": "{model}", "messages": _HI, "tools": [_tool(name=None)]},
+            says="Missing required parameter: 'tools[0].function.name'.",
+        ),
+        Refusal(
+            "string parameters",
+            "/v1/chat/completions",
+            {"model": "{model}", "messages": _HI, "tools": [_tool(parameters='{"type":"object"}')]},
+            says="expected an object, but got a string instead.",
+        ),
+        Refusal(
+            "a tool message without tool_call_id",
+            "/v1/chat/completions",
+            {"model": "{model}", "messages": [*_HI, {"role": "tool", "content": "42"}]},
+            says="must have a 'tool_call_id'",
+        ),
+        Refusal(
+            "stream_options without stream",
+            "/v1/chat/completions",
+            {"model": "{model}", "messages": _HI, "stream_options": {"include_usage": True}},
+            says="The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+        ),
+        Refusal(
+            "an unknown top-level field",
+            "/v1/chat/completions",
+            {"model": "{model}", "messages": _HI, "top_k": 5},
+            says="Unrecognized request argument supplied: top_k",
+        ),
+        Refusal(
+            "a temperature out of range",
+            "/v1/chat/completions",
+            {"model": "{model}", "messages": _HI, "temperature": 3},
+            says="decimal_above_max_value",
+        ),
+        Refusal(
+            "a text/plain body",
+            "/v1/chat/completions",
+            b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}',
+            says="you must provide a model parameter",
+            headers={"Content-Type": "text/plain"},
+        ),
+        Refusal(
+            "no key",
+            "/v1/chat/completions",
+            {"model": "{model}", "messages": _HI},
+            status=401,
+            headers={"Authorization": None},
         ),
     ),
 )

@@ -78,6 +78,8 @@ class ArkFake(OpenAIFake):
     `access_keys` (AK -> SK) may call GetApiKey. `key_lifetime` (seconds) shortens the
     temporary keys it issues below the DurationSeconds asked for."""
 
+    # Ark takes its own fields beside OpenAI's (`thinking`, sampling extras) [U: which ones].
+    chat_fields = None
     prefix = "/api/v3"
 
     def __init__(

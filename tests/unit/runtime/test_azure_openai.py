@@ -30,9 +30,20 @@ MANIFEST_OPTIONS = {
 }
 
 
+ENTRA_CLIENT, ENTRA_SECRET = "8f1c0a42-app", "client-secret-value-5678"
+
+
 @pytest.fixture(scope="module")
 def fake():
     with AzureOpenAIFake(api_key=KEY) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def entra_fake():
+    with AzureOpenAIFake(
+        api_key=KEY, entra={ENTRA_CLIENT: ENTRA_SECRET}, tenant="contoso"
+    ) as server:
         yield server
 
 
@@ -267,28 +278,63 @@ def test_wrong_key_is_authorization_and_the_key_never_shows(fake) -> None:
         adapter(fake, key=wrong).validate("embedder", "text-embedding")
 
 
-def test_entra_id_is_refused_clearly_without_calling(fake) -> None:
-    entra = adapter(
-        fake,
-        key="",
-        credentials={
-            "auth_method": "entra_id_service_principal",
-            "client_id": "client",
-            "tenant_id": "tenant",
-            "client_secret": "secret-value",
-        },
-    )
-    before = len(fake.received)
-    for call in (
-        lambda: entra.chat("chat-prod", ask("x")),
-        lambda: entra.stream("chat-prod", ask("x")),
-        lambda: entra.embed("embedder", ["x"]),
-        lambda: entra.validate("chat-prod", "llm"),
-    ):
-        with pytest.raises(errors.InvalidInput, match="Entra ID") as caught:
-            call()
-        assert caught.value.code == "unsupported"
-    assert len(fake.received) == before
+def entra(fake, secret=ENTRA_SECRET, **credentials) -> AzureOpenAIAdapter:
+    values = {
+        "auth_method": "entra_id_service_principal",
+        "client_id": ENTRA_CLIENT,
+        "tenant_id": "contoso",
+        "client_secret": secret,
+        **credentials,
+    }
+    return adapter(fake, key="", credentials=values, entra_authority=fake.url)
+
+
+def token_requests(fake) -> list:
+    return [r for r in fake.received if r.path.endswith("/oauth2/v2.0/token")]
+
+
+def test_entra_id_signs_in_with_client_credentials_and_keeps_the_token(entra_fake) -> None:
+    before = len(token_requests(entra_fake))
+    signed_in = entra(entra_fake)
+    assert signed_in.chat("chat-prod", ask("hello")).text == "You said: hello"
+    assert accumulate(signed_in.stream("chat-prod", ask("a b"))).text == "You said: a b"
+    assert signed_in.validate("embedder", "text-embedding").details["dimensions"] == 8
+    exchanges = token_requests(entra_fake)[before:]
+    assert len(exchanges) == 1  # one token, kept for the calls after
+    assert exchanges[0].path == "/contoso/oauth2/v2.0/token"
+    form = exchanges[0].body.decode()
+    assert "grant_type=client_credentials" in form
+    assert "scope=https%3A%2F%2Fcognitiveservices.azure.com%2F.default" in form
+    call = entra_fake.received[-1]
+    assert call.header("authorization").startswith("Bearer eyJ")
+    assert not call.header("api-key")
+
+
+def test_a_revoked_token_is_forgotten_and_fetched_afresh(entra_fake) -> None:
+    signed_in = entra(entra_fake)
+    signed_in.chat("chat-prod", ask("first"))
+    before = len(token_requests(entra_fake))
+    entra_fake.revoke_tokens()
+    assert signed_in.chat("chat-prod", ask("again")).text == "You said: again"
+    assert len(token_requests(entra_fake)) == before + 1
+
+
+def test_a_wrong_client_secret_is_a_clear_authorization_error(entra_fake) -> None:
+    wrong = "wrong-secret-value-1234"
+    with pytest.raises(errors.UpstreamAuth, match="AADSTS7000215") as caught:
+        entra(entra_fake, secret=wrong).chat("chat-prod", ask("x"))
+    assert "Entra ID" in caught.value.message
+    assert wrong not in caught.value.message
+    with pytest.raises(errors.UpstreamAuth, match="AADSTS700016"):
+        entra(entra_fake, client_id="unknown-app").chat("chat-prod", ask("x"))
+
+
+def test_entra_id_without_its_fields_is_refused_without_calling(entra_fake) -> None:
+    before = len(entra_fake.received)
+    with pytest.raises(errors.InvalidInput, match="Entra ID") as caught:
+        entra(entra_fake, secret="").chat("chat-prod", ask("x"))
+    assert set(caught.value.fields) == {"azure_client_secret"}
+    assert len(entra_fake.received) == before
 
 
 def test_missing_key_or_base_url_is_invalid_input(fake) -> None:
@@ -381,3 +427,17 @@ def test_a_refused_connection() -> None:
     )
     with pytest.raises(errors.UpstreamConnection):
         AzureOpenAIAdapter(endpoint, http.pool()).chat("chat-prod", ask("x"))
+
+
+@pytest.mark.parametrize("base_model", ["o4-mini", "gpt-5", "gpt-5-mini"])
+def test_reasoning_deployments_validate_and_chat_without_refused_parameters(base_model) -> None:
+    with AzureOpenAIFake(api_key=KEY, deployments={"thinker": base_model}) as fake:
+        signed_in = adapter(fake, base_model=base_model)
+        assert signed_in.validate("thinker", "llm").details["base_model"] == base_model
+        assert fake.received[-1].json()["max_completion_tokens"] == 1
+        request = ask("x y", parameters={"max_tokens": 40, "temperature": 0.3}, stop=("END",))
+        assert signed_in.chat("thinker", request).text == "You said: x y"
+        assert accumulate(signed_in.stream("thinker", request)).text == "You said: x y"
+        sent = fake.received[-1].json()
+        assert sent["max_completion_tokens"] == 40
+        assert not {"max_tokens", "temperature", "stop"} & set(sent)

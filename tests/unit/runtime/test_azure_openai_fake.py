@@ -7,6 +7,7 @@ import io
 
 import openai
 import pytest
+import urllib3
 
 from tests.fakes.azure_openai_server import AzureOpenAIFake
 from tests.fakes.base import text_in_wav, wav_with_text
@@ -188,3 +189,45 @@ def test_retries_of_the_official_client_honour_retry_after(fake) -> None:
     before = len(fake.received)
     assert retrying.embeddings.create(model="embedder", input="x").data
     assert len(fake.received) - before == 3
+
+
+def test_entra_id_tokens_from_the_fakes_token_endpoint_sign_the_official_client() -> None:
+    """`azure_ad_token_provider` fetches a client-credentials token as azure-identity's
+    ClientSecretCredential does (a form POST to {authority}/{tenant}/oauth2/v2.0/token)."""
+    secret = "the-secret"
+    with AzureOpenAIFake(api_key=KEY, entra={"app-id": secret}, tenant="contoso") as fake:
+
+        def fetch(secret: str) -> str:
+            answer = urllib3.PoolManager().request(
+                "POST",
+                f"{fake.url}/contoso/oauth2/v2.0/token",
+                fields={
+                    "grant_type": "client_credentials",
+                    "client_id": "app-id",
+                    "client_secret": secret,
+                    "scope": "https://cognitiveservices.azure.com/.default",
+                },
+                encode_multipart=False,
+            )
+            body = answer.json()
+            return body.get("access_token") or body["error_description"]
+
+        client = openai.AzureOpenAI(
+            azure_ad_token_provider=lambda: fetch(secret),
+            api_version=VERSION,
+            azure_endpoint=fake.url,
+            max_retries=0,
+        )
+        reply = client.chat.completions.create(
+            model="chat-prod", messages=[{"role": "user", "content": "signed in"}]
+        )
+        assert reply.choices[0].message.content == "You said: signed in"
+        assert fake.received[-1].header("authorization").startswith("Bearer ")
+        assert "AADSTS7000215" in fetch("wrong")
+        forged = openai.AzureOpenAI(
+            azure_ad_token="forged", api_version=VERSION, azure_endpoint=fake.url, max_retries=0
+        )
+        with pytest.raises(openai.AuthenticationError, match="Access token is missing"):
+            forged.chat.completions.create(
+                model="chat-prod", messages=[{"role": "user", "content": "x"}]
+            )
