@@ -22,7 +22,7 @@ WITHOUT_REFUSALS = {
     "azure_ai_studio", "azure_openai", "bedrock", "google_gemini",
     "huggingface_hub", "hunyuan", "jina", "minimax", "nvidia", "ollama", "openllm", "replicate",
     "sagemaker", "tei", "tencent_asr", "tongyi", "triton", "vertex_ai", "volcengine", "wenxin",
-    "xinference", "zhipuai",
+    "zhipuai",
 }  # fmt: skip
 
 # Each family's first catalog provider: whose form configures the fake.
