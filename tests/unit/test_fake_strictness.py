@@ -20,7 +20,7 @@ from tests.fakes.spec import Refusal
 # Families whose fakes' refusals are still to be listed (issue 12).
 WITHOUT_REFUSALS = {
     "azure_ai_studio", "azure_openai", "bedrock", "google_gemini",
-    "huggingface_hub", "hunyuan", "jina", "minimax", "nvidia", "openllm", "replicate",
+    "huggingface_hub", "hunyuan", "minimax", "nvidia", "openllm", "replicate",
     "sagemaker", "tei", "tencent_asr", "tongyi", "triton", "vertex_ai", "volcengine", "wenxin",
     "zhipuai",
 }  # fmt: skip
