@@ -21,7 +21,7 @@ from tests.fakes.spec import Refusal
 WITHOUT_REFUSALS = {
     "azure_ai_studio", "azure_openai", "bedrock", "google_gemini",
     "huggingface_hub", "hunyuan", "minimax", "nvidia", "openllm", "replicate",
-    "sagemaker", "tei", "tencent_asr", "tongyi", "triton", "vertex_ai", "volcengine", "wenxin",
+    "sagemaker", "tencent_asr", "tongyi", "triton", "vertex_ai", "volcengine", "wenxin",
     "zhipuai",
 }  # fmt: skip
 
