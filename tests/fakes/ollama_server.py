@@ -164,8 +164,11 @@ class OllamaFake(FakeServer):
             return {}, self.error(400, "missing request body")
         try:
             body = request.json()
-        except ValueError as exc:
-            return {}, self.error(400, f"invalid character in JSON: {exc}")
+        except ValueError:
+            first = request.body.lstrip()[:1].decode(errors="replace")
+            return {}, self.error(
+                400, f"invalid character '{first}' looking for beginning of value"
+            )
         if not isinstance(body, dict):
             kind = JSON_TYPES.get(type(body), "value")
             return {}, self.error(
