@@ -7,6 +7,13 @@ Options: `anthropic_version` (the `anthropic-version` header, default 2023-06-01
 Parameters: max_tokens (required by the API: 1024 when the request gives none), temperature,
 top_p, top_k, thinking (+ thinking_budget: `enabled` with that budget, else `adaptive`), effort
 (`output_config.effort`), json_schema / response_format (`output_config.format`).
+
+The API version is chosen, not inherited from a client: 2023-06-01. Version 2026-10-21 (what
+the `anthropic` SDK 2.x sends) removes temperature, top_p and top_k, which the manifest still
+offers for the Claude 4.x models; 2023-06-01 keeps them (platform.claude.com/docs/en/api/
+versioning). An endpoint configured for 2026-10-21 gets no sampling parameters. Under 2023-06-01
+the models from Opus 4.1 / Sonnet 4.5 on refuse temperature and top_p together, so top_p is
+left out when a temperature is given (Anthropic's advice: alter one of them, not both).
 """
 
 from __future__ import annotations
@@ -60,6 +67,7 @@ ERROR_TYPES: dict[str, type[errors.UpstreamError]] = {
 
 PASSED_THROUGH = ("temperature", "top_p", "top_k", "metadata", "service_tier")
 SAMPLING = ("temperature", "top_p", "top_k")
+UNSAMPLED_VERSIONS = {"2026-10-21"}  # API versions without temperature, top_p and top_k
 
 
 # --- request building -------------------------------------------------------------------------
@@ -184,9 +192,12 @@ class AnthropicAdapter(Adapter):
             base = base[:-3]
         return base
 
+    def api_version(self) -> str:
+        return str(self.endpoint.options.get("anthropic_version") or API_VERSION)
+
     def auth_headers(self) -> dict[str, str]:
         options = self.endpoint.options
-        headers = {"anthropic-version": str(options.get("anthropic_version") or API_VERSION)}
+        headers = {"anthropic-version": self.api_version()}
         api_key = self.endpoint.credentials.get("api_key")
         if api_key:
             headers["x-api-key"] = str(api_key)
@@ -251,9 +262,12 @@ class AnthropicAdapter(Adapter):
                 if budget
                 else {"type": "adaptive"}
             )
-        if body.get("thinking", {}).get("type") in ("enabled", "adaptive"):
+        thinking_on = body.get("thinking", {}).get("type") in ("enabled", "adaptive")
+        if thinking_on or self.api_version() in UNSAMPLED_VERSIONS:
             for key in SAMPLING:  # the API refuses sampling settings while thinking
                 body.pop(key, None)
+        elif "temperature" in body:  # newer models refuse temperature and top_p together
+            body.pop("top_p", None)
 
         output: dict[str, Any] = {}
         if params.get("effort"):

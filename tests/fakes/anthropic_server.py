@@ -1,7 +1,16 @@
 """A fake of the Anthropic Messages API: POST /v1/messages (plain and SSE-streamed),
-POST /v1/messages/count_tokens, GET /v1/models[/{id}], with `x-api-key` + `anthropic-version`
-auth and `{"type": "error", "error": {"type", "message"}}` error bodies. Checked by the official
-`anthropic` client in tests/unit/runtime/test_anthropic_fake.py.
+POST /v1/messages/count_tokens, GET /v1/models[/{id}], with `x-api-key` (or
+`Authorization: Bearer`) + `anthropic-version` auth and `{"type": "error", "error": {"type",
+"message"}}` error bodies. Checked by the official `anthropic` client in
+tests/unit/runtime/test_anthropic_fake.py.
+
+API versions (platform.claude.com/docs/en/api/versioning): 2023-01-01, 2023-06-01 and
+2026-10-21; any other is a 400 `anthropic-version: "x" is not a valid version` (quoted in
+directus-labs/extensions#285). Under 2026-10-21 `temperature`, `top_p` and `top_k` are gone
+(400 "Extra inputs are not permitted", even at their defaults); under the older ones
+temperature and top_p lie in 0..1 ("temperature: range: 0..1", anthropic-sdk-python#893) and
+the models from Opus 4.1 / Sonnet 4.5 on refuse both together ("`temperature` and `top_p`
+cannot both be specified for this model", BerriAI/litellm#15097).
 
 Extra failure modes on top of FakeServer's: "403", "413", "529" (overloaded) and "stream_error"
 (a streamed reply that sends a few events, then an `event: error` overloaded_error frame).
@@ -10,11 +19,12 @@ Extra failure modes on top of FakeServer's: "403", "413", "529" (overloaded) and
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from tests.fakes.base import Failure, FakeServer, Reply, Request, reply_to, sse, words
-from tests.fakes.spec import FakeSpec
+from tests.fakes.spec import FakeSpec, Refusal
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -50,6 +60,13 @@ TOP_LEVEL = {
     "context_management",
     "inference_geo",
 }
+
+VERSIONS = {"2023-01-01", "2023-06-01", "2026-10-21"}
+UNSAMPLED_VERSIONS = {"2026-10-21"}  # the versions without temperature, top_p and top_k
+SAMPLING = ("temperature", "top_p", "top_k")
+# The models that still take temperature and top_p together (before Opus 4.1 / Sonnet 4.5).
+BOTH_SAMPLING = ("claude-2", "claude-3", "claude-opus-4-2025", "claude-sonnet-4-2025")
+TOOL_CHOICES = {"auto", "any", "tool", "none"}
 
 BLOCK_TYPES = {
     "text",
@@ -94,6 +111,7 @@ class AnthropicFake(FakeServer):
 
     def __init__(self, api_key: str | None = "fake-key", models: dict[str, str] | None = None):
         super().__init__(api_key)
+        self._auth = threading.local()
         self.models = models or {
             "claude-sonnet-4-6": "Claude Sonnet 4.6",
             "claude-haiku-4-5-20251001": "Claude Haiku 4.5",
@@ -107,16 +125,19 @@ class AnthropicFake(FakeServer):
     # --- family hooks -------------------------------------------------------------------------
 
     def authorized(self, request: Request) -> bool:
+        # `x-api-key` is the documented header; the official client (2.x) sends the same key as
+        # `Authorization: Bearer`, which the API takes too, reading x-api-key when both come.
+        key, authorization = request.header("x-api-key"), request.header("authorization")
+        self._auth.missing = not key and not authorization.startswith("Bearer ")
         if self.api_key is None:
             return True
-        # `x-api-key` is the documented header; the official client (2.x) sends the same key as
-        # `Authorization: Bearer`, which the API accepts too.
-        return self.api_key in (
-            request.header("x-api-key"),
-            request.header("authorization").removeprefix("Bearer "),
-        )
+        if key:
+            return key == self.api_key
+        return authorization == f"Bearer {self.api_key}"
 
     def unauthorized(self) -> Reply:
+        if getattr(self._auth, "missing", False):
+            return self.error(401, "x-api-key header is required")
         return self.error(401, "invalid x-api-key")
 
     def presented_key(self, request: Request) -> tuple[str, str]:
@@ -156,10 +177,12 @@ class AnthropicFake(FakeServer):
             return self.error(404, "model: claude-missing")
         if mode == "broken_json":
             return Reply(200, b'{"id": "msg_x", "type": "message", "content": [')
-        if mode in ("", "slow", "drop_stream", "stream_error") and not request.header(
-            "anthropic-version"
-        ):
-            return self.error(400, "anthropic-version: header is required")
+        if mode in ("", "slow", "drop_stream", "stream_error"):
+            version = request.header("anthropic-version")
+            if not version:
+                return self.error(400, "anthropic-version: header is required")
+            if version not in VERSIONS:
+                return self.error(400, f'anthropic-version: "{version}" is not a valid version')
         if mode == "stream_error":
             reply = super()._reply(request, None)
             if reply.stream is not None:
@@ -182,23 +205,31 @@ class AnthropicFake(FakeServer):
             return None
         return self.error(404, f"model: {model}")
 
-    def check(self, body: Any) -> None:
-        """The API's own validation, as far as our code could get it wrong."""
+    def check(self, body: Any, version: str = "2023-06-01") -> None:
+        """The API's own validation (under API `version`), as far as our code could get it
+        wrong."""
         if not isinstance(body, dict):
             raise BadRequest("body: Input should be an object")
         for key in body:
-            if key not in TOP_LEVEL:
+            if key not in TOP_LEVEL or (version in UNSAMPLED_VERSIONS and key in SAMPLING):
                 raise BadRequest(f"{key}: Extra inputs are not permitted")
         for key in ("model", "max_tokens", "messages"):
             if key not in body:
                 raise BadRequest(f"{key}: Field required")
+        if not isinstance(body["model"], str):
+            raise BadRequest("model: Input should be a valid string")
         if not isinstance(body["max_tokens"], int) or body["max_tokens"] < 1:
             raise BadRequest("max_tokens: Input should be greater than or equal to 1")
+        self._check_sampling(body)
         messages = body["messages"]
+        if not isinstance(messages, list):
+            raise BadRequest("messages: Input should be a valid list")
         if not messages:
             raise BadRequest("messages: at least one message is required")
         tool_ids: set[str] = set()
         for i, message in enumerate(messages):
+            if not isinstance(message, dict):
+                raise BadRequest(f"messages.{i}: Input should be a valid dictionary")
             role = message.get("role")
             if role not in ("user", "assistant"):
                 raise BadRequest(
@@ -214,6 +245,7 @@ class AnthropicFake(FakeServer):
             for j, block in enumerate(content):
                 self._check_block(block, f"messages.{i}.content.{j}", role, tool_ids)
             tool_ids = {b["id"] for b in content if b.get("type") == "tool_use"}
+        self._check_tool_choice(body.get("tool_choice"))
         for k, tool in enumerate(body.get("tools") or ()):
             if not tool.get("name") or "input_schema" not in tool:
                 raise BadRequest(f"tools.{k}: name and input_schema are required")
@@ -231,6 +263,38 @@ class AnthropicFake(FakeServer):
                 )
         if thinking.get("type") in ("enabled", "adaptive") and body.get("temperature", 1) != 1:
             raise BadRequest("temperature may only be set to 1 when thinking is enabled")
+
+    @staticmethod
+    def _check_sampling(body: dict[str, Any]) -> None:
+        for key in ("temperature", "top_p"):
+            value = body.get(key)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise BadRequest(f"{key}: Input should be a valid number")
+            if not 0 <= value <= 1:
+                raise BadRequest(f"{key}: range: 0..1")
+        top_k = body.get("top_k")
+        if top_k is not None and (not isinstance(top_k, int) or top_k < 0):
+            raise BadRequest("top_k: Input should be a non-negative integer")
+        both = body.get("temperature") is not None and body.get("top_p") is not None
+        if both and not str(body["model"]).startswith(BOTH_SAMPLING):
+            raise BadRequest(
+                "`temperature` and `top_p` cannot both be specified for this model. "
+                "Please use only one."
+            )
+
+    @staticmethod
+    def _check_tool_choice(choice: Any) -> None:
+        if choice is None:
+            return
+        if not isinstance(choice, dict) or choice.get("type") not in TOOL_CHOICES:
+            raise BadRequest(
+                "tool_choice: Input tag found using 'type' does not match any of the expected "
+                "tags: 'auto', 'any', 'tool', 'none'"
+            )
+        if choice["type"] == "tool" and not isinstance(choice.get("name"), str):
+            raise BadRequest("tool_choice.tool.name: Field required")
 
     def _check_block(self, block: Any, where: str, role: str, tool_ids: set[str]) -> None:
         kind = block.get("type") if isinstance(block, dict) else None
@@ -263,7 +327,7 @@ class AnthropicFake(FakeServer):
     def messages(self, request: Request) -> Reply:
         try:
             body = request.json()
-            self.check(body)
+            self.check(body, request.header("anthropic-version"))
         except (BadRequest, ValueError) as exc:
             return self.error(400, str(exc))
         missing = self.unknown_model(body["model"])
@@ -416,7 +480,7 @@ class AnthropicFake(FakeServer):
         if missing:
             return missing
         try:
-            self.check({**body, "max_tokens": 1})
+            self.check({**body, "max_tokens": 1}, request.header("anthropic-version"))
         except BadRequest as exc:
             return self.error(400, str(exc))
         return Reply(
@@ -463,4 +527,98 @@ def _serve(credentials: Mapping[str, str], models: Mapping[str, str]) -> Anthrop
     return AnthropicFake(api_key=credentials["api_key"], models={m: m for m in models.values()})
 
 
-SPEC = FakeSpec("anthropic", client="anthropic", serve=_serve)
+def sign_in(
+    credentials: Mapping[str, str], method: str, url: str, body: bytes, headers: dict[str, str]
+) -> dict[str, str]:
+    """As the API reference's curl examples do: `x-api-key` and `anthropic-version`."""
+    return {**headers, "x-api-key": credentials["api_key"], "anthropic-version": "2023-06-01"}
+
+
+HI = {"model": "{model}", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+TOOL = {"name": "get_weather", "input_schema": {"type": "object", "properties": {}}}
+# Sources: the API reference (platform.claude.com/docs/en/api/messages, .../api/errors,
+# .../api/versioning) and the bodies quoted in the module docstring's threads.
+REFUSALS = (
+    Refusal(
+        "a wrong key",
+        "/v1/messages",
+        HI,
+        status=401,
+        says="authentication_error",
+        headers={"x-api-key": "sk-ant-wrong"},
+    ),
+    Refusal(
+        "no key",
+        "/v1/messages",
+        HI,
+        status=401,
+        says="x-api-key header is required",
+        headers={"x-api-key": None},
+    ),
+    Refusal(
+        "the key in Authorization without Bearer",
+        "/v1/messages",
+        HI,
+        status=401,
+        says="authentication_error",
+        # the walk's sample key for Anthropic's form (tests/fakes/catalog.py `_sample`)
+        headers={"x-api-key": None, "Authorization": "sample-anthropic-anthropic_api_key-7f3a"},
+    ),
+    Refusal(
+        "no anthropic-version",
+        "/v1/messages",
+        HI,
+        says="anthropic-version: header is required",
+        headers={"anthropic-version": None},
+    ),
+    Refusal(
+        "an unknown anthropic-version",
+        "/v1/messages",
+        HI,
+        says="is not a valid version",
+        headers={"anthropic-version": "2023-10-01"},
+    ),
+    Refusal(
+        "no max_tokens",
+        "/v1/messages",
+        {"model": "{model}", "messages": [{"role": "user", "content": "hi"}]},
+        says="max_tokens: Field required",
+    ),
+    Refusal(
+        "messages as a string",
+        "/v1/messages",
+        {**HI, "messages": "hi"},
+        says="messages: Input should be a valid list",
+    ),
+    Refusal("an unknown model", "/v1/messages", {**HI, "model": "claude-nope"}, status=404),
+    Refusal(
+        "an unknown field",
+        "/v1/messages",
+        {**HI, "frequency_penalty": 1},
+        says="frequency_penalty: Extra inputs are not permitted",
+    ),
+    Refusal(
+        "temperature 5", "/v1/messages", {**HI, "temperature": 5}, says="temperature: range: 0..1"
+    ),
+    Refusal(
+        "temperature and top_p together",
+        "/v1/messages",
+        {**HI, "temperature": 0.5, "top_p": 0.9},
+        says="cannot both be specified",
+    ),
+    Refusal(
+        "temperature under 2026-10-21",
+        "/v1/messages",
+        {**HI, "temperature": 1},
+        says="temperature: Extra inputs are not permitted",
+        headers={"anthropic-version": "2026-10-21"},
+    ),
+    Refusal(
+        "a tool choice without a name",
+        "/v1/messages",
+        {**HI, "tools": [TOOL], "tool_choice": {"type": "tool"}},
+        says="tool_choice.tool.name: Field required",
+    ),
+)
+
+SPEC = FakeSpec("anthropic", client="anthropic", serve=_serve, refusals=REFUSALS, sign_in=sign_in)

@@ -4,7 +4,11 @@ GET /v1/models, and the legacy v1 chat (NDJSON stream), embed and rerank. Checke
 
 Auth is `Authorization: Bearer <key>`; every error is `{"message": "..."}` with the status codes
 and wording Cohere documents (401 "invalid api token" / "no api key supplied", 404 for an unknown
-model, 400 "invalid request: ...", 429, 500).
+model, 400 "invalid request: ...", 429, 500). The v2 endpoints decode strictly: a field the
+reference (docs.cohere.com/reference/chat, /embed, /rerank) does not list, at any depth, is a
+422 "unknown field: parameter 'x' is not a valid field" (quoted from the API in
+OpenRouterTeam/openrouter-examples#71), so v1-shaped tools (`name`, `parameter_definitions`) on
+/v2/chat are refused; a v2 tool without a function name is a 400.
 
 Extra failure modes, each quoting the request's credential as `fail("echo_key")` does: on
 /v2/chat, "echo_key_stream" (a streamed reply whose words are followed by a bare error object,
@@ -31,9 +35,25 @@ from tests.fakes.base import (
     sse,
     words,
 )
-from tests.fakes.spec import FakeSpec
+from tests.fakes.spec import FakeSpec, Refusal
 
 MAX_TEXTS = 96
+# The fields each v2 endpoint decodes (the API reference); any other is a 422.
+V2_FIELDS = {
+    "/v2/chat": {
+        "model", "messages", "stream", "tools", "strict_tools", "documents", "citation_options",
+        "response_format", "safety_mode", "max_tokens", "stop_sequences", "temperature", "seed",
+        "frequency_penalty", "presence_penalty", "k", "p", "logprobs", "tool_choice", "thinking",
+        "priority",
+    },
+    "/v2/embed": {
+        "model", "texts", "images", "inputs", "input_type", "embedding_types",
+        "output_dimension", "max_tokens", "truncate", "priority",
+    },
+    "/v2/rerank": {"model", "query", "documents", "top_n", "max_tokens_per_doc", "priority"},
+}  # fmt: skip
+V2_TOOL_FIELDS = {"type", "function"}
+V2_FUNCTION_FIELDS = {"name", "description", "parameters"}
 ENDPOINTS = {
     "llm": ["generate", "chat", "summarize"],
     "text-embedding": ["embed", "classify"],
@@ -137,6 +157,41 @@ class CohereFake(FakeServer):
     def bad_request(self, message: str) -> Reply:
         return self.error(400, f"invalid request: {message}")
 
+    def unknown_field(self, name: str) -> Reply:
+        return self.error(
+            422,
+            f"unknown field: parameter '{name}' is not a valid field. For proper usage, please "
+            "refer to https://docs.cohere.com/reference/chat",
+        )
+
+    def decode_v2(self, request: Request) -> tuple[dict[str, Any], Reply | None]:
+        """The body of a v2 call, or the API's refusal of a body it cannot decode."""
+        try:
+            body = request.json()
+        except ValueError:
+            return {}, self.bad_request("invalid json body")
+        if not isinstance(body, dict):
+            return {}, self.bad_request("the body must be a JSON object")
+        for key in body:
+            if key not in V2_FIELDS[request.path]:
+                return body, self.unknown_field(key)
+        if request.path != "/v2/chat":
+            return body, None
+        if not isinstance(body.get("messages", []), list):
+            return body, self.bad_request("messages must be a list of messages")
+        tools = body.get("tools") or []
+        if not isinstance(tools, list):
+            return body, self.bad_request("tools must be a list of tools")
+        for i, tool in enumerate(tools):
+            extra = [k for k in tool if k not in V2_TOOL_FIELDS] if isinstance(tool, dict) else []
+            function = tool.get("function") if isinstance(tool, dict) else None
+            extra += [k for k in function or {} if k not in V2_FUNCTION_FIELDS]
+            if extra:
+                return body, self.unknown_field(extra[0])
+            if not isinstance(function, dict) or not function.get("name"):
+                return body, self.bad_request(f"tools[{i}].function.name must be specified")
+        return body, None
+
     def check_model(self, model: Any, model_type: str, endpoint: str) -> Reply | None:
         if not model:
             return self.bad_request("model must be specified")
@@ -203,6 +258,8 @@ class CohereFake(FakeServer):
             return self.bad_request("messages must not be empty")
         called: set[str] = set()
         for i, message in enumerate(messages):
+            if not isinstance(message, dict):
+                return self.bad_request(f"messages at index {i} must be an object")
             role = message.get("role")
             if role not in ("system", "user", "assistant", "tool"):
                 return self.bad_request(f"invalid role '{role}' in messages at index {i}")
@@ -222,9 +279,11 @@ class CohereFake(FakeServer):
     # --- v2 -------------------------------------------------------------------------------------
 
     def chat_v2(self, request: Request) -> Reply:
-        body = request.json()
-        problem = self.check_model(body.get("model"), "llm", "chat") or self._check_messages_v2(
-            body
+        body, problem = self.decode_v2(request)
+        problem = (
+            problem
+            or self.check_model(body.get("model"), "llm", "chat")
+            or self._check_messages_v2(body)
         )
         if problem:
             return problem
@@ -307,6 +366,8 @@ class CohereFake(FakeServer):
         texts = body.get("texts")
         if not texts:
             return self.bad_request("texts must not be empty"), []
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            return self.bad_request("texts must be a list of strings"), []
         if len(texts) > MAX_TEXTS:
             return self.bad_request(
                 f"total number of texts must be at most {MAX_TEXTS} - received {len(texts)}"
@@ -326,7 +387,9 @@ class CohereFake(FakeServer):
         return {"api_version": {"version": version}, "billed_units": billed}
 
     def embed_v2(self, request: Request) -> Reply:
-        body = request.json()
+        body, problem = self.decode_v2(request)
+        if problem:
+            return problem
         problem, vectors = self._embed(body)
         if problem:
             return problem
@@ -375,7 +438,9 @@ class CohereFake(FakeServer):
         return None, ranked, documents
 
     def rerank_v2(self, request: Request) -> Reply:
-        body = request.json()
+        body, problem = self.decode_v2(request)
+        if problem:
+            return problem
         problem, ranked, documents = self._rank(body)
         if problem:
             return problem
@@ -519,4 +584,76 @@ def _serve(credentials: Mapping[str, str], models: Mapping[str, str]) -> CohereF
     )
 
 
-SPEC = FakeSpec("cohere", client="cohere", serve=_serve)
+HI = {"model": "{model}", "messages": [{"role": "user", "content": "hi"}]}
+# Sources: docs.cohere.com/reference/errors (statuses), /reference/chat|embed|rerank (fields), and
+# the bodies quoted in this module's docstring. The 400 words for a nameless tool and ill-typed
+# fields are ours: no public thread quotes them.
+REFUSALS = (
+    Refusal(
+        "a wrong key",
+        "/v2/chat",
+        HI,
+        status=401,
+        says="invalid api token",
+        headers={"Authorization": "Bearer wrong"},
+    ),
+    Refusal(
+        "no key",
+        "/v2/chat",
+        HI,
+        status=401,
+        says="no api key supplied",
+        headers={"Authorization": None},
+    ),
+    Refusal(
+        "no model",
+        "/v2/chat",
+        {"messages": [{"role": "user", "content": "hi"}]},
+        says="model must be specified",
+    ),
+    Refusal("an unknown model", "/v2/chat", {**HI, "model": "command-nope"}, status=404),
+    Refusal("messages as a string", "/v2/chat", {**HI, "messages": "hi"}, says="invalid request"),
+    Refusal(
+        "a v1 field on v2",
+        "/v2/chat",
+        {**HI, "preamble": "be brief"},
+        status=422,
+        says="parameter 'preamble' is not a valid field",
+    ),
+    Refusal(
+        "v1-shaped tools on v2",
+        "/v2/chat",
+        {**HI, "tools": [{"name": "search", "parameter_definitions": {}}]},
+        status=422,
+        says="parameter 'name' is not a valid field",
+    ),
+    Refusal(
+        "an OpenAI-only tool field",
+        "/v2/chat",
+        {**HI, "tools": [{"type": "function", "function": {"name": "f", "strict": True}}]},
+        status=422,
+        says="parameter 'strict' is not a valid field",
+    ),
+    Refusal(
+        "a nameless tool",
+        "/v2/chat",
+        {**HI, "tools": [{"type": "function", "function": {"parameters": {}}}]},
+        says="function.name must be specified",
+    ),
+    Refusal(
+        "an embedding without input_type",
+        "/v2/embed",
+        {"model": "{model}", "texts": ["hi"], "embedding_types": ["float"]},
+        says="valid input_type must be provided",
+        model_type="text-embedding",
+    ),
+    Refusal(
+        "texts as a string",
+        "/v2/embed",
+        {"model": "{model}", "texts": "hi", "input_type": "search_query"},
+        says="texts must be a list of strings",
+        model_type="text-embedding",
+    ),
+)
+
+SPEC = FakeSpec("cohere", client="cohere", serve=_serve, refusals=REFUSALS)

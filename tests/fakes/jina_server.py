@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tests.fakes.base import FakeServer, Reply, Request, embed_text, overlap_score, words
-from tests.fakes.spec import FakeSpec, aim_base_url
+from tests.fakes.spec import FakeSpec, Refusal, aim_base_url
 
 MODELS = {
     "jina-embeddings-v3": "text-embedding",
@@ -69,9 +69,15 @@ class JinaFake(FakeServer):
             },
         )
 
-    def check_model(self, model: str, kind: str) -> Reply | None:
+    def check_model(self, model: Any, kind: str) -> Reply | None:
         if self.balance_exhausted:
             return self.error(403, "Insufficient account balance")
+        if model is None:
+            return self.invalid(("body -> model", "Field required", "missing", None))
+        if not isinstance(model, str):
+            return self.invalid(
+                ("body -> model", "Input should be a valid string", "string_type", model)
+            )
         if self.models.get(model) != kind:
             return self.error(400, f"Model '{model}' not found")
         return None
@@ -88,9 +94,13 @@ class JinaFake(FakeServer):
                 return f"[image] {item['image']}", None
         return None, self.invalid((field, "Input should be a valid string", "string_type", item))
 
+    @staticmethod
+    def _int(value: Any) -> bool:
+        return value is None or (isinstance(value, int) and not isinstance(value, bool))
+
     def embeddings(self, request: Request) -> Reply:
         body = request.json()
-        model = body.get("model", "")
+        model = body.get("model")
         problem = self.check_model(model, "text-embedding")
         if problem:
             return problem
@@ -98,6 +108,19 @@ class JinaFake(FakeServer):
         items = [items] if isinstance(items, str | dict) else items
         if not items:
             return self.invalid((f"body -> {model} -> input", "Field required", "missing", None))
+        if not isinstance(items, list):
+            return self.invalid(
+                (f"body -> {model} -> input", "Input should be a valid list", "list_type", items)
+            )
+        if not self._int(body.get("dimensions")):
+            return self.invalid(
+                (
+                    f"body -> {model} -> dimensions",
+                    "Input should be a valid integer",
+                    "int_type",
+                    body["dimensions"],
+                )
+            )
         limit = MAX_INPUTS.get(model, DEFAULT_MAX_INPUTS)
         if len(items) > limit:
             return self.invalid(
@@ -142,13 +165,31 @@ class JinaFake(FakeServer):
 
     def rerank(self, request: Request) -> Reply:
         body = request.json()
-        model = body.get("model", "")
+        model = body.get("model")
         problem = self.check_model(model, "rerank")
         if problem:
             return problem
         query = body.get("query")
         if not isinstance(query, str) or not query:
             return self.invalid((f"body -> {model} -> query", "Field required", "missing", query))
+        if not isinstance(body.get("documents", []), list):
+            return self.invalid(
+                (
+                    f"body -> {model} -> documents",
+                    "Input should be a valid list",
+                    "list_type",
+                    body["documents"],
+                )
+            )
+        if not self._int(body.get("top_n")):
+            return self.invalid(
+                (
+                    f"body -> {model} -> top_n",
+                    "Input should be a valid integer",
+                    "int_type",
+                    body["top_n"],
+                )
+            )
         documents: list[str] = []
         for i, item in enumerate(body.get("documents") or ()):
             text, problem = self._text(model, item, f"body -> {model} -> documents -> {i}")
@@ -182,4 +223,90 @@ def _serve(credentials: Mapping[str, str], models: Mapping[str, str]) -> JinaFak
     )
 
 
-SPEC = FakeSpec("jina", client="openai", serve=_serve, aim=aim_base_url("/v1"))
+EMBED = {"model": "{model}", "input": ["hi"]}
+RANK = {"model": "{model}", "query": "capital", "documents": ["Paris", "Rome"]}
+# Sources: the bodies in this module's docstring (api.jina.ai answers as its reference at
+# jina.ai/embeddings and jina.ai/reranker documents them), one 422 entry per bad field.
+REFUSALS = (
+    Refusal(
+        "a wrong key",
+        "/v1/embeddings",
+        EMBED,
+        status=401,
+        says="Invalid API key",
+        headers={"Authorization": "Bearer jina_wrong"},
+    ),
+    Refusal(
+        "no key",
+        "/v1/embeddings",
+        EMBED,
+        status=401,
+        says="Invalid API key",
+        headers={"Authorization": None},
+    ),
+    Refusal(
+        "an unknown model",
+        "/v1/embeddings",
+        {**EMBED, "model": "jina-nope"},
+        says="Model 'jina-nope' not found",
+        model_type="text-embedding",
+    ),
+    Refusal(
+        "no model",
+        "/v1/embeddings",
+        {"input": ["hi"]},
+        status=422,
+        says="Field required",
+        model_type="text-embedding",
+    ),
+    Refusal(
+        "no input",
+        "/v1/embeddings",
+        {"model": "{model}"},
+        status=422,
+        says="Field required",
+        model_type="text-embedding",
+    ),
+    Refusal(
+        "input as a number",
+        "/v1/embeddings",
+        {**EMBED, "input": 42},
+        status=422,
+        says="Input should be a valid list",
+        model_type="text-embedding",
+    ),
+    Refusal(
+        "dimensions as a string",
+        "/v1/embeddings",
+        {**EMBED, "dimensions": "64"},
+        status=422,
+        says="Input should be a valid integer",
+        model_type="text-embedding",
+    ),
+    Refusal(
+        "documents as a string",
+        "/v1/rerank",
+        {**RANK, "documents": "Paris"},
+        status=422,
+        says="Input should be a valid list",
+        model_type="rerank",
+    ),
+    Refusal(
+        "no query",
+        "/v1/rerank",
+        {"model": "{model}", "documents": ["Paris"]},
+        status=422,
+        says="Field required",
+        model_type="rerank",
+    ),
+    Refusal(
+        "top_n as a string",
+        "/v1/rerank",
+        {**RANK, "top_n": "one"},
+        status=422,
+        says="Input should be a valid integer",
+        model_type="rerank",
+    ),
+)
+
+SPEC = FakeSpec("jina", client="openai", serve=_serve, aim=aim_base_url("/v1"), refusals=REFUSALS)

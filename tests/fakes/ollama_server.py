@@ -2,11 +2,13 @@
 /api/tags, /api/show. Checked by the official `ollama` client in
 tests/unit/runtime/test_ollama_fake.py.
 
-Like a real server it knows model names with or without `:latest`, refuses models that are not
-pulled with 404 `{"error": "model \"x\" not found, try pulling it first"}` (/api/show says
-`model 'x' not found`), rejects bad base64 images, and refuses tools or chat on models lacking
-that capability. Auth is optional Bearer (an authenticating proxy in front of Ollama): pass
-`api_key=None` for an open server. Extra failure mode: `fail("stream_error")` makes the next
+Like a real server (server/routes.go) it binds each body as Go's encoding/json does (an
+ill-typed field is a 400 "json: cannot unmarshal ..."; unknown fields are ignored), knows model
+names with or without `:latest`, refuses a missing model (400 "model is required") and models that
+are not pulled with 404 `{"error": "model 'x' not found"}`, rejects bad base64 images, a
+top_logprobs outside 0..20, and tools or chat on models lacking that capability. Auth is
+optional Bearer (an authenticating proxy in front of Ollama): pass `api_key=None` for an open
+server. Extra failure mode: `fail("stream_error")` makes the next
 stream send an `{"error": ...}` line after its first words.
 """
 
@@ -29,7 +31,7 @@ from tests.fakes.base import (
     reply_to,
     words,
 )
-from tests.fakes.spec import FakeSpec
+from tests.fakes.spec import FakeSpec, Refusal
 
 MODELS: dict[str, dict[str, Any]] = {
     "llama3.2:latest": {
@@ -64,6 +66,38 @@ MODELS: dict[str, dict[str, Any]] = {
         "capabilities": ["embedding"],
         "context_length": 8192,
         "dimensions": 16,
+    },
+}
+
+
+# The fields each handler binds (ollama/api/types.go), with the JSON type Go accepts for each and
+# the Go type its error names; a field of another JSON type is refused as encoding/json does.
+JSON_TYPES = {bool: "bool", int: "number", float: "number", str: "string", list: "array",
+              dict: "object"}  # fmt: skip
+BOUND = {
+    "ChatRequest": {
+        "model": (str, "string"),
+        "messages": (list, "[]api.Message"),
+        "stream": (bool, "bool"),
+        "tools": (list, "api.Tools"),
+        "options": (dict, "map[string]interface {}"),
+        "top_logprobs": (int, "int"),
+    },
+    "GenerateRequest": {
+        "model": (str, "string"),
+        "prompt": (str, "string"),
+        "system": (str, "string"),
+        "stream": (bool, "bool"),
+        "raw": (bool, "bool"),
+        "images": (list, "[]api.ImageData"),
+        "options": (dict, "map[string]interface {}"),
+        "top_logprobs": (int, "int"),
+    },
+    "EmbedRequest": {
+        "model": (str, "string"),
+        "truncate": (bool, "bool"),
+        "options": (dict, "map[string]interface {}"),
+        "dimensions": (int, "int"),
     },
 }
 
@@ -122,7 +156,38 @@ class OllamaFake(FakeServer):
         return (full, self.models[full]) if full in self.models else None
 
     def not_pulled(self, name: str) -> Reply:
-        return self.error(404, f'model "{name}" not found, try pulling it first')
+        return self.error(404, f"model '{name}' not found")
+
+    def bind(self, request: Request, struct: str) -> tuple[dict[str, Any], Reply | None]:
+        """The handler's `c.ShouldBindJSON(&req)` and the checks before the model lookup."""
+        if not request.body:
+            return {}, self.error(400, "missing request body")
+        try:
+            body = request.json()
+        except ValueError:
+            first = request.body.lstrip()[:1].decode(errors="replace")
+            return {}, self.error(
+                400, f"invalid character '{first}' looking for beginning of value"
+            )
+        if not isinstance(body, dict):
+            kind = JSON_TYPES.get(type(body), "value")
+            return {}, self.error(
+                400, f"json: cannot unmarshal {kind} into Go value of type api.{struct}"
+            )
+        for field, (wanted, go_type) in BOUND[struct].items():
+            value = body.get(field)
+            ok = isinstance(value, wanted) and not (wanted is int and isinstance(value, bool))
+            if value is not None and not ok:
+                return body, self.error(
+                    400,
+                    f"json: cannot unmarshal {JSON_TYPES.get(type(value), 'value')} into Go "
+                    f"struct field {struct}.{field} of type {go_type}",
+                )
+        if not 0 <= body.get("top_logprobs", 0) <= 20:
+            return body, self.error(400, "top_logprobs must be between 0 and 20")
+        if struct == "ChatRequest" and not body.get("model"):
+            return body, self.error(400, "model is required")
+        return body, None
 
     def bad_images(self, images: Any) -> Reply | None:
         for image in images or ():
@@ -177,7 +242,9 @@ class OllamaFake(FakeServer):
     # --- routes -------------------------------------------------------------------------------
 
     def chat(self, request: Request) -> Reply:
-        body = request.json() or {}
+        body, problem = self.bind(request, "ChatRequest")
+        if problem:
+            return problem
         name = body.get("model", "")
         found = self.find(name)
         if found is None:
@@ -261,7 +328,9 @@ class OllamaFake(FakeServer):
         return Reply(200, {**final, "message": message})
 
     def generate(self, request: Request) -> Reply:
-        body = request.json() or {}
+        body, problem = self.bind(request, "GenerateRequest")
+        if problem:
+            return problem
         name = body.get("model", "")
         found = self.find(name)
         if found is None:
@@ -292,7 +361,9 @@ class OllamaFake(FakeServer):
         return Reply(200, {**final, "response": answer, "context": [1, 2, 3]})
 
     def embed(self, request: Request) -> Reply:
-        body = request.json() or {}
+        body, problem = self.bind(request, "EmbedRequest")
+        if problem:
+            return problem
         name = body.get("model", "")
         found = self.find(name)
         if found is None:
@@ -399,4 +470,65 @@ def _serve(credentials: Mapping[str, str], models: Mapping[str, str]) -> OllamaF
     )
 
 
-SPEC = FakeSpec("ollama", client="ollama", serve=_serve)
+HI = {"model": "{model}", "messages": [{"role": "user", "content": "hi"}], "stream": False}
+# Sources: ollama server/routes.go (ChatHandler, GenerateHandler, EmbedHandler) and api/types.go.
+# Ollama itself has no keys; the 401 is the authenticating proxy's (the fake's `api_key`).
+REFUSALS = (
+    Refusal(
+        "a wrong key",
+        "/api/chat",
+        HI,
+        status=401,
+        says="unauthorized",
+        headers={"Authorization": "Bearer wrong"},
+    ),
+    Refusal("no body", "/api/chat", b"", says="missing request body"),
+    Refusal(
+        "no model",
+        "/api/chat",
+        {"messages": [{"role": "user", "content": "hi"}]},
+        says="model is required",
+    ),
+    Refusal(
+        "an unknown model",
+        "/api/chat",
+        {**HI, "model": "no-such-model"},
+        status=404,
+        says="model 'no-such-model' not found",
+    ),
+    Refusal(
+        "messages as a string",
+        "/api/chat",
+        {**HI, "messages": "hi"},
+        says="cannot unmarshal string into Go struct field ChatRequest.messages",
+    ),
+    Refusal(
+        "options as a string",
+        "/api/chat",
+        {**HI, "options": "temperature=0"},
+        says="cannot unmarshal string into Go struct field ChatRequest.options",
+    ),
+    Refusal(
+        "top_logprobs out of range",
+        "/api/chat",
+        {**HI, "top_logprobs": 21},
+        says="top_logprobs must be between 0 and 20",
+    ),
+    Refusal(
+        "numbers to embed",
+        "/api/embed",
+        {"model": "{model}", "input": [1, 2]},
+        says="invalid input type",
+        model_type="text-embedding",
+    ),
+    Refusal(
+        "an unknown embedding model",
+        "/api/embed",
+        {"model": "no-such-model", "input": "hi"},
+        status=404,
+        says="model 'no-such-model' not found",
+        model_type="text-embedding",
+    ),
+)
+
+SPEC = FakeSpec("ollama", client="ollama", serve=_serve, refusals=REFUSALS)

@@ -6,6 +6,10 @@
 - an optional API key checked as `Authorization: Bearer <key>`; a wrong one is a bare 401;
 - errors `{"error", "error_type"}`: Empty 400, Validation/Tokenizer 422, Backend 424,
   Overloaded 429, Unhealthy 503; unknown routes a bare 404;
+- a body its serde types cannot take is axum's `Json` rejection, before any handler code: a
+  plain-text 422 "Failed to deserialize the JSON body into the target type: ..." (a missing
+  field, a string where a list or a bool is due: router/src/http/types.rs), or a 400 "Failed to
+  parse the request body as JSON" for a body that is not JSON;
 - the `x-compute-tokens` / `x-compute-characters` headers on embed and rerank replies.
 
 Checked by huggingface_hub's InferenceClient in tests/unit/runtime/test_tei_fake.py.
@@ -13,12 +17,13 @@ Checked by huggingface_hub's InferenceClient in tests/unit/runtime/test_tei_fake
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
 
 from tests.fakes.base import Failure, FakeServer, Reply, Request, embed_text, overlap_score, words
-from tests.fakes.spec import FakeSpec
+from tests.fakes.spec import FakeSpec, Refusal
 
 ERROR_TYPES = {
     400: "Empty",
@@ -28,6 +33,32 @@ ERROR_TYPES = {
     503: "Unhealthy",
 }
 PUBLIC = {("GET", "/health"), ("GET", "/"), ("GET", "/ping"), ("GET", "/metrics")}
+# What each route's request type takes (router/src/http/types.rs): field -> (required, check, the
+# serde words for a value it refuses). `Input` is an untagged enum: a string or a list.
+_LIST = (lambda v: isinstance(v, list), "expected a sequence")
+_BOOL = (lambda v: isinstance(v, bool), "expected a boolean")
+_STR = (lambda v: isinstance(v, str), "expected a string")
+_INPUT = (
+    lambda v: isinstance(v, str | list),
+    "data did not match any variant of untagged enum Input",
+)
+_UINT = (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "expected usize")
+FIELDS = {
+    "EmbedRequest": {
+        "inputs": (True, *_INPUT),
+        "truncate": (False, *_BOOL),
+        "normalize": (False, *_BOOL),
+        "dimensions": (False, *_UINT),
+    },
+    "RerankRequest": {
+        "query": (True, *_STR),
+        "texts": (True, *_LIST),
+        "truncate": (False, *_BOOL),
+        "raw_scores": (False, *_BOOL),
+        "return_text": (False, *_BOOL),
+    },
+    "OpenAICompatRequest": {"input": (True, *_INPUT), "model": (False, *_STR)},
+}
 
 
 def tei_vector(text: str, dimensions: int = 8, normalize: bool = True) -> list[float]:
@@ -96,6 +127,36 @@ class TEIFake(FakeServer):
         if failure is not None and failure.mode == "429":
             return self.error(429, "Model is overloaded")
         return super()._reply(request, failure)
+
+    def deserialize(self, request: Request, kind: str) -> tuple[dict[str, Any], Reply | None]:
+        """axum's `Json<T>` extractor: the body as `kind`, or its plain-text rejection."""
+        try:
+            body = request.json()
+        except ValueError as exc:
+            return {}, Reply(
+                400,
+                f"Failed to parse the request body as JSON: {exc}".encode(),
+                content_type="text/plain; charset=utf-8",
+            )
+        problem = ""
+        if not isinstance(body, dict):
+            problem = f"invalid type: expected struct {kind}"
+        else:
+            for field, (required, ok, expected) in FIELDS[kind].items():
+                if field not in body or body[field] is None:
+                    problem = f"missing field `{field}`" if required else ""
+                elif not ok(body[field]):
+                    value = json.dumps(body[field])
+                    problem = f"{field}: invalid type: {value}, {expected}"
+                if problem:
+                    break
+        if problem:
+            return {}, Reply(
+                422,
+                f"Failed to deserialize the JSON body into the target type: {problem}".encode(),
+                content_type="text/plain; charset=utf-8",
+            )
+        return body, None
 
     # --- routes -------------------------------------------------------------------------------
 
@@ -166,9 +227,9 @@ class TEIFake(FakeServer):
         }
 
     def embed(self, request: Request) -> Reply:
-        body = request.json()
-        if not isinstance(body, dict) or "inputs" not in body:
-            return self.error(422, "Failed to deserialize the JSON body: missing field `inputs`")
+        body, rejected = self.deserialize(request, "EmbedRequest")
+        if rejected:
+            return rejected
         inputs = body["inputs"]
         texts = [inputs] if isinstance(inputs, str) else list(inputs)
         truncate = body.get("truncate")
@@ -184,9 +245,9 @@ class TEIFake(FakeServer):
         return Reply(200, vectors, headers=self._headers(texts))
 
     def rerank(self, request: Request) -> Reply:
-        body = request.json()
-        if not isinstance(body, dict) or "query" not in body or "texts" not in body:
-            return self.error(422, "Failed to deserialize the JSON body: missing field `texts`")
+        body, rejected = self.deserialize(request, "RerankRequest")
+        if rejected:
+            return rejected
         texts = list(body["texts"])
         if not texts:
             return self.error(400, "`texts` cannot be empty")
@@ -214,7 +275,11 @@ class TEIFake(FakeServer):
         body = request.json()
         inputs = body.get("inputs") if isinstance(body, dict) else None
         if not isinstance(inputs, dict) or "source_sentence" not in inputs:
-            return self.error(422, "Failed to deserialize the JSON body: missing field `inputs`")
+            return Reply(
+                422,
+                b"Failed to deserialize the JSON body into the target type: missing field `inputs`",
+                content_type="text/plain; charset=utf-8",
+            )
         if self.kind != "embedding":
             return self.error(424, "model is not an embedding model")
         sentences = list(inputs.get("sentences") or ())
@@ -231,7 +296,9 @@ class TEIFake(FakeServer):
         return Reply(200, scores, headers=self._headers([inputs["source_sentence"], *sentences]))
 
     def openai_embed(self, request: Request) -> Reply:
-        body = request.json()
+        body, rejected = self.deserialize(request, "OpenAICompatRequest")
+        if rejected:
+            return rejected
         texts = body.get("input")
         texts = [texts] if isinstance(texts, str) else list(texts or ())
         problem = self._check_inputs(texts, truncate=True)
@@ -272,4 +339,83 @@ def _serve(credentials: Mapping[str, str], models: Mapping[str, str]) -> TEIFake
     )
 
 
-SPEC = FakeSpec("tei", client="huggingface_hub", serve=_serve)
+# Sources: text-embeddings-inference router/src/http/server.rs (handlers, ErrorResponse and its
+# statuses, the API-key check) and router/src/http/types.rs (the request types); axum's `Json`
+# rejection texts. TEI serves one model and reads no model name on its native routes.
+REFUSALS = (
+    Refusal(
+        "a wrong key",
+        "/embed",
+        {"inputs": ["hi"]},
+        status=401,
+        headers={"Authorization": "Bearer wrong"},
+        model_type="text-embedding",
+    ),
+    Refusal(
+        "no key",
+        "/embed",
+        {"inputs": ["hi"]},
+        status=401,
+        headers={"Authorization": None},
+        model_type="text-embedding",
+    ),
+    Refusal(
+        "no inputs",
+        "/embed",
+        {"normalize": True},
+        status=422,
+        says="missing field `inputs`",
+        model_type="text-embedding",
+    ),
+    Refusal(
+        "inputs as a number",
+        "/embed",
+        {"inputs": 42},
+        status=422,
+        says="did not match any variant of untagged enum Input",
+        model_type="text-embedding",
+    ),
+    Refusal(
+        "truncate as a string",
+        "/embed",
+        {"inputs": ["hi"], "truncate": "yes"},
+        status=422,
+        says="truncate: invalid type",
+        model_type="text-embedding",
+    ),
+    Refusal("empty inputs", "/embed", {"inputs": []}, says="Empty", model_type="text-embedding"),
+    Refusal(
+        "texts as a string",
+        "/rerank",
+        {"query": "capital", "texts": "Paris"},
+        status=422,
+        says="texts: invalid type",
+        model_type="rerank",
+    ),
+    Refusal(
+        "no query",
+        "/rerank",
+        {"texts": ["Paris"]},
+        status=422,
+        says="missing field `query`",
+        model_type="rerank",
+    ),
+    Refusal(
+        "reranking on an embedding model",
+        "/rerank",
+        {"query": "capital", "texts": ["Paris"]},
+        status=424,
+        says="model is not a re-ranker model",
+        model_type="text-embedding",
+    ),
+    Refusal(
+        "no input on the OpenAI route",
+        "/v1/embeddings",
+        {"model": "{model}"},
+        status=422,
+        says="missing field `input`",
+        model_type="text-embedding",
+    ),
+)
+
+SPEC = FakeSpec("tei", client="huggingface_hub", serve=_serve, refusals=REFUSALS)

@@ -25,7 +25,7 @@ from urllib.parse import unquote
 
 from tests.fakes.base import Reply, Request, overlap_score, sse, text_in_wav, wav_with_text, words
 from tests.fakes.openai_server import OpenAIFake
-from tests.fakes.spec import FakeSpec
+from tests.fakes.spec import FakeSpec, Refusal
 
 TTS_FAMILIES = {"ChatTTS", "CosyVoice", "FishAudio"}
 MEDIA_TYPES = {
@@ -283,6 +283,39 @@ class XinferenceFake(OpenAIFake):
             reply.content_type = "text/event-stream; charset=utf-8"
         return reply
 
+    def complete(self, request: Request) -> Reply:
+        """/v1/completions (xinference/api/restful_api.py `create_completion`): the body is
+        parsed inside the handler, so a missing field is a plain-text 500; an unknown UID is
+        `require_model`'s 404; a model without the `generate` ability fails in its actor
+        (core/model.py: "Model ... is not for generate."), as a 500 or a stream's error event."""
+        body = request.json() or {}
+        for field in ("model", "prompt"):
+            if field not in body:
+                return Reply(
+                    500,
+                    b"Internal Server Error: 1 validation error for CreateCompletionRequest\n"
+                    + f"{field}\n  field required (type=value_error.missing)".encode(),
+                    content_type="text/plain; charset=utf-8",
+                )
+        uid = body["model"]
+        missing = self.unknown_model(uid)
+        if missing:
+            return missing
+        desc = self.models[uid]
+        if desc["model_type"] != "LLM" or "generate" not in (desc.get("model_ability") or []):
+            message = self.not_for(uid, "generate")
+            if body.get("stream"):  # the stream has started: the error is an event
+                return Reply(
+                    stream=crlf(sse([{"error": message}], done=False)),
+                    content_type="text/event-stream; charset=utf-8",
+                )
+            return self.error(500, message)
+        reply = super().complete(request)
+        if reply.stream is not None:
+            reply.stream = crlf(reply.stream)
+            reply.content_type = "text/event-stream; charset=utf-8"
+        return reply
+
     def embeddings(self, request: Request) -> Reply:
         body = request.json() or {}
         uid = body.get("model", "")
@@ -411,4 +444,70 @@ def _serve(credentials: Mapping[str, str], models: Mapping[str, str]) -> Xinfere
     )
 
 
-SPEC = FakeSpec("xinference", client="xinference-client", serve=_serve)
+# The walk's model UID (the form's `model_uid`): the fake serves it, whatever the model's name.
+UID = "walk-model-uid"
+HI = {"model": UID, "messages": [{"role": "user", "content": "hi"}]}
+# Sources: xinference/api/restful_api.py (create_chat_completion, create_completion,
+# create_embedding), api/utils.py `require_model` (an unknown UID: 404 "Model not found in the
+# model list, uid: ..."), core/model.py (a model lacking an ability: "... is not for generate.").
+REFUSALS = (
+    Refusal(
+        "a wrong key",
+        "/v1/chat/completions",
+        HI,
+        status=401,
+        says="Could not validate credentials",
+        headers={"Authorization": "Bearer wrong"},
+    ),
+    Refusal(
+        "an unknown uid",
+        "/v1/chat/completions",
+        {**HI, "model": "no-such-uid"},
+        status=404,
+        says="Model not found in the model list, uid: no-such-uid",
+    ),
+    Refusal(
+        "no messages",
+        "/v1/chat/completions",
+        {"model": UID, "messages": []},
+        says="Invalid input. Please specify the prompt.",
+    ),
+    Refusal(
+        "an unknown uid on /v1/completions",
+        "/v1/completions",
+        {"model": "no-such-uid", "prompt": "hi"},
+        status=404,
+        says="Model not found in the model list, uid: no-such-uid",
+    ),
+    Refusal(
+        "no prompt on /v1/completions",
+        "/v1/completions",
+        {"model": UID},
+        status=500,
+        says="prompt\n  field required",
+    ),
+    Refusal(
+        "a model that cannot generate on /v1/completions",
+        "/v1/completions",
+        {"model": UID, "prompt": "hi"},
+        status=500,
+        says="is not for generate",
+        model_type="text-embedding",
+    ),
+    Refusal(
+        "an embedding without input",
+        "/v1/embeddings",
+        {"model": UID},
+        status=422,
+        says="field required",
+        model_type="text-embedding",
+    ),
+)
+
+SPEC = FakeSpec(
+    "xinference",
+    client="xinference-client",
+    serve=_serve,
+    samples=lambda: {"model_uid": UID},
+    refusals=REFUSALS,
+)

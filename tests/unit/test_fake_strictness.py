@@ -19,10 +19,9 @@ from tests.fakes.spec import Refusal
 
 # Families whose fakes' refusals are still to be listed (issue 12).
 WITHOUT_REFUSALS = {
-    "anthropic", "azure_ai_studio", "bedrock", "cohere", "google_gemini",
-    "huggingface_hub", "hunyuan", "jina", "minimax", "nvidia", "ollama", "openllm", "replicate",
-    "sagemaker", "tei", "tencent_asr", "tongyi", "triton", "vertex_ai", "volcengine",
-    "wenxin", "xinference", "zhipuai",
+    "azure_ai_studio", "bedrock", "google_gemini", "huggingface_hub", "hunyuan", "minimax",
+    "nvidia", "openllm", "replicate", "sagemaker", "tencent_asr", "tongyi", "triton", "vertex_ai",
+    "volcengine", "wenxin", "zhipuai",
 }  # fmt: skip
 
 # Each family's first catalog provider: whose form configures the fake.

@@ -67,6 +67,30 @@ def test_chat_sends_the_messages_api_shape_and_reports_usage(fake) -> None:
     assert (body["temperature"], body["top_k"], body["max_tokens"]) == (0.2, 5, 1024)
 
 
+def test_top_p_is_left_out_when_a_temperature_is_given(fake) -> None:
+    # Claude Sonnet 4.6 refuses temperature and top_p together (the fake does too)
+    params = {"temperature": 0.3, "top_p": 0.9}
+    assert adapter(fake).chat(MODEL, ask("hi", parameters=params)).text == "You said: hi"
+    sent = fake.received[-1].json()
+    assert (sent["temperature"], "top_p" in sent) == (0.3, False)
+    adapter(fake).chat(MODEL, ask("hi", parameters={"top_p": 0.9}))
+    assert fake.received[-1].json()["top_p"] == 0.9
+
+
+def test_the_2026_version_gets_no_sampling_parameters(fake) -> None:
+    params = {"temperature": 0.3, "top_p": 0.9, "top_k": 5}
+    chosen = adapter(fake, anthropic_version="2026-10-21")
+    assert chosen.chat(MODEL, ask("hi", parameters=params)).text == "You said: hi"
+    sent = fake.received[-1]
+    assert sent.header("anthropic-version") == "2026-10-21"
+    assert not {"temperature", "top_p", "top_k"} & set(sent.json())
+
+
+def test_an_unknown_api_version_is_a_bad_request(fake) -> None:
+    with pytest.raises(errors.UpstreamBadRequest, match="is not a valid version"):
+        adapter(fake, anthropic_version="2024-10-22").chat(MODEL, ask("hi"))
+
+
 def test_max_tokens_and_stop_map_to_the_api_and_back(fake) -> None:
     result = adapter(fake).chat(MODEL, ask("one two three", parameters={"max_tokens": 2}))
     assert (result.text, result.finish_reason) == ("You said:", "length")

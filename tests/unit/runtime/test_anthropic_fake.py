@@ -267,3 +267,17 @@ def test_count_tokens(client) -> None:
         model=MODEL, system="be brief", messages=[{"role": "user", "content": "one two three"}]
     )
     assert counted.input_tokens == 5
+
+
+def test_the_clients_api_version_has_no_sampling_parameters(client, fake) -> None:
+    # anthropic 2.x sends 2026-10-21, which removed temperature; 2023-06-01 still takes it
+    ask = {"model": MODEL, "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+    with pytest.raises(anthropic.BadRequestError, match="temperature: Extra inputs"):
+        client.messages.create(**ask, extra_body={"temperature": 0.2})
+    assert fake.received[-1].header("anthropic-version") == "2026-10-21"
+    older = client.with_options(default_headers={"anthropic-version": "2023-06-01"})
+    assert older.messages.create(**ask, extra_body={"temperature": 0.2}).content
+    with pytest.raises(anthropic.BadRequestError, match="is not a valid version"):
+        client.with_options(default_headers={"anthropic-version": "2024-10-22"}).messages.create(
+            **ask
+        )

@@ -124,7 +124,7 @@ def test_errors_carry_status_and_message(client, fake) -> None:
     with pytest.raises(ollama.ResponseError) as caught:
         client.chat(model="nope", messages=[{"role": "user", "content": "x"}])
     assert caught.value.status_code == 404
-    assert caught.value.error == 'model "nope" not found, try pulling it first'
+    assert caught.value.error == "model 'nope' not found"
     with pytest.raises(ollama.ResponseError) as caught:
         client.show("nope")
     assert caught.value.status_code == 404

@@ -231,3 +231,15 @@ def test_openai_typed_errors(oai, fake) -> None:
     fake.fail("404")
     with pytest.raises(openai.NotFoundError):
         oai.models.list()
+
+
+def test_completions_serve_generate_models_and_refuse_chat_only_ones(oai, fake) -> None:
+    reply = oai.completions.create(model="llama-2", prompt="one two")
+    assert reply.choices[0].text == "You said: one two"
+    with pytest.raises(openai.InternalServerError) as caught:
+        oai.completions.create(model="qwen2.5-instruct", prompt="one two")
+    assert "qwen2.5-instruct" in caught.value.body["detail"]
+    assert caught.value.body["detail"].endswith("is not for generate.")
+    with pytest.raises(openai.NotFoundError) as caught:
+        oai.completions.create(model="nope", prompt="x")
+    assert caught.value.body == {"detail": "Model not found in the model list, uid: nope"}
