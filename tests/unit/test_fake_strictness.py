@@ -21,8 +21,8 @@ from tests.fakes.spec import Refusal
 WITHOUT_REFUSALS = {
     "anthropic", "azure_ai_studio", "azure_openai", "bedrock", "cohere", "google_gemini",
     "huggingface_hub", "hunyuan", "jina", "minimax", "nvidia", "ollama", "openllm", "replicate",
-    "sagemaker", "tei", "tencent_asr", "tongyi", "triton", "vertex_ai", "volcengine", "wenxin",
-    "xinference", "zhipuai",
+    "sagemaker", "tei", "tencent_asr", "triton", "vertex_ai", "volcengine", "wenxin",
+    "xinference",
 }  # fmt: skip
 
 # Each family's first catalog provider: whose form configures the fake.
