@@ -21,7 +21,7 @@ from tests.fakes.spec import Refusal
 WITHOUT_REFUSALS = {
     "anthropic", "azure_ai_studio", "azure_openai", "bedrock", "cohere", "google_gemini",
     "huggingface_hub", "hunyuan", "jina", "nvidia", "ollama", "openllm", "replicate",
-    "sagemaker", "tei", "tencent_asr", "triton", "vertex_ai", "volcengine",
+    "sagemaker", "tei", "tencent_asr", "triton", "vertex_ai",
     "xinference",
 }  # fmt: skip
 
