@@ -9,7 +9,9 @@ model), BadRequest.EmptyModel / EmptyInput, Arrearage (400), DataInspectionFaile
 429 Throttling.RateQuota / Throttling.AllocationQuota, 500 InternalError. A stream is SSE frames
 `id:` / `event:result` / `:HTTP_STATUS/200` / `data:` when the request says
 `X-DashScope-SSE: enable` or accepts text/event-stream; `incremental_output` decides whether a
-frame carries the new text or all of it so far.
+frame carries the new text or all of it so far. Parameters are checked for type and range
+(temperature in [0, 2), top_p in (0, 1], presence_penalty in [-2, 2]; integers where DashScope
+wants them), and the out-of-range ones refused in DashScope's words.
 
 Extra failure modes: "stream_error" (a stream that sends two frames, then an `event:error`
 frame, HTTP_STATUS/400, DataInspectionFailed, all under HTTP 200), "echo_key_stream" (the same

@@ -8,8 +8,10 @@ Ark, as documented (https://www.volcengine.com/docs/82379/1299023, common error 
 auth, the model being an endpoint ID; errors `{"error": {"code", "message", "param", "type"}}`:
 401 AuthenticationError, 404 InvalidEndpointOrModel.NotFound, 400 MissingParameter /
 InvalidParameter, 403 AccountOverdueError, 429 RateLimitExceeded.EndpointRPMExceeded, 500
-InternalServiceError. A temporary key from GetApiKey is good for the endpoints it was issued for
-until its ExpiredTime (refusing it elsewhere is this fake's reading of `ResourceIds`).
+InternalServiceError; an ill-typed message content, sampling parameter or max_tokens, or one out
+of its documented range, is InvalidParameter naming the `param`. A temporary key from GetApiKey
+is good for the endpoints it was issued for until its ExpiredTime (refusing it on another of the
+account's endpoints is this fake's reading of `ResourceIds`).
 
 GetApiKey checks the V4 HMAC-SHA256 signature the way Volcengine's signer builds it
 (volcenginesdkcore/signv4.py): `Authorization: HMAC-SHA256 Credential=<AK>/<date>/<region>/

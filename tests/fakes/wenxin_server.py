@@ -9,7 +9,9 @@ a missing or wrong key is 401 `invalid_iam_token`, a model the key may not use (
 exist) 401 `invalid_model`, no model 400 `invalid_model`, a body that is not JSON 400
 `malformed_json`, bad messages 400 `invalid_messages`; embeddings take at most 16 non-empty
 texts, and only one for tao-8k. A max_tokens below 2 is 400 `invalid_argument` (the minimum
-Dify's parameter rules give ERNIE; the wording is this fake's). Replies are the OpenAI fake's
+Dify's parameter rules give ERNIE; the wording is this fake's), and so are a temperature outside
+(0, 1], a top_p outside [0, 1], a penalty_score outside [1, 2] and a message content that is
+neither text nor parts. Replies are the OpenAI fake's
 (echoes, hashed vectors).
 """
 

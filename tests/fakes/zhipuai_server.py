@@ -9,7 +9,9 @@ milliseconds), whose signature is checked with the secret. Errors are
 `{"error": {"code": "<business code>", "message": ...}}` with the codes and words of
 https://docs.bigmodel.cn/cn/faq/api-code: 401 with 1001 (no header), 1002 (a token that is not
 valid), 1003 (an expired token); an unknown bare key gets the 401 answer users report
-("令牌已过期或验证不正确！"); 400 with 1211 (unknown model), 1213/1214 (a missing or invalid field).
+("令牌已过期或验证不正确！"); 400 with 1211 (unknown model), 1213/1214 (a missing or invalid field:
+an ill-typed content, tools or calls, a temperature or top_p outside [0, 1], more than one stop
+word), 1210 (a body that is not an object). Its Chinese words come as they are, not escaped.
 
 Extra failure modes: "1113" (arrears, 429), "1302" (rate limit, 429), "1261" (prompt too long,
 400), "1301" (unsafe content, 400), "sensitive" (a reply cut off by moderation:
