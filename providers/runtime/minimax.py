@@ -11,7 +11,8 @@ The chat is the Anthropic family's (`AnthropicAdapter`); the M models' `thinking
 left out of the answer as Anthropic's are. The native API answers HTTP 200 with
 `base_resp: {status_code, status_msg}`; a non-zero code is an error: 1004 and 2049 auth, 1002
 and 1039 rate limits, 1008 an empty balance, 2013 bad parameters, 1000/1001/1013/1027 the
-server's own failures. The Anthropic route answers with Anthropic's statuses and error bodies.
+server's own failures. The Anthropic route answers with Anthropic's statuses and error bodies,
+but an unknown model is a 400 (2013) there, taken for the not-found it is.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from config import errors
 from providers.runtime.anthropic import AnthropicAdapter
 from providers.runtime.base import EmbeddingResult, TokenTally
+from providers.runtime.http import Response
 
 ANTHROPIC_PATH = "/anthropic"
 DEFAULT_BATCH = 1  # the form's default
@@ -65,6 +67,15 @@ class MinimaxAdapter(AnthropicAdapter):
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         return headers
+
+    def classify(self, response: Response, failure: errors.UpstreamError) -> errors.UpstreamError:
+        """MiniMax refuses an unknown model as a 400 "invalid params, unknown model '...'
+        (2013)", where Anthropic answers 404."""
+        if isinstance(failure, errors.UpstreamBadRequest) and "unknown model" in (
+            failure.message.lower()
+        ):
+            return errors.UpstreamNotFound(failure.message)
+        return super().classify(response, failure)
 
     # --- embeddings (the native API) ----------------------------------------------------------
 

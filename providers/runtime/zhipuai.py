@@ -10,7 +10,8 @@ platform takes a bare key as Bearer too, which is what the SDK sends by default)
 Errors carry a business code, `{"error": {"code": "1002", "message": ...}}`, which decides the
 class over the HTTP status: 1000-1004 auth (1003: the token expired), 1113 arrears and the
 1304/1308/1310 usage caps quota, 1302/1303/1305/1312 rate limits, 1211 an unknown model, 1210-
-1215, 1261 (prompt too long) and 1301 (unsafe content) bad requests.
+1215, 1261 (prompt too long) and 1301 (unsafe content) bad requests. More than one stop word
+is refused here, as the API would refuse it (1214).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ QUOTA_CODES = {"1113", "1304", "1308", "1309", "1310"}
 RATE_CODES = {"1302", "1303", "1305", "1312", "1313"}
 NOT_FOUND_CODES = {"1211", "1221", "1222"}
 BAD_REQUEST_CODES = {"1210", "1212", "1213", "1214", "1215", "1261", "1300", "1301"}
+MAX_STOPS = 1  # the API's `stop` holds one word (its OpenAPI: maxItems 1)
 FINISH_REASONS = {"sensitive": "content_filter", "model_context_window_exceeded": "length"}
 
 
@@ -153,6 +155,11 @@ class ZhipuAIAdapter(OpenAICompatAdapter):
         plus its own switches (thinking, web_search) and base64 images without a data: header."""
         body = super().chat_body(model, request, stream=stream)
         body.pop("stream_options", None)
+        if len(body.get("stop") or ()) > MAX_STOPS:
+            raise errors.InvalidInput(
+                f"Zhipu takes one stop word at most; {len(body['stop'])} were given.",
+                fields={"stop": ["At most one stop word."]},
+            )
         for message in body["messages"]:
             for part in message["content"] if isinstance(message["content"], list) else ():
                 if part.get("type") == "image_url":

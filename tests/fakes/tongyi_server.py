@@ -9,7 +9,9 @@ model), BadRequest.EmptyModel / EmptyInput, Arrearage (400), DataInspectionFaile
 429 Throttling.RateQuota / Throttling.AllocationQuota, 500 InternalError. A stream is SSE frames
 `id:` / `event:result` / `:HTTP_STATUS/200` / `data:` when the request says
 `X-DashScope-SSE: enable` or accepts text/event-stream; `incremental_output` decides whether a
-frame carries the new text or all of it so far.
+frame carries the new text or all of it so far. Parameters are checked for type and range
+(temperature in [0, 2), top_p in (0, 1], presence_penalty in [-2, 2]; integers where DashScope
+wants them), and the out-of-range ones refused in DashScope's words.
 
 Extra failure modes: "stream_error" (a stream that sends two frames, then an `event:error`
 frame, HTTP_STATUS/400, DataInspectionFailed, all under HTTP 200), "echo_key_stream" (the same
@@ -38,7 +40,7 @@ from tests.fakes.base import (
     wav_with_text,
     words,
 )
-from tests.fakes.spec import FakeSpec
+from tests.fakes.spec import FakeSpec, Refusal
 
 API = "/api/v1"
 TEXT_MODELS = {"qwen3-max", "qwen-plus", "qwen-flash", "qwen-long", "qwen-turbo"}
@@ -83,6 +85,10 @@ def _content(content: Any) -> tuple[str, int]:
         text = " ".join(p["text"] for p in content if isinstance(p, dict) and "text" in p)
         return text, sum(1 for p in content if isinstance(p, dict) and "image" in p)
     return str(content or ""), 0
+
+
+def _integer(value: Any, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
 
 
 def _call_id(name: str, arguments: str) -> str:
@@ -228,8 +234,13 @@ class TongyiFake(FakeServer):
                 return self._error(
                     400, "InvalidParameter", f"messages[{i}].content must be a string"
                 )
+            calls = message.get("tool_calls") or []
+            if not isinstance(calls, list) or not all(isinstance(c, dict) for c in calls):
+                return self._error(
+                    400, "InvalidParameter", f"messages[{i}].tool_calls must be a list of calls"
+                )
             if role == "assistant":
-                called.update(c.get("id", "") for c in message.get("tool_calls") or ())
+                called.update(c.get("id", "") for c in calls)
             if role == "tool" and message.get("tool_call_id") not in called:
                 return self._error(
                     400, "InvalidParameter", "A tool message must answer an assistant's tool call."
@@ -241,22 +252,45 @@ class TongyiFake(FakeServer):
         return None
 
     def _check_parameters(self, parameters: dict[str, Any]) -> Reply | None:
+        def number(name: str, low: float, high: float, *, closed_high: bool = True) -> bool:
+            value = parameters.get(name, low)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return False
+            return low <= value <= high if closed_high else low <= value < high
+
+        ranges = {  # DashScope's own words for its ranges (InternalError.Algo.InvalidParameter)
+            "temperature": number("temperature", 0, 2, closed_high=False),
+            "top_p": number("top_p", 0, 1) and parameters.get("top_p", 1) > 0,
+            "presence_penalty": number("presence_penalty", -2, 2),
+        }
+        for name, ok in ranges.items():
+            if not ok:
+                bounds = {"temperature": "[0.0, 2.0)", "top_p": "(0.0, 1.0]"}
+                return self._error(
+                    400,
+                    "InvalidParameter",
+                    f"<400> InternalError.Algo.InvalidParameter: {name.capitalize()} should be "
+                    f"in {bounds.get(name, '[-2.0, 2.0]')}",
+                )
         problems = {
             "result_format": parameters.get("result_format", "text") in ("text", "message"),
-            "max_tokens": isinstance(parameters.get("max_tokens", 1), int)
-            and parameters.get("max_tokens", 1) >= 1,
-            "temperature": 0 <= parameters.get("temperature", 0) < 2,
-            "top_p": 0 < parameters.get("top_p", 1) <= 1,
+            "max_tokens": _integer(parameters.get("max_tokens", 1), 1),
+            "top_k": _integer(parameters.get("top_k", 0), 0),
+            "seed": _integer(parameters.get("seed", 0), 0),
             "stop": isinstance(parameters.get("stop", []), (str, list)),
             "incremental_output": isinstance(parameters.get("incremental_output", False), bool),
-            "tools": all(
+            "tools": isinstance(parameters.get("tools") or [], list) and all(
                 isinstance(t, dict) and t.get("type") == "function"
-                and (t.get("function") or {}).get("name")
+                and isinstance(t.get("function"), dict) and t["function"].get("name")
                 for t in parameters.get("tools") or ()
             ),
         }  # fmt: skip
         choice = parameters.get("tool_choice", "auto")
-        names = {(t.get("function") or {}).get("name") for t in parameters.get("tools") or ()}
+        names = (
+            {t["function"]["name"] for t in parameters.get("tools") or ()}
+            if (problems["tools"])
+            else set()
+        )
         problems["tool_choice"] = choice in ("auto", "none") or (
             isinstance(choice, dict) and (choice.get("function") or {}).get("name") in names
         )
@@ -492,4 +526,78 @@ def _aim(endpoint: Endpoint, url: str) -> Endpoint:
     )
 
 
-SPEC = FakeSpec(family="tongyi", client="dashscope", serve=_serve, aim=_aim)
+GENERATION = f"{API}/services/aigc/text-generation/generation"
+HI = {"messages": [{"role": "user", "content": "hi"}]}
+
+# DashScope's status codes and words: https://help.aliyun.com/zh/dashscope/return-status-code-description
+# and https://www.alibabacloud.com/help/en/model-studio/error-code; the temperature range as
+# probed live (github.com/mnfst/modelparams.dev/pull/232: "Temperature should be in [0.0, 2.0)").
+SPEC = FakeSpec(
+    family="tongyi",
+    client="dashscope",
+    serve=_serve,
+    aim=_aim,
+    refusals=(
+        Refusal(
+            "a wrong key",
+            GENERATION,
+            {"model": "{model}", "input": HI},
+            status=401,
+            says="InvalidApiKey",
+            headers={"Authorization": "Bearer sk-wrong"},
+        ),
+        Refusal(
+            "no key",
+            GENERATION,
+            {"model": "{model}", "input": HI},
+            status=401,
+            says="InvalidApiKey",
+            headers={"Authorization": None},
+        ),
+        Refusal("no model", GENERATION, {"input": HI}, says="BadRequest.EmptyModel"),
+        Refusal("no input", GENERATION, {"model": "{model}"}, says="BadRequest.EmptyInput"),
+        Refusal(
+            "an unknown model",
+            GENERATION,
+            {"model": "qwen-no-such-model", "input": HI},
+            says="Model not exist.",
+        ),
+        Refusal(
+            "parameters as a string",
+            GENERATION,
+            {"model": "{model}", "input": HI, "parameters": "temperature=0.5"},
+            says="InvalidParameter",
+        ),
+        Refusal(
+            "a message content that is an object",
+            GENERATION,
+            {"model": "{model}", "input": {"messages": [{"role": "user", "content": {"t": 1}}]}},
+            says="InvalidParameter",
+        ),
+        Refusal(
+            "a temperature of 2",
+            GENERATION,
+            {"model": "{model}", "input": HI, "parameters": {"temperature": 2}},
+            says="Temperature should be in [0.0, 2.0)",
+        ),
+        Refusal(
+            "a temperature as a string",
+            GENERATION,
+            {"model": "{model}", "input": HI, "parameters": {"temperature": "0.5"}},
+            says="InvalidParameter",
+        ),
+        Refusal(
+            "a body that is not JSON",
+            GENERATION,
+            b"model=qwen",
+            says="InvalidParameter",
+        ),
+        Refusal(
+            "eleven texts to embed",
+            f"{API}/services/embeddings/text-embedding/text-embedding",
+            {"model": "{model}", "input": {"texts": [f"text {i}" for i in range(11)]}},
+            says="batch size is invalid",
+            model_type="text-embedding",
+        ),
+    ),
+)

@@ -8,8 +8,10 @@ Ark, as documented (https://www.volcengine.com/docs/82379/1299023, common error 
 auth, the model being an endpoint ID; errors `{"error": {"code", "message", "param", "type"}}`:
 401 AuthenticationError, 404 InvalidEndpointOrModel.NotFound, 400 MissingParameter /
 InvalidParameter, 403 AccountOverdueError, 429 RateLimitExceeded.EndpointRPMExceeded, 500
-InternalServiceError. A temporary key from GetApiKey is good for the endpoints it was issued for
-until its ExpiredTime (refusing it elsewhere is this fake's reading of `ResourceIds`).
+InternalServiceError; an ill-typed message content, sampling parameter or max_tokens, or one out
+of its documented range, is InvalidParameter naming the `param`. A temporary key from GetApiKey
+is good for the endpoints it was issued for until its ExpiredTime (refusing it on another of the
+account's endpoints is this fake's reading of `ResourceIds`).
 
 GetApiKey checks the V4 HMAC-SHA256 signature the way Volcengine's signer builds it
 (volcenginesdkcore/signv4.py): `Authorization: HMAC-SHA256 Credential=<AK>/<date>/<region>/
@@ -33,17 +35,27 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
+
+import volcenginesdkark
+import volcenginesdkcore
 
 from providers.runtime.base import Endpoint
 from tests.fakes.base import Reply, Request, embed_text, words
 from tests.fakes.openai_server import OpenAIFake
-from tests.fakes.spec import FakeSpec
+from tests.fakes.spec import FakeSpec, Refusal, bearer
 
 ROLES = frozenset({"system", "user", "assistant", "tool"})
 PART_TYPES = frozenset({"text", "image_url", "video_url"})
 VISION_BASE_MODELS = frozenset({"Doubao-embedding-vision"})
 CLOCK_SKEW = 15 * 60
+# The documented ranges of the chat API (Ark API reference, https://www.volcengine.com/docs/82379).
+RANGES = {
+    "temperature": (0, 2),
+    "top_p": (0, 1),
+    "frequency_penalty": (-2, 2),
+    "presence_penalty": (-2, 2),
+}
 # (code, type) by status, for errors that name no Ark code.
 BY_STATUS = {
     400: ("InvalidParameter", "BadRequest"),
@@ -127,11 +139,10 @@ class ArkFake(OpenAIFake):
             return True
         with self._issue_lock:
             endpoints, expiry = self.issued.get(header.removeprefix("Bearer "), ((), 0.0))
-        try:
-            model = request.json().get("model")
-        except (ValueError, AttributeError):
-            model = None
-        return time.time() < expiry and model in endpoints
+        model = body.get("model") if isinstance(body := _json(request), dict) else None
+        # A live temporary key signs in; it is refused only on an endpoint it was not issued
+        # for (a body without a model, or naming none that exists, is the handler's to refuse).
+        return time.time() < expiry and (model in endpoints or model not in self.models)
 
     def unauthorized(self) -> Reply:
         return self.error(
@@ -219,7 +230,36 @@ class ArkFake(OpenAIFake):
                     400, "One or more parameters specified in the request are not valid.",
                     param=f"messages.{i}.role",
                 )  # fmt: skip
+            content = message.get("content")
+            if not (
+                content is None
+                or isinstance(content, str)
+                or (
+                    isinstance(content, list)
+                    and all(isinstance(p, dict) and p.get("type") in PART_TYPES for p in content)
+                )
+            ):
+                return self._invalid(f"messages.{i}.content")
+        for name, (low, high) in RANGES.items():
+            value = body.get(name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return self._invalid(name)
+            if not low <= value <= high:
+                return self._invalid(name)
+        for name in ("max_tokens", "max_completion_tokens"):
+            value = body.get(name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                return self._invalid(name)
         return super().chat(request)
+
+    def _invalid(self, param: str) -> Reply:
+        return self.error(
+            400, f"A parameter specified in the request is not valid: {param}.", param=param
+        )
 
     def embeddings(self, request: Request) -> Reply:
         body = _json(request)
@@ -451,10 +491,98 @@ def _aim(endpoint: Endpoint, url: str) -> Endpoint:
     )
 
 
+def _sign_in(
+    credentials: Mapping[str, str], method: str, url: str, body: bytes, headers: dict[str, str]
+) -> dict[str, str]:
+    """Ark takes `Authorization: Bearer <API key>`. With AK/SK the key is a temporary one, got
+    from GetApiKey (on the fake's root) by the official SDK, for the endpoint the body names."""
+    if credentials.get("auth_method", "aksk") != "aksk":
+        return bearer(credentials, method, url, body, headers)
+    configuration = volcenginesdkcore.Configuration()
+    configuration.ak = credentials["access_key_id"]
+    configuration.sk = credentials["secret_access_key"]
+    configuration.region = credentials.get("region") or "cn-beijing"
+    configuration.host = "{0.scheme}://{0.netloc}".format(urlsplit(url))
+    sent = json.loads(body) if body.startswith(b"{") else {}
+    answer = volcenginesdkark.ARKApi(volcenginesdkcore.ApiClient(configuration)).get_api_key(
+        volcenginesdkark.GetApiKeyRequest(
+            duration_seconds=3600,
+            resource_type="endpoint",
+            resource_ids=[sent.get("model") or "ep-none"],
+        )
+    )
+    return {**headers, "Authorization": f"Bearer {answer.api_key}"}
+
+
+CHAT = "/api/v3/chat/completions"
+ENDPOINT = "ep-20250101000000-walk01"  # the walk's endpoint ID, which Ark takes as the model
+HI = [{"role": "user", "content": "hi"}]
+
+# Codes, types and words: https://www.volcengine.com/docs/82379/1299023 (Ark's error codes);
+# the ranges: RANGES.
 SPEC = FakeSpec(
     family="volcengine",
     client="volcengine-ark-runtime",
     serve=_serve,
     aim=_aim,
-    samples=lambda: {"endpoint_id": "ep-20250101000000-walk01"},
+    samples=lambda: {"endpoint_id": ENDPOINT},
+    sign_in=_sign_in,
+    refusals=(
+        Refusal(
+            "a wrong key",
+            CHAT,
+            {"model": ENDPOINT, "messages": HI},
+            status=401,
+            says="AuthenticationError",
+            headers={"Authorization": "Bearer ark-wrong"},
+        ),
+        Refusal(
+            "no key",
+            CHAT,
+            {"model": ENDPOINT, "messages": HI},
+            status=401,
+            says="The API key or AK/SK in the request is missing or invalid.",
+            headers={"Authorization": None},
+        ),
+        Refusal("no model", CHAT, {"messages": HI}, says="MissingParameter"),
+        Refusal(
+            "an unknown endpoint",
+            CHAT,
+            {"model": "ep-20250101000000-nosuch", "messages": HI},
+            status=404,
+            says="InvalidEndpointOrModel.NotFound",
+        ),
+        Refusal("no messages", CHAT, {"model": ENDPOINT}, says="MissingParameter"),
+        Refusal(
+            "a role the API lacks",
+            CHAT,
+            {"model": ENDPOINT, "messages": [{"role": "robot", "content": "hi"}]},
+            says='"param": "messages.0.role"',
+        ),
+        Refusal(
+            "a content that is an object",
+            CHAT,
+            {"model": ENDPOINT, "messages": [{"role": "user", "content": {"text": "hi"}}]},
+            says='"param": "messages.0.content"',
+        ),
+        Refusal(
+            "a temperature of 3",
+            CHAT,
+            {"model": ENDPOINT, "messages": HI, "temperature": 3},
+            says='"param": "temperature"',
+        ),
+        Refusal(
+            "a max_tokens as a string",
+            CHAT,
+            {"model": ENDPOINT, "messages": HI, "max_tokens": "16"},
+            says='"param": "max_tokens"',
+        ),
+        Refusal(
+            "an empty text to embed",
+            "/api/v3/embeddings",
+            {"model": ENDPOINT, "input": [""]},
+            says='"param": "input"',
+            model_type="text-embedding",
+        ),
+    ),
 )

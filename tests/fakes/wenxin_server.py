@@ -9,7 +9,9 @@ a missing or wrong key is 401 `invalid_iam_token`, a model the key may not use (
 exist) 401 `invalid_model`, no model 400 `invalid_model`, a body that is not JSON 400
 `malformed_json`, bad messages 400 `invalid_messages`; embeddings take at most 16 non-empty
 texts, and only one for tao-8k. A max_tokens below 2 is 400 `invalid_argument` (the minimum
-Dify's parameter rules give ERNIE; the wording is this fake's). Replies are the OpenAI fake's
+Dify's parameter rules give ERNIE; the wording is this fake's), and so are a temperature outside
+(0, 1], a top_p outside [0, 1], a penalty_score outside [1, 2] and a message content that is
+neither text nor parts. Replies are the OpenAI fake's
 (echoes, hashed vectors).
 """
 
@@ -21,7 +23,7 @@ from typing import Any
 
 from tests.fakes.base import Reply, Request
 from tests.fakes.openai_server import OpenAIFake
-from tests.fakes.spec import FakeSpec, aim_base_url
+from tests.fakes.spec import FakeSpec, Refusal, aim_base_url
 
 ROLES = frozenset({"system", "user", "assistant", "tool"})
 MAX_TEXTS = 16
@@ -29,6 +31,13 @@ QIANFAN_CODES = frozenset(
     {"invalid_iam_token", "invalid_model", "malformed_json", "invalid_messages", "invalid_argument"}
 )
 SINGLE_TEXT = frozenset({"tao-8k"})
+# name -> (low, high, low excluded), as the v2 chat API documents them for ERNIE
+# (https://cloud.baidu.com/doc/qianfan-api/s/3m7of64lb: temperature "(0, 1.0]", may not be 0).
+RANGES = {
+    "temperature": (0.0, 1.0, True),
+    "top_p": (0.0, 1.0, False),
+    "penalty_score": (1.0, 2.0, False),
+}
 # (code, type) by status, for the shared failure modes that name no Qianfan code.
 BY_STATUS = {
     401: ("invalid_iam_token", "invalid_request_error"),
@@ -113,6 +122,26 @@ class QianfanFake(OpenAIFake):
         for i, message in enumerate(messages):
             if not isinstance(message, dict) or message.get("role") not in ROLES:
                 return self.error(400, f"messages[{i}].role is not valid", code="invalid_messages")
+        for i, message in enumerate(messages):
+            content = message.get("content")
+            if not (
+                content is None
+                or isinstance(content, str)
+                or (isinstance(content, list) and all(isinstance(p, dict) for p in content))
+            ):
+                return self.error(
+                    400, f"messages[{i}].content is not valid", code="invalid_messages"
+                )
+        for name, (low, high, open_low) in RANGES.items():
+            value = body.get(name)
+            if value is None:
+                continue
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not numeric or not (low < value <= high if open_low else low <= value <= high):
+                bounds = f"({low}, {high}]" if open_low else f"[{low}, {high}]"
+                return self.error(
+                    400, f"{name} must be a number in {bounds}", code="invalid_argument"
+                )
         for name in ("max_tokens", "max_completion_tokens"):
             limit = body.get(name)
             if limit is not None and (not isinstance(limit, int) or limit < 2):
@@ -150,4 +179,73 @@ def _serve(credentials: Mapping[str, str], models: Mapping[str, str]) -> Qianfan
     )
 
 
-SPEC = FakeSpec(family="wenxin", client="openai", serve=_serve, aim=aim_base_url("/v2"))
+CHAT = "/v2/chat/completions"
+HI = [{"role": "user", "content": "hi"}]
+
+# Codes, statuses and types: https://cloud.baidu.com/doc/qianfan-api/s/Om9b4yj3w (error codes);
+# the ranges: RANGES; the embedding limits: https://cloud.baidu.com/doc/qianfan-api/s/Fm7u3ropn.
+SPEC = FakeSpec(
+    family="wenxin",
+    client="openai",
+    serve=_serve,
+    aim=aim_base_url("/v2"),
+    refusals=(
+        Refusal(
+            "a wrong key",
+            CHAT,
+            {"model": "{model}", "messages": HI},
+            status=401,
+            says="invalid_iam_token",
+            headers={"Authorization": "Bearer bce-v3/ALTAK-wrong/0000"},
+        ),
+        Refusal(
+            "no key",
+            CHAT,
+            {"model": "{model}", "messages": HI},
+            status=401,
+            says="invalid_iam_token",
+            headers={"Authorization": None},
+        ),
+        Refusal("no model", CHAT, {"messages": HI}, says="invalid_model"),
+        Refusal(
+            "an unknown model",
+            CHAT,
+            {"model": "ernie-no-such", "messages": HI},
+            status=401,
+            says="invalid_model",
+        ),
+        Refusal("a body that is not JSON", CHAT, b"{model: ernie", says="malformed_json"),
+        Refusal("no messages", CHAT, {"model": "{model}"}, says="invalid_messages"),
+        Refusal(
+            "a role the API lacks",
+            CHAT,
+            {"model": "{model}", "messages": [{"role": "robot", "content": "hi"}]},
+            says="invalid_messages",
+        ),
+        Refusal(
+            "a content that is a number",
+            CHAT,
+            {"model": "{model}", "messages": [{"role": "user", "content": 7}]},
+            says="invalid_messages",
+        ),
+        Refusal(
+            "a temperature of 0",
+            CHAT,
+            {"model": "{model}", "messages": HI, "temperature": 0},
+            says="invalid_argument",
+        ),
+        Refusal(
+            "a penalty_score of 3",
+            CHAT,
+            {"model": "{model}", "messages": HI, "penalty_score": 3},
+            says="invalid_argument",
+        ),
+        Refusal(
+            "seventeen texts to embed",
+            "/v2/embeddings",
+            {"model": "{model}", "input": [f"text {i}" for i in range(17)]},
+            says="invalid_argument",
+            model_type="text-embedding",
+        ),
+    ),
+)

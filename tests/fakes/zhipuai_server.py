@@ -9,7 +9,9 @@ milliseconds), whose signature is checked with the secret. Errors are
 `{"error": {"code": "<business code>", "message": ...}}` with the codes and words of
 https://docs.bigmodel.cn/cn/faq/api-code: 401 with 1001 (no header), 1002 (a token that is not
 valid), 1003 (an expired token); an unknown bare key gets the 401 answer users report
-("令牌已过期或验证不正确！"); 400 with 1211 (unknown model), 1213/1214 (a missing or invalid field).
+("令牌已过期或验证不正确！"); 400 with 1211 (unknown model), 1213/1214 (a missing or invalid field:
+an ill-typed content, tools or calls, a temperature or top_p outside [0, 1], more than one stop
+word), 1210 (a body that is not an object). Its Chinese words come as they are, not escaped.
 
 Extra failure modes: "1113" (arrears, 429), "1302" (rate limit, 429), "1261" (prompt too long,
 400), "1301" (unsafe content, 400), "sensitive" (a reply cut off by moderation:
@@ -28,8 +30,11 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import jwt
+from zhipuai.core._jwt_token import generate_token
+
 from tests.fakes.base import Failure, FakeServer, Reply, Request, reply_to, sse, words
-from tests.fakes.spec import FakeSpec, aim_base_url
+from tests.fakes.spec import FakeSpec, Refusal, aim_base_url
 
 PREFIX = "/api/paas/v4"
 MESSAGES = {
@@ -138,14 +143,16 @@ class ZhipuFake(FakeServer):
     def unauthorized(self) -> Reply:
         code = getattr(self._refusal, "code", None) or "1002"
         if code == "401":
-            return Reply(401, {"error": {"code": "401", "message": "令牌已过期或验证不正确！"}})
+            return self.error(401, "令牌已过期或验证不正确！", code="401")
         return self.coded(401, code)
 
     def error(self, status: int, message: str, **extra: Any) -> Reply:
         code = str(extra.get("code") or "")
         if not code.isdigit():
             code = STATUS_CODES.get(status, str(status))
-        return Reply(status, {"error": {"code": code, "message": message}})
+        # The platform writes its Chinese words as they are, not as \\u escapes.
+        body = {"error": {"code": code, "message": message}}
+        return Reply(status, json.dumps(body, ensure_ascii=False).encode())
 
     def coded(self, status: int, code: str, message: str = "") -> Reply:
         return self.error(status, message or MESSAGES[code], code=code)
@@ -178,7 +185,9 @@ class ZhipuFake(FakeServer):
 
     # --- checks -------------------------------------------------------------------------------
 
-    def check_model(self, body: dict[str, Any], model_type: str) -> None:
+    def check_model(self, body: Any, model_type: str) -> None:
+        if not isinstance(body, dict):
+            raise BadRequest("1210", "API 调用参数有误，请检查文档。")
         model = body.get("model")
         if not model:
             raise BadRequest("1213", "未正常接收到model参数")
@@ -195,7 +204,16 @@ class ZhipuFake(FakeServer):
             role = message.get("role") if isinstance(message, dict) else None
             if role not in ROLES:
                 raise BadRequest("1214", "messages参数非法。请检查文档。")
-            called.update(c.get("id", "") for c in message.get("tool_calls") or ())
+            calls, content = message.get("tool_calls") or [], message.get("content")
+            if not isinstance(calls, list) or not all(isinstance(c, dict) for c in calls):
+                raise BadRequest("1214", "messages参数非法。请检查文档。")
+            if not (
+                content is None
+                or isinstance(content, str)
+                or (isinstance(content, list) and all(isinstance(p, dict) for p in content))
+            ):
+                raise BadRequest("1214", "messages参数非法。请检查文档。")
+            called.update(c.get("id", "") for c in calls)
             if role == "tool" and message.get("tool_call_id") not in called:
                 raise BadRequest("1214", "messages参数非法：tool_call_id 不对应任何工具调用。")
             _, images = _content_text(message.get("content"))
@@ -218,7 +236,15 @@ class ZhipuFake(FakeServer):
         thinking = body.get("thinking")
         if thinking is not None and (thinking or {}).get("type") not in ("enabled", "disabled"):
             raise BadRequest("1214", "thinking参数非法。请检查文档。")
-        for tool in body.get("tools") or ():
+        tools = body.get("tools") or []
+        if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
+            raise BadRequest("1214", "tools参数非法。请检查文档。")
+        stop = body.get("stop")
+        if stop is not None and not (
+            isinstance(stop, list) and len(stop) <= 1 and all(isinstance(w, str) for w in stop)
+        ):
+            raise BadRequest("1214", "stop参数非法，目前仅支持单个停止词。")
+        for tool in tools:
             if tool.get("type") == "function" and not (tool.get("function") or {}).get("name"):
                 raise BadRequest("1214", "tools参数非法。请检查文档。")
 
@@ -370,10 +396,97 @@ def _serve(credentials: Mapping[str, str], models: Mapping[str, str]) -> ZhipuFa
     )
 
 
+SAMPLE_KEY = "9f8e7d6c5b4a.Zs3cr3tP4rtOfTheKey"
+CHAT = f"{PREFIX}/chat/completions"
+HI = [{"role": "user", "content": "hi"}]
+
+
+def _token(secret: str, exp_millis: int) -> str:
+    """A JWT for the sample key's id, signed with `secret`, expiring at `exp_millis`."""
+    claims = {"api_key": SAMPLE_KEY.split(".")[0], "exp": exp_millis, "timestamp": 0}
+    headers = {"alg": "HS256", "sign_type": "SIGN"}
+    return jwt.encode(claims, secret, algorithm="HS256", headers=headers)
+
+
+def _sign_in(
+    credentials: Mapping[str, str], method: str, url: str, body: bytes, headers: dict[str, str]
+) -> dict[str, str]:
+    """As the official SDK signs in: a JWT made from `<id>.<secret>` (its own generator)."""
+    return {**headers, "Authorization": f"Bearer {generate_token(credentials['api_key'])}"}
+
+
+# Codes and words: https://docs.bigmodel.cn/cn/faq/api-code (https://docs.z.ai/api-reference/
+# api-code); a wrong bare key's words as users quote them; ranges and the single stop word:
+# https://docs.bigmodel.cn/api-reference (chat completions: temperature [0, 1], "stop" holds
+# one word).
 SPEC = FakeSpec(
     family="zhipuai",
     client="zhipuai",
     serve=_serve,
     aim=aim_base_url(PREFIX),
-    samples=lambda: {"api_key": "9f8e7d6c5b4a.Zs3cr3tP4rtOfTheKey"},
+    samples=lambda: {"api_key": SAMPLE_KEY},
+    sign_in=_sign_in,
+    refusals=(
+        Refusal(
+            "no Authorization header",
+            CHAT,
+            {"model": "{model}", "messages": HI},
+            status=401,
+            says="1001",
+            headers={"Authorization": None},
+        ),
+        Refusal(
+            "a wrong bare key",
+            CHAT,
+            {"model": "{model}", "messages": HI},
+            status=401,
+            says="令牌已过期或验证不正确",
+            headers={"Authorization": "Bearer 0000.wrong"},
+        ),
+        Refusal(
+            "a JWT signed with another secret",
+            CHAT,
+            {"model": "{model}", "messages": HI},
+            status=401,
+            says="1002",
+            headers={"Authorization": f"Bearer {_token('not-the-secret', 4102444800000)}"},
+        ),
+        Refusal(
+            "an expired JWT",
+            CHAT,
+            {"model": "{model}", "messages": HI},
+            status=401,
+            says="1003",
+            headers={"Authorization": f"Bearer {_token(SAMPLE_KEY.split('.')[1], 1000)}"},
+        ),
+        Refusal("no model", CHAT, {"messages": HI}, says="1213"),
+        Refusal("no messages", CHAT, {"model": "{model}"}, says="1213"),
+        Refusal("an unknown model", CHAT, {"model": "glm-no-such", "messages": HI}, says="1211"),
+        Refusal(
+            "a content that is an object",
+            CHAT,
+            {"model": "{model}", "messages": [{"role": "user", "content": {"text": "hi"}}]},
+            says="1214",
+        ),
+        Refusal(
+            "a temperature of 1.5",
+            CHAT,
+            {"model": "{model}", "messages": HI, "temperature": 1.5},
+            says="1214",
+        ),
+        Refusal(
+            "two stop words",
+            CHAT,
+            {"model": "{model}", "messages": HI, "stop": ["a", "b"]},
+            says="1214",
+        ),
+        Refusal("a body that is a list", CHAT, [{"model": "{model}"}], says="1210"),
+        Refusal(
+            "an embedding of an empty text",
+            f"{PREFIX}/embeddings",
+            {"model": "{model}", "input": [""]},
+            says="1214",
+            model_type="text-embedding",
+        ),
+    ),
 )

@@ -19,9 +19,8 @@ from tests.fakes.spec import Refusal
 
 # Families whose fakes' refusals are still to be listed (issue 12).
 WITHOUT_REFUSALS = {
-    "azure_ai_studio", "bedrock", "google_gemini", "huggingface_hub", "hunyuan", "minimax",
-    "nvidia", "openllm", "replicate", "sagemaker", "tencent_asr", "tongyi", "triton", "vertex_ai",
-    "volcengine", "wenxin", "zhipuai",
+    "azure_ai_studio", "bedrock", "google_gemini", "huggingface_hub", "hunyuan", "nvidia",
+    "openllm", "replicate", "sagemaker", "tencent_asr", "triton", "vertex_ai",
 }  # fmt: skip
 
 # Each family's first catalog provider: whose form configures the fake.

@@ -86,7 +86,7 @@ def test_typed_errors(fake) -> None:
             model="MiniMax-M2.5", max_tokens=10, messages=[{"role": "user", "content": "x"}]
         )
     assert caught.value.body["error"]["message"] == LOGIN_FAIL
-    with pytest.raises(anthropic.NotFoundError):
+    with pytest.raises(anthropic.BadRequestError, match="unknown model"):  # MiniMax's 400
         client(fake).messages.create(
             model="claude-sonnet-4-6", max_tokens=10, messages=[{"role": "user", "content": "x"}]
         )

@@ -10,6 +10,7 @@ import json
 import pytest
 
 from config import errors
+from providers import selectors
 from providers.runtime import http
 from providers.runtime.base import (
     ChatRequest,
@@ -398,3 +399,20 @@ def test_a_refused_connection() -> None:
     endpoint = Endpoint(base_url="http://127.0.0.1:9", retry=RetryPolicy(attempts=1))
     with pytest.raises(errors.UpstreamConnection):
         TongyiAdapter(endpoint, http.pool()).chat(LLM, ask("x"))
+
+
+def test_every_parameter_rule_stays_within_what_dashscope_takes() -> None:
+    """Each catalog model called with every numeric parameter at its rule's maximum (and at its
+    minimum): DashScope refuses a temperature of 2, so no rule may allow it."""
+    manifest = selectors.manifest_get("tongyi")
+    models = [m for m in manifest.models if m.model_type == "llm" and m.parameter_rules]
+    kinds = {m.model: "multimodal" if m.model in MULTIMODAL_MODELS else "llm" for m in models}
+    with TongyiFake(models=kinds) as server:
+        for model in models:
+            for bound in ("min", "max"):
+                parameters = {
+                    rule.name: getattr(rule, bound)
+                    for rule in model.parameter_rules
+                    if getattr(rule, bound) is not None
+                }
+                assert adapter(server).chat(model.model, ask("hi", parameters=parameters)).text

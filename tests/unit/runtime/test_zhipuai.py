@@ -172,6 +172,11 @@ def test_limits_and_stops(fake) -> None:
     stopped = adapter(fake).chat(LLM, ask("one two three", stop=(" two",)))
     assert stopped.text == "You said: one"
     assert fake.received[-1].json()["stop"] == [" two"]
+    sent = len(fake.received)
+    with pytest.raises(errors.InvalidInput, match="one stop word at most") as refused:
+        adapter(fake).chat(LLM, ask("one two three", stop=(" two", " three")))
+    assert "stop" in refused.value.fields
+    assert len(fake.received) == sent  # refused before the API would refuse it (1214)
 
 
 def test_tool_calls_complete_and_streamed(fake) -> None:
