@@ -20,7 +20,7 @@ from tests.fakes.spec import Refusal
 # Families whose fakes' refusals are still to be listed (issue 12).
 WITHOUT_REFUSALS = {
     "anthropic", "azure_openai", "bedrock", "cohere", "google_gemini",
-    "huggingface_hub", "hunyuan", "jina", "minimax", "ollama", "replicate",
+    "huggingface_hub", "jina", "minimax", "ollama", "replicate",
     "sagemaker", "tei", "tencent_asr", "tongyi", "vertex_ai", "volcengine", "wenxin",
     "xinference", "zhipuai",
 }  # fmt: skip
