@@ -21,7 +21,7 @@ from tests.fakes.spec import Refusal
 WITHOUT_REFUSALS = {
     "anthropic", "azure_openai", "bedrock", "cohere", "google_gemini",
     "huggingface_hub", "jina", "minimax", "ollama", "replicate",
-    "sagemaker", "tei", "tencent_asr", "tongyi", "vertex_ai", "volcengine", "wenxin",
+    "sagemaker", "tei", "tongyi", "vertex_ai", "volcengine", "wenxin",
     "xinference", "zhipuai",
 }  # fmt: skip
 
