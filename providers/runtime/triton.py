@@ -12,7 +12,8 @@ model-specific scalars (temperature, top_p, top_k...); stop sequences are applie
 extension has no common field for them. Triton reports no token usage: it is counted.
 Every top-level field is an input tensor, and Triton refuses one the model lacks ("unexpected
 inference input"): `max_tokens` goes top-level, as TensorRT-LLM's ensemble requires; a model that
-refuses it there (the vLLM backend) is asked again, and from then on, with it among the parameters.
+refuses it there (the vLLM backend) is asked again with it among the parameters (Triton refuses
+before inferring; the adapter keeps no state to remember it).
 
 Validation reads the KServe v2 model metadata (`GET v2/models/{model}`: it must take `text_input`)
 and readiness (`GET v2/models/{model}/ready`: 200 when ready, 400 when not); no inference call.
@@ -48,10 +49,6 @@ NO_MAX_TOKENS_INPUT = "unexpected inference input 'max_tokens'"
 class TritonAdapter(Adapter):
     family = "triton"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._limit_in_parameters: set[str] = set()  # models without a max_tokens input
-
     def base_url(self) -> str:
         base = str(self.endpoint.credentials.get("base_url") or self.endpoint.base_url or "")
         base = base.strip().rstrip("/")
@@ -80,7 +77,7 @@ class TritonAdapter(Adapter):
         return "\n".join([*lines, "Assistant:"])
 
     def body(
-        self, model: str, request: ChatRequest, prompt: str, *, stream: bool
+        self, request: ChatRequest, prompt: str, *, stream: bool, limit_in_parameters: bool = False
     ) -> dict[str, Any]:
         if request.tools:
             raise self._unsupported("tool calls")
@@ -91,7 +88,7 @@ class TritonAdapter(Adapter):
         }
         parameters["stream"] = stream
         limit = request.max_tokens or DEFAULT_MAX_TOKENS
-        if model in self._limit_in_parameters:
+        if limit_in_parameters:
             return {"text_input": prompt, "parameters": {**parameters, "max_tokens": limit}}
         return {"text_input": prompt, "max_tokens": limit, "parameters": parameters}
 
@@ -102,13 +99,11 @@ class TritonAdapter(Adapter):
         extra = {"stream": True} if stream else {}
         path = self.model_path(model, "generate_stream" if stream else "generate")
         try:
-            body = self.body(model, request, prompt, stream=stream)
-            return send("POST", path, json_body=body, **extra)
+            return send("POST", path, json_body=self.body(request, prompt, stream=stream), **extra)
         except errors.UpstreamBadRequest as exc:
-            if NO_MAX_TOKENS_INPUT not in exc.message or model in self._limit_in_parameters:
+            if NO_MAX_TOKENS_INPUT not in exc.message:
                 raise
-        self._limit_in_parameters.add(model)
-        body = self.body(model, request, prompt, stream=stream)
+        body = self.body(request, prompt, stream=stream, limit_in_parameters=True)
         return send("POST", path, json_body=body, **extra)
 
     @staticmethod
