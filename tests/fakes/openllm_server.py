@@ -3,7 +3,10 @@
 by the official `openai` client in tests/unit/runtime/test_openllm_fake.py.
 
 Like vLLM it serves each model for one task: an LLM refuses /embeddings and an embedding model
-refuses chat, with a 400. Errors are vLLM's flat `{"object": "error", "message", "type", "param",
+refuses chat, with a 400. It refuses what vLLM refuses: max_tokens beyond the context left by the
+prompt or below 1, a negative temperature, top_p outside (0, 1], stream_options without a stream,
+and a body that fails validation (a 400 in vLLM's shape, not FastAPI's 422); unknown fields pass,
+as vLLM lets them. Errors are vLLM's flat `{"object": "error", "message", "type", "param",
 "code"}`; a path the service lacks is FastAPI's `{"detail": "Not Found"}`. No API key."""
 
 from __future__ import annotations

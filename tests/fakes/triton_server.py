@@ -5,9 +5,12 @@ tests/unit/runtime/test_triton_fake.py) and Triton's generate extension, /genera
 
 Models are name -> platform: "ensemble" (TensorRT-LLM: returns only the new text), "vllm" (the vLLM
 backend: without streaming it returns the prompt followed by the new text) or any other platform (an
-image model with no `text_input`, which the generate extension cannot feed). Errors are
-`{"error": "..."}`; an unknown model is 404 "Request for unknown model: 'x' is not found", a model
-`not_ready` answers 400 with no body on /ready. No auth."""
+image model with no `text_input`, which the generate extension cannot feed). Every top-level
+field of a generate body but `id` and `parameters` is an input tensor: one the model lacks is
+refused ("unexpected inference input"), and so is a body without a required one (text_input;
+max_tokens on an ensemble). Errors are `{"error": "..."}`; an unknown model is 404 "Request for
+unknown model: 'x' is not found", a model `not_ready` answers 400 with no body on /ready.
+No auth."""
 
 from __future__ import annotations
 
