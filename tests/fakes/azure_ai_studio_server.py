@@ -22,6 +22,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from tests.fakes.base import Failure, FakeServer, Reply, Request, overlap_score
 from tests.fakes.openai_server import OpenAIFake
@@ -142,6 +143,12 @@ class AzureAIStudioFake(OpenAIFake):
         if not isinstance(body, dict) or not isinstance(body.get("query"), str):
             return self.error(400, "invalid request: query must be a string", code="BadRequest")
         documents = body.get("documents")
+        top_n = body.get("top_n")
+        if top_n is not None and (
+            isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1
+        ):
+            return self.error(400, "invalid request: top_n must be a positive integer",
+                              code="BadRequest")  # fmt: skip
         if not isinstance(documents, list) or not documents:
             return self.error(400, "invalid request: documents must not be empty",
                               code="BadRequest")  # fmt: skip
@@ -150,8 +157,8 @@ class AzureAIStudioFake(OpenAIFake):
              for i, d in enumerate(documents)),
             key=lambda hit: -hit["relevance_score"],
         )  # fmt: skip
-        if body.get("top_n"):
-            ranked = ranked[: int(body["top_n"])]
+        if top_n:
+            ranked = ranked[:top_n]
         return Reply(
             200,
             {
@@ -173,7 +180,10 @@ def serve(credentials: Mapping[str, str], models: Mapping[str, str]) -> FakeServ
 def key_headers(
     credentials: Mapping[str, str], method: str, url: str, body: bytes, headers: dict[str, str]
 ) -> dict[str, str]:
-    """Signed in as azure-ai-inference does: the key as `api-key` and as a Bearer token."""
+    """Signed in as azure-ai-inference does, the key as `api-key` and as a Bearer token; a
+    Cohere rerank deployment with its JWT token as Bearer."""
+    if urlsplit(url).path.endswith("/rerank"):
+        return {**headers, "Authorization": f"Bearer {credentials.get('jwt_token', '')}"}
     key = credentials.get("api_key", "")
     return {**headers, "api-key": key, "Authorization": f"Bearer {key}"}
 
@@ -232,6 +242,13 @@ SPEC = FakeSpec(
             {"messages": "hi"},
             status=422,
             says="Input should be a valid list",
+        ),
+        Refusal(
+            "a rerank top_n that is a string",
+            "/v2/rerank",
+            {"query": "q", "documents": ["a"], "top_n": "two"},
+            says="top_n must be a positive integer",
+            model_type="rerank",
         ),
         Refusal(
             "an unknown model",
