@@ -10,6 +10,10 @@ Calls: `POST v2/models/{model}/generate {text_input, max_tokens, parameters{...}
 `data:` events, with no end marker, and may send `{"error": ...}` after a 200. Parameters are
 model-specific scalars (temperature, top_p, top_k...); stop sequences are applied here, as the
 extension has no common field for them. Triton reports no token usage: it is counted.
+Every top-level field is an input tensor, and Triton refuses one the model lacks ("unexpected
+inference input"): `max_tokens` goes top-level, as TensorRT-LLM's ensemble requires; a model that
+refuses it there (the vLLM backend) is asked again with it among the parameters (Triton refuses
+before inferring; the adapter keeps no state to remember it).
 
 Validation reads the KServe v2 model metadata (`GET v2/models/{model}`: it must take `text_input`)
 and readiness (`GET v2/models/{model}/ready`: 200 when ready, 400 when not); no inference call.
@@ -39,6 +43,7 @@ from providers.runtime.http import Response
 DEFAULT_MAX_TOKENS = 512  # Dify's default for Triton
 ROLE_LABELS = {"system": "System", "user": "User", "assistant": "Assistant", "tool": "Tool"}
 UNKNOWN_MODEL = "unknown model"
+NO_MAX_TOKENS_INPUT = "unexpected inference input 'max_tokens'"
 
 
 class TritonAdapter(Adapter):
@@ -71,7 +76,9 @@ class TritonAdapter(Adapter):
         lines = [f"{ROLE_LABELS.get(m.role, m.role.title())}: {m.text()}" for m in request.messages]
         return "\n".join([*lines, "Assistant:"])
 
-    def body(self, request: ChatRequest, prompt: str, *, stream: bool) -> dict[str, Any]:
+    def body(
+        self, request: ChatRequest, prompt: str, *, stream: bool, limit_in_parameters: bool = False
+    ) -> dict[str, Any]:
         if request.tools:
             raise self._unsupported("tool calls")
         parameters: dict[str, Any] = {
@@ -80,11 +87,24 @@ class TritonAdapter(Adapter):
             if name != "max_tokens" and isinstance(value, (str, int, float, bool))
         }
         parameters["stream"] = stream
-        return {
-            "text_input": prompt,
-            "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
-            "parameters": parameters,
-        }
+        limit = request.max_tokens or DEFAULT_MAX_TOKENS
+        if limit_in_parameters:
+            return {"text_input": prompt, "parameters": {**parameters, "max_tokens": limit}}
+        return {"text_input": prompt, "max_tokens": limit, "parameters": parameters}
+
+    def generate(self, model: str, request: ChatRequest, prompt: str, *, stream: bool) -> Any:
+        """The generate call's JSON (generate_stream's open response); asked once more with
+        `max_tokens` among the parameters when the model has no such input."""
+        send = self.http.request if stream else self.http.json
+        extra = {"stream": True} if stream else {}
+        path = self.model_path(model, "generate_stream" if stream else "generate")
+        try:
+            return send("POST", path, json_body=self.body(request, prompt, stream=stream), **extra)
+        except errors.UpstreamBadRequest as exc:
+            if NO_MAX_TOKENS_INPUT not in exc.message:
+                raise
+        body = self.body(request, prompt, stream=stream, limit_in_parameters=True)
+        return send("POST", path, json_body=body, **extra)
 
     @staticmethod
     def cut_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
@@ -94,11 +114,7 @@ class TritonAdapter(Adapter):
 
     def chat(self, model: str, request: ChatRequest) -> ChatResult:
         prompt = self.prompt(request)
-        data = self.http.json(
-            "POST",
-            self.model_path(model, "generate"),
-            json_body=self.body(request, prompt, stream=False),
-        )
+        data = self.generate(model, request, prompt, stream=False)
         text = str(data["text_output"])
         # Backends that return the prompt with the output (vLLM's by default): keep the output.
         text = text.removeprefix(prompt)
@@ -115,12 +131,7 @@ class TritonAdapter(Adapter):
             yield ChatChunk(text=result.text, finish_reason="stop", usage=result.usage)
             return
         prompt = self.prompt(request)
-        response = self.http.request(
-            "POST",
-            self.model_path(model, "generate_stream"),
-            json_body=self.body(request, prompt, stream=True),
-            stream=True,
-        )
+        response = self.generate(model, request, prompt, stream=True)
         produced = ""
         events = self.http.sse(response)
         for _, payload in events:

@@ -7,9 +7,11 @@ Wire facts it keeps (learn.microsoft.com/azure/ai-studio/reference/reference-mod
   in the last chunk, no `stream_options`), `GET /info?api-version=...` (model_name, model_type,
   model_provider_name); without api-version a 400 [U: the client always sends one];
 - the key in `Authorization: Bearer` or `api-key` (the client sends both); a wrong one is 401;
-- body fields outside the schema are a 422 `extra_parameters_not_allowed`, unless the
-  `extra-parameters` header says `pass-through` (kept) or `drop` (ignored);
-- `model` names a model on a multi-model endpoint; without one the endpoint's own model answers;
+- a body the schema refuses is a 422 "Invalid input" with pydantic's details: a field outside
+  it (`extra_forbidden`, unless the `extra-parameters` header says `pass-through` (kept) or
+  `drop` (ignored)), no or ill-typed `messages`;
+- `model` names a model on a multi-model endpoint; without one the endpoint's own model answers,
+  another is 404 `unknown_model` (as quoted in microsoft/Generative-AI-for-beginners-dotnet#302);
 - `POST /v2/rerank` (Cohere v2: query, documents, top_n) with the JWT token as Bearer;
 - errors `{"error": {"code", "message", "status"}}`.
 """
@@ -20,10 +22,11 @@ import json
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from tests.fakes.base import Failure, FakeServer, Reply, Request, overlap_score
 from tests.fakes.openai_server import OpenAIFake
-from tests.fakes.spec import FakeSpec
+from tests.fakes.spec import FakeSpec, Refusal
 
 STANDARD_FIELDS = frozenset(
     {
@@ -75,6 +78,24 @@ class AzureAIStudioFake(OpenAIFake):
     def unauthorized(self) -> Reply:
         return self.error(401, UNAUTHORIZED, code="Unauthorized")
 
+    def invalid(self, kind: str, where: str, message: str, given: Any = None) -> Reply:
+        """The 422 of a body the API's schema refuses, with pydantic's detail."""
+        detail = {"type": kind, "loc": ["body", *where.split(".")], "msg": message}
+        if given is not None:
+            detail["input"] = given
+        return Reply(
+            422,
+            {"error": {"code": "Invalid input", "status": 422, "message": "invalid input error",
+                       "details": [detail]}},
+        )  # fmt: skip
+
+    def unknown_model(self, model: str) -> Reply | None:
+        if model in self.models:
+            return None
+        message = f"Unknown model: {model}"
+        return Reply(404, {"error": {"code": "unknown_model", "message": message,
+                                     "details": message}})  # fmt: skip
+
     def _reply(self, request: Request, failure: Failure | None) -> Reply:
         if failure is None and not request.path.endswith("/rerank"):
             version = request.query.get("api-version", [""])[0]
@@ -89,18 +110,24 @@ class AzureAIStudioFake(OpenAIFake):
         return next(name for name, kind in self.models.items() if kind == "llm")
 
     def chat(self, request: Request) -> Reply:
-        body = request.json()
+        try:
+            body = request.json()
+        except ValueError:
+            return self.invalid("json_invalid", "0", "JSON decode error")
         if not isinstance(body, dict):
-            return self.error(400, "The request body is not a JSON object.", code="BadRequest")
+            return self.invalid("model_attributes_type", "", "Input should be a valid dictionary")
         extra = sorted(set(body) - STANDARD_FIELDS)
         policy = request.header("extra-parameters") or "error"
         if extra and policy == "error":
-            return self.error(
-                422,
-                f"Extra parameters {extra} are not allowed when extra-parameters is not set or "
-                "set to be 'error'. Set extra-parameters to 'pass-through' to pass to the model.",
-                code="extra_parameters_not_allowed",
+            return self.invalid(
+                "extra_forbidden", extra[0], "Extra inputs are not permitted", body[extra[0]]
             )
+        if "messages" not in body:
+            return self.invalid("missing", "messages", "Field required")
+        if not isinstance(body["messages"], list) or not all(
+            isinstance(m, dict) for m in body["messages"]
+        ):
+            return self.invalid("list_type", "messages", "Input should be a valid list")
         if extra and policy == "drop":
             body = {k: v for k, v in body.items() if k not in extra}
         body.setdefault("model", self.default_model())
@@ -118,6 +145,12 @@ class AzureAIStudioFake(OpenAIFake):
         if not isinstance(body, dict) or not isinstance(body.get("query"), str):
             return self.error(400, "invalid request: query must be a string", code="BadRequest")
         documents = body.get("documents")
+        top_n = body.get("top_n")
+        if top_n is not None and (
+            isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1
+        ):
+            return self.error(400, "invalid request: top_n must be a positive integer",
+                              code="BadRequest")  # fmt: skip
         if not isinstance(documents, list) or not documents:
             return self.error(400, "invalid request: documents must not be empty",
                               code="BadRequest")  # fmt: skip
@@ -126,8 +159,8 @@ class AzureAIStudioFake(OpenAIFake):
              for i, d in enumerate(documents)),
             key=lambda hit: -hit["relevance_score"],
         )  # fmt: skip
-        if body.get("top_n"):
-            ranked = ranked[: int(body["top_n"])]
+        if top_n:
+            ranked = ranked[:top_n]
         return Reply(
             200,
             {
@@ -146,4 +179,85 @@ def serve(credentials: Mapping[str, str], models: Mapping[str, str]) -> FakeServ
     )
 
 
-SPEC = FakeSpec(family="azure_ai_studio", client="azure-ai-inference", serve=serve)
+def key_headers(
+    credentials: Mapping[str, str], method: str, url: str, body: bytes, headers: dict[str, str]
+) -> dict[str, str]:
+    """Signed in as azure-ai-inference does, the key as `api-key` and as a Bearer token; a
+    Cohere rerank deployment with its JWT token as Bearer."""
+    if urlsplit(url).path.endswith("/rerank"):
+        return {**headers, "Authorization": f"Bearer {credentials.get('jwt_token', '')}"}
+    key = credentials.get("api_key", "")
+    return {**headers, "api-key": key, "Authorization": f"Bearer {key}"}
+
+
+CHAT = "/chat/completions?api-version=2024-05-01-preview"
+HI = [{"role": "user", "content": "hi"}]
+# learn.microsoft.com/azure/ai-studio/reference/reference-model-inference-api (api-version,
+# extra-parameters, the 422 of a body outside the schema); "unknown_model" as quoted above.
+SPEC = FakeSpec(
+    family="azure_ai_studio",
+    client="azure-ai-inference",
+    serve=serve,
+    sign_in=key_headers,
+    refusals=(
+        Refusal(
+            "a wrong key",
+            CHAT,
+            {"messages": HI},
+            status=401,
+            says="Access denied",
+            headers={"api-key": "wrong", "Authorization": "Bearer wrong"},
+        ),
+        Refusal(
+            "no key",
+            CHAT,
+            {"messages": HI},
+            status=401,
+            says="Unauthorized",
+            headers={"api-key": None, "Authorization": None},
+        ),
+        Refusal(
+            "no api-version",
+            "/chat/completions",
+            {"messages": HI},
+            says="api-version",
+        ),
+        Refusal(
+            "a field outside the schema, without extra-parameters",
+            CHAT,
+            {"messages": HI, "top_k": 3},
+            status=422,
+            says="extra_forbidden",
+        ),
+        Refusal(
+            "a field outside the schema, with extra-parameters: error",
+            CHAT,
+            {"messages": HI, "safe_prompt": True},
+            status=422,
+            says="Extra inputs are not permitted",
+            headers={"extra-parameters": "error"},
+        ),
+        Refusal("no messages", CHAT, {"model": "{model}"}, status=422, says="Field required"),
+        Refusal(
+            "messages as a string",
+            CHAT,
+            {"messages": "hi"},
+            status=422,
+            says="Input should be a valid list",
+        ),
+        Refusal(
+            "a rerank top_n that is a string",
+            "/v2/rerank",
+            {"query": "q", "documents": ["a"], "top_n": "two"},
+            says="top_n must be a positive integer",
+            model_type="rerank",
+        ),
+        Refusal(
+            "an unknown model",
+            CHAT,
+            {"model": "no-such-model", "messages": HI},
+            status=404,
+            says="unknown_model",
+        ),
+    ),
+)

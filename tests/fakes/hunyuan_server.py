@@ -3,7 +3,8 @@
 official `tencentcloud-sdk-python-hunyuan` client in tests/unit/runtime/test_hunyuan_fake.py.
 
 Auth is TC3-HMAC-SHA256, verified the way Tencent documents it: the fake recomputes the signature
-over the request's signed headers and body with the secret key it knows. An unknown SecretId is
+over the request's signed headers and body with the secret key it knows (with the official
+`tencentcloud-sdk-python-common` signer, `Sign.sign_tc3`, not our adapter's). An unknown SecretId is
 AuthFailure.SecretIdNotFound, a timestamp more than five minutes off AuthFailure.SignatureExpire,
 any other mismatch AuthFailure.SignatureFailure. Every error, as Tencent sends it, is HTTP 200 with
 `{"Response": {"Error": {"Code", "Message"}, "RequestId"}}`.
@@ -21,11 +22,15 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
-from providers.runtime.hunyuan import ALGORITHM, tc3_signature
+from tencentcloud.common.sign import Sign
+
 from tests.fakes.base import Failure, FakeServer, Reply, Request, reply_to, words
-from tests.fakes.spec import FakeSpec, aim_base_url
+from tests.fakes.spec import FakeSpec, Refusal, aim_base_url
 
+ALGORITHM = "TC3-HMAC-SHA256"
+SERVICE = "hunyuan"
 VERSION = "2023-09-01"
 SECRET_ID = "AKIDfake-secret-id"
 SECRET_KEY = "fake-secret-key"
@@ -78,7 +83,7 @@ def _signature_of(request: Request, match: re.Match[str], secret_key: str) -> st
     scope = f"{match['date']}/{match['service']}/tc3_request"
     digest = hashlib.sha256(canonical.encode()).hexdigest()
     to_sign = f"{ALGORITHM}\n{request.header('x-tc-timestamp')}\n{scope}\n{digest}"
-    return tc3_signature(secret_key, match["date"], match["service"], to_sign)
+    return Sign.sign_tc3(secret_key, match["date"], match["service"], to_sign)
 
 
 def _call_id(name: str, arguments: str) -> str:
@@ -211,6 +216,11 @@ class HunyuanFake(FakeServer):
             return self.fault(
                 "MissingParameter", "The request is missing a required parameter `Model`."
             )
+        mistyped = self._mistyped(body)
+        if mistyped:
+            return self.fault(
+                "InvalidParameter", f"The value type of parameter `{mistyped}` is invalid."
+            )
         if body["Model"] not in self.models:
             return self.fault("InvalidParameterValue.Model", f"模型不存在: {body['Model']}")
         for name, low, high in (("Temperature", 0.0, 2.0), ("TopP", 0.0, 1.0)):
@@ -229,9 +239,42 @@ class HunyuanFake(FakeServer):
                 return self.fault("InvalidParameter", f"{name} must be a boolean.")
         return self._check_messages(body) or self._check_tools(body)
 
+    @staticmethod
+    def _mistyped(body: dict[str, Any]) -> str | None:
+        """The first field whose JSON type is not ChatCompletionsRequest's, as the API gateway
+        checks before the model sees the request."""
+        strings = {"Model", "ToolChoice", "TopicChoice"}
+        objects = {"CustomTool", "WebSearchOptions"}
+        lists = {"Messages", "Tools", "Stop"}
+        for name, value in body.items():
+            if value is None or name in ("Temperature", "TopP"):
+                continue
+            if (
+                (name in strings and not isinstance(value, str))
+                or (name in objects and not isinstance(value, dict))
+                or (name in lists and not isinstance(value, list))
+                or (name == "Seed" and (isinstance(value, bool) or not isinstance(value, int)))
+            ):
+                return name
+        for i, message in enumerate(body.get("Messages") or ()):
+            if not isinstance(message, dict):
+                return f"Messages.{i}"
+            for name in ("Role", "Content", "ToolCallId"):
+                if name in message and not isinstance(message[name], str):
+                    return f"Messages.{i}.{name}"
+            for name in ("Contents", "ToolCalls"):
+                if name in message and not isinstance(message[name], list):
+                    return f"Messages.{i}.{name}"
+        for i, tool in enumerate(body.get("Tools") or ()):
+            if not isinstance(tool, dict) or not isinstance(tool.get("Function", {}), dict):
+                return f"Tools.{i}"
+        if not all(isinstance(stop, str) for stop in body.get("Stop") or ()):
+            return "Stop"
+        return None
+
     def _check_messages(self, body: dict[str, Any]) -> Reply | None:
         messages = body.get("Messages")
-        if not isinstance(messages, list) or not messages:
+        if not messages:
             return self.fault(
                 "MissingParameter", "The request is missing a required parameter `Messages`."
             )
@@ -390,9 +433,150 @@ def serve(credentials: Mapping[str, str], models: Mapping[str, str]) -> HunyuanF
     )
 
 
+def tc3_sign_in(
+    credentials: Mapping[str, str], method: str, url: str, body: bytes, headers: dict[str, str]
+) -> dict[str, str]:
+    """Signed in as Tencent Cloud API 3.0 wants (cloud.tencent.com/document/api/1729/101843):
+    TC3-HMAC-SHA256 over content-type and host, by the official SDK's `Sign.sign_tc3`."""
+    content_type = headers.get("Content-Type", "application/json")
+    host = urlsplit(url).netloc
+    timestamp = int(time.time())
+    date = time.strftime("%Y-%m-%d", time.gmtime(timestamp))
+    canonical = "\n".join(
+        (
+            method,
+            "/",
+            "",
+            f"content-type:{content_type.lower()}\nhost:{host.lower()}\n",
+            "content-type;host",
+            hashlib.sha256(body).hexdigest(),
+        )
+    )
+    scope = f"{date}/{SERVICE}/tc3_request"
+    to_sign = f"{ALGORITHM}\n{timestamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+    signature = Sign.sign_tc3(credentials["secret_key"], date, SERVICE, to_sign)
+    return {
+        **headers,
+        "Content-Type": content_type,
+        "X-TC-Action": "ChatCompletions",
+        "X-TC-Version": VERSION,
+        "X-TC-Timestamp": str(timestamp),
+        "Authorization": f"{ALGORITHM} Credential={credentials['secret_id']}/{scope}, "
+        f"SignedHeaders=content-type;host, Signature={signature}",
+    }
+
+
+ASK = {"Model": "{model}", "Messages": [{"Role": "user", "Content": "hi"}]}
+# Tencent Cloud API 3.0's common error codes (cloud.tencent.com/document/api/1729/101843 and each
+# product's "公共错误码": AuthFailure.*, MissingParameter, UnknownParameter, InvalidParameter,
+# NoSuchVersion, InvalidAction) and Hunyuan's own (InvalidParameterValue.Model); every error is
+# HTTP 200 with Response.Error (tencentcloud-sdk-python-common's abstract_client reads it so).
 SPEC = FakeSpec(
     family="hunyuan",
     client="tencentcloud-sdk-python-hunyuan",
     serve=serve,
     aim=aim_base_url(),
+    sign_in=tc3_sign_in,
+    refusals=(
+        Refusal(
+            "an unknown SecretId",
+            "/",
+            ASK,
+            status=200,
+            says="AuthFailure.SecretIdNotFound",
+            headers={
+                "Authorization": f"{ALGORITHM} Credential=AKIDnobody/2024-01-01/hunyuan/"
+                f"tc3_request, SignedHeaders=content-type;host, Signature={'0' * 64}"
+            },
+        ),
+        Refusal(
+            "a signature over other headers than those sent",
+            "/",
+            ASK,
+            status=200,
+            says="AuthFailure.SignatureFailure",
+            headers={"Content-Type": "application/json; charset=utf-8"},
+        ),
+        Refusal(
+            "no Authorization",
+            "/",
+            ASK,
+            status=200,
+            says="AuthFailure.InvalidAuthorization",
+            headers={"Authorization": None},
+        ),
+        Refusal(
+            "a timestamp long past",
+            "/",
+            ASK,
+            status=200,
+            says="AuthFailure.SignatureExpire",
+            headers={"X-TC-Timestamp": "1500000000"},
+        ),
+        Refusal(
+            "another API version",
+            "/",
+            ASK,
+            status=200,
+            says="NoSuchVersion",
+            headers={"X-TC-Version": "2017-03-12"},
+        ),
+        Refusal(
+            "an unknown action",
+            "/",
+            ASK,
+            status=200,
+            says="InvalidAction",
+            headers={"X-TC-Action": "Chat"},
+        ),
+        Refusal(
+            "no Model",
+            "/",
+            {"Messages": ASK["Messages"]},
+            status=200,
+            says="MissingParameter",
+        ),
+        Refusal(
+            "an unknown model",
+            "/",
+            {**ASK, "Model": "hunyuan-nonesuch"},
+            status=200,
+            says="InvalidParameterValue.Model",
+        ),
+        Refusal(
+            "an unknown field",
+            "/",
+            {**ASK, "MaxTokens": 10},
+            status=200,
+            says="UnknownParameter",
+        ),
+        Refusal(
+            "Messages as a string",
+            "/",
+            {**ASK, "Messages": "hi"},
+            status=200,
+            says="InvalidParameter",
+        ),
+        Refusal(
+            "a Model that is a list",
+            "/",
+            {**ASK, "Model": ["hunyuan-standard"]},
+            status=200,
+            says="InvalidParameter",
+        ),
+        Refusal(
+            "Stream as a string",
+            "/",
+            {**ASK, "Stream": "yes"},
+            status=200,
+            says="InvalidParameter",
+        ),
+        Refusal(
+            "Temperature above 2",
+            "/",
+            {**ASK, "Temperature": 3},
+            status=200,
+            says="InvalidParameterValue",
+        ),
+    ),
 )

@@ -4,7 +4,8 @@ the older NV-Embed-QA), both served here under /v1. Checked by the official `ope
 tests/unit/runtime/test_nvidia_fake.py (NVIDIA publishes no client for rerank).
 
 Errors are RFC 7807 problems, `{"status", "title", "detail"}`: no Authorization header is a 401,
-a key NVIDIA does not know a 403 "Authorization failed" (as build.nvidia.com answers)."""
+a key NVIDIA does not know a 403 "Authorization failed" (as build.nvidia.com answers). The
+retrieval models' bodies are closed schemas: a field outside them is a 422 `extra_forbidden`."""
 
 from __future__ import annotations
 
@@ -15,12 +16,15 @@ from typing import Any
 from providers.runtime.base import Endpoint
 from tests.fakes.base import Handler, Reply, Request, embed_text, overlap_score, words
 from tests.fakes.openai_server import OpenAIFake
-from tests.fakes.spec import FakeSpec
+from tests.fakes.spec import FakeSpec, Refusal
 
 INPUT_TYPES = ("query", "passage")
 TRUNCATE = ("NONE", "START", "END")
 MAX_WORDS = 64  # the fake retrieval models' context, in words
 SHARED = {"nvidia/embeddings": "NV-Embed-QA", "nvidia/reranking": "nv-rerank-qa-mistral-4b:1"}
+# The fields of the embedding and reranking requests (docs.api.nvidia.com/nim/reference).
+EMBEDDING_FIELDS = {"model", "input", "input_type", "encoding_format", "truncate", "user"}
+RERANKING_FIELDS = {"model", "query", "passages", "truncate"}
 
 
 class NvidiaFake(OpenAIFake):
@@ -64,6 +68,23 @@ class NvidiaFake(OpenAIFake):
     def unauthorized(self) -> Reply:
         return self.error(401, "Header of type `authorization` was missing")
 
+    def _closed(self, body: Any, fields: set[str]) -> Reply | None:
+        """A body that is no object, or has a field outside `fields`, as NVIDIA's validation
+        refuses it (its words as quoted in lobehub issue #11548)."""
+        if not isinstance(body, dict):
+            return self.error(422, "Your request cannot be validated, it is incorrect. "
+                              "detail={'type': 'dict_type', 'loc': ('body',)}")  # fmt: skip
+        extra = sorted(set(body) - fields)
+        if extra:
+            name = extra[0]
+            return self.error(
+                422,
+                "Your request cannot be validated, it is incorrect. detail={'type': "
+                f"'extra_forbidden', 'loc': ('body', '{name}'), 'msg': 'Extra inputs are not "
+                f"permitted', 'input': {body[name]!r}}}",
+            )
+        return None
+
     def _text_options(self, body: dict[str, Any]) -> tuple[str | None, Reply | None]:
         truncate = body.get("truncate", "NONE")
         if truncate not in TRUNCATE:
@@ -81,6 +102,9 @@ class NvidiaFake(OpenAIFake):
 
     def embeddings(self, request: Request) -> Reply:
         body = request.json()
+        refused = self._closed(body, EMBEDDING_FIELDS)
+        if refused:
+            return refused
         model = body.get("model", "")
         if request.path.startswith("/v1/retrieval/") and model != "NV-Embed-QA":
             return self.error(404, f"Model '{model}' is not served at this path")
@@ -122,6 +146,9 @@ class NvidiaFake(OpenAIFake):
 
     def reranking(self, request: Request) -> Reply:
         body = request.json()
+        refused = self._closed(body, RERANKING_FIELDS)
+        if refused:
+            return refused
         model = body.get("model", "")
         path = request.path.removeprefix("/v1/retrieval/").removesuffix("/reranking")
         expected = SHARED.get(f"{path}/reranking") or path.replace("_", ".")
@@ -159,6 +186,13 @@ def aim(endpoint: Endpoint, url: str) -> Endpoint:
     )
 
 
+EMBED = "/v1/retrieval/nvidia/embeddings"
+RERANK = "/v1/retrieval/nvidia/reranking"
+HI = [{"role": "user", "content": "hi"}]
+# NVIDIA's words as its API answers them, quoted in public threads: 401 "Header of type
+# `authorization` was missing" (diegosouzapw/OmniRoute#6242), 403 "Authorization failed"
+# (dmMaze/BallonsTranslator#1233), 422 extra_forbidden (lobehub/lobehub#11548); input_type and
+# truncate as docs.api.nvidia.com documents the retrieval models.
 SPEC = FakeSpec(
     family="nvidia",
     client="openai",
@@ -166,4 +200,68 @@ SPEC = FakeSpec(
         api_key=credentials.get("api_key"), models={m: t for t, m in models.items()}
     ),
     aim=aim,
+    refusals=(
+        Refusal(
+            "no Authorization header",
+            "/v1/chat/completions",
+            {"model": "{model}", "messages": HI},
+            status=401,
+            says="Header of type `authorization` was missing",
+            headers={"Authorization": None},
+        ),
+        Refusal(
+            "a wrong key",
+            "/v1/chat/completions",
+            {"model": "{model}", "messages": HI},
+            status=403,
+            says="Authorization failed",
+            headers={"Authorization": "Bearer nvapi-wrong"},
+        ),
+        Refusal(
+            "an unknown model",
+            "/v1/chat/completions",
+            {"model": "no-such/model", "messages": HI},
+            status=404,
+            says="Not Found",
+        ),
+        Refusal(
+            "an embedding without input_type",
+            EMBED,
+            {"model": "{model}", "input": ["hi"]},
+            says="'input_type' parameter is required",
+            model_type="text-embedding",
+        ),
+        Refusal(
+            "a field outside the embedding schema",
+            EMBED,
+            {"model": "{model}", "input": ["hi"], "input_type": "query", "dimensions": 1024},
+            status=422,
+            says="extra_forbidden",
+            model_type="text-embedding",
+        ),
+        Refusal(
+            "an unknown truncate",
+            EMBED,
+            {"model": "{model}", "input": ["hi"], "input_type": "query", "truncate": "MIDDLE"},
+            status=422,
+            says="truncate",
+            model_type="text-embedding",
+        ),
+        Refusal(
+            "a reranking query that is a string",
+            RERANK,
+            {"model": "{model}", "query": "hi", "passages": [{"text": "a"}]},
+            status=422,
+            says="query.text",
+            model_type="rerank",
+        ),
+        Refusal(
+            "a field outside the reranking schema",
+            RERANK,
+            {"model": "{model}", "query": {"text": "hi"}, "passages": [{"text": "a"}], "top_n": 1},
+            status=422,
+            says="extra_forbidden",
+            model_type="rerank",
+        ),
+    ),
 )

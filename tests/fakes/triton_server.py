@@ -5,9 +5,12 @@ tests/unit/runtime/test_triton_fake.py) and Triton's generate extension, /genera
 
 Models are name -> platform: "ensemble" (TensorRT-LLM: returns only the new text), "vllm" (the vLLM
 backend: without streaming it returns the prompt followed by the new text) or any other platform (an
-image model with no `text_input`, which the generate extension cannot feed). Errors are
-`{"error": "..."}`; an unknown model is 404 "Request for unknown model: 'x' is not found", a model
-`not_ready` answers 400 with no body on /ready. No auth."""
+image model with no `text_input`, which the generate extension cannot feed). Every top-level
+field of a generate body but `id` and `parameters` is an input tensor: one the model lacks is
+refused ("unexpected inference input"), and so is a body without a required one (text_input;
+max_tokens on an ensemble). Errors are `{"error": "..."}`; an unknown model is 404 "Request for
+unknown model: 'x' is not found", a model `not_ready` answers 400 with no body on /ready.
+No auth."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from tests.fakes.base import FakeServer, Reply, Request, reply_to
-from tests.fakes.spec import FakeSpec
+from tests.fakes.spec import FakeSpec, Refusal
 
 VERSION = "2.57.0"
 EXTENSIONS = ["classification", "sequence", "model_repository", "schedule_policy",
@@ -27,6 +30,9 @@ LLM_INPUTS = {
     "ensemble": ["text_input", "max_tokens", "bad_words", "stop_words", "stream"],
     "vllm": ["text_input", "stream", "sampling_parameters", "exclude_input_in_output"],
 }
+# The inputs a model's config does not mark optional (tensorrtllm_backend's ensemble, the vLLM
+# backend's model.json): a request without one is refused.
+REQUIRED = {"ensemble": ["text_input", "max_tokens"], "vllm": ["text_input"]}
 SCALARS = (str, int, float, bool)
 
 
@@ -92,7 +98,8 @@ class TritonFake(FakeServer):
     # --- the generate extension -----------------------------------------------------------------
 
     def _checked(self, request: Request) -> tuple[dict[str, Any], Reply | None]:
-        """The request object, or the error Triton answers for it."""
+        """The request object, or the error Triton answers for it. Every top-level field but
+        `id` and `parameters` is an input tensor of the model (the generate extension's rule)."""
         model = request.params["model"]
         missing = self.unknown(model)
         if missing:
@@ -103,32 +110,47 @@ class TritonFake(FakeServer):
             return {}, self.error(400, f"failed to parse the request JSON buffer: {exc}")
         if not isinstance(body, dict):
             return {}, self.error(400, "the request body must be a JSON object")
-        inputs = LLM_INPUTS.get(self.models[model])
+        platform = self.models[model]
+        inputs = LLM_INPUTS.get(platform)
         if inputs is None:
             return body, self.error(
                 400, f"unexpected inference input 'text_input' for model '{model}'"
             )
-        if not isinstance(body.get("text_input"), str):
+        given = [name for name in body if name not in ("id", "parameters")]
+        for name in given:
+            if name not in inputs:
+                return body, self.error(
+                    400, f"unexpected inference input '{name}' for model '{model}'"
+                )
+        absent = [name for name in REQUIRED[platform] if name not in given]
+        if absent:
             return body, self.error(
-                400, f"expected 1 inputs but got 0 inputs for model '{model}': text_input missing"
+                400,
+                f"[request id: <id_unknown>] expected number of inputs between "
+                f"{len(REQUIRED[platform])} and {len(inputs)} but got {len(given)} inputs for "
+                f"model '{model}'. Got input(s) {given}, but missing required input(s) {absent}. "
+                "Please provide all required input(s).",
             )
+        if not isinstance(body["text_input"], str):
+            return body, self.error(400, "input 'text_input' must be BYTES (a JSON string)")
         parameters = body.get("parameters", {})
         if not isinstance(parameters, dict):
-            return body, self.error(400, "parameters must be a JSON object")
+            return body, self.error(400, "Converting keyword: 'parameters': expected an object")
         for name, value in parameters.items():
             if not isinstance(value, SCALARS):
                 return body, self.error(
-                    400, f"parameter '{name}' has invalid type. It should be either "
-                    "'int', 'bool', 'double' or 'string'.",
+                    400, f"Converting keyword: 'parameters': parameter '{name}' has invalid "
+                    "type. It should be either 'int', 'bool', 'double' or 'string'.",
                 )  # fmt: skip
-        limit = body.get("max_tokens", 16)
+        limit = body.get("max_tokens", parameters.get("max_tokens", 16))
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             return body, self.error(400, "input 'max_tokens' must be a positive INT32")
         return body, None
 
     def _words(self, body: dict[str, Any]) -> list[str]:
         answer = reply_to(body["text_input"].rsplit("User: ", 1)[-1].removesuffix("\nAssistant:"))
-        return answer.split(" ")[: body.get("max_tokens", 16)]
+        limit = body.get("max_tokens", body.get("parameters", {}).get("max_tokens", 16))
+        return answer.split(" ")[:limit]
 
     def generate(self, request: Request) -> Reply:
         body, refused = self._checked(request)
@@ -156,8 +178,63 @@ class TritonFake(FakeServer):
         return {"model_name": request.params["model"], "model_version": "1", "text_output": text}
 
 
+def no_key(credentials, method: str, url: str, body: bytes, headers: dict[str, str]):
+    """Triton takes no key: a request goes as it is."""
+    return headers
+
+
+GENERATE = "/v2/models/{model}/generate"
+# Triton's words: server/src/http_server.cc (generate: "unexpected inference input", the
+# parameters' scalar types, quoted in server issue #6508), core's infer_request.cc (missing required
+# inputs), model_repository_manager ("Request for unknown model", server issue #6497).
 SPEC = FakeSpec(
     family="triton",
     client="tritonclient",
     serve=lambda credentials, models: TritonFake(models={m: "ensemble" for m in models.values()}),
+    sign_in=no_key,
+    refusals=(
+        Refusal(
+            "an unknown model",
+            "/v2/models/no-such-model/generate",
+            {"text_input": "hi", "max_tokens": 8},
+            status=404,
+            says="Request for unknown model: 'no-such-model' is not found",
+        ),
+        Refusal(
+            "no text_input",
+            GENERATE,
+            {"max_tokens": 8},
+            says="missing required input(s) ['text_input']",
+        ),
+        Refusal(
+            "no max_tokens for a TensorRT-LLM ensemble",
+            GENERATE,
+            {"text_input": "hi"},
+            says="missing required input(s) ['max_tokens']",
+        ),
+        Refusal(
+            "a field that is no input of the model",
+            GENERATE,
+            {"text_input": "hi", "max_tokens": 8, "temperature": 0.5},
+            says="unexpected inference input 'temperature'",
+        ),
+        Refusal(
+            "a list among the parameters",
+            GENERATE,
+            {"text_input": "hi", "max_tokens": 8, "parameters": {"stop": ["x"]}},
+            says="parameter 'stop' has invalid type",
+        ),
+        Refusal(
+            "a string max_tokens",
+            GENERATE,
+            {"text_input": "hi", "max_tokens": "eight"},
+            says="max_tokens",
+        ),
+        Refusal(
+            "a body that is no JSON",
+            "/v2/models/{model}/generate_stream",
+            b"{not json",
+            says="failed to parse the request JSON buffer",
+        ),
+    ),
 )

@@ -19,8 +19,7 @@ from tests.fakes.spec import Refusal
 
 # Families whose fakes' refusals are still to be listed (issue 12).
 WITHOUT_REFUSALS = {
-    "azure_ai_studio", "bedrock", "google_gemini", "huggingface_hub", "hunyuan", "nvidia",
-    "openllm", "replicate", "sagemaker", "tencent_asr", "triton", "vertex_ai",
+    "bedrock", "google_gemini", "huggingface_hub", "replicate", "sagemaker", "vertex_ai",
 }  # fmt: skip
 
 # Each family's first catalog provider: whose form configures the fake.

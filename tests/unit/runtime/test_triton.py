@@ -75,6 +75,25 @@ def test_a_backend_that_returns_the_prompt_too_gives_only_the_output(fake) -> No
     assert adapter(fake).chat("vllm_model", ask("hello world")).text == "You said: hello world"
 
 
+def test_a_model_without_a_max_tokens_input_gets_it_among_the_parameters(fake) -> None:
+    """The vLLM backend has no max_tokens input: Triton refuses it top-level, so it is sent
+    again among the parameters."""
+    triton = adapter(fake)
+    before = len(fake.received)
+    assert (
+        triton.chat("vllm_model", ask("a b c d", parameters={"max_tokens": 4})).text
+        == "You said: a b"
+    )
+    assert accumulate(
+        triton.stream("vllm_model", ask("a b c d", parameters={"max_tokens": 4}))
+    ).text == ("You said: a b")
+    sent = [r.json() for r in fake.received[before:]]
+    assert [("max_tokens" in b, b["parameters"].get("max_tokens")) for b in sent] == [
+        (True, None),
+        (False, 4),
+    ] * 2
+
+
 def test_stop_sequences_cut_the_output(fake) -> None:
     request = ask("red green blue", stop=("green",))
     assert adapter(fake).chat("ensemble", request).text == "You said: red "

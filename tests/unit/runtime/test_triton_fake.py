@@ -60,7 +60,7 @@ def post(url: str, body: object) -> tuple[int, bytes]:
 def test_generate_follows_the_documented_example(fake) -> None:
     status, body = post(
         f"{fake.url}/v2/models/ensemble/generate",
-        {"text_input": "client input", "parameters": {"stream": False, "temperature": 0}},
+        {"text_input": "client input", "max_tokens": 8, "parameters": {"temperature": 0}},
     )
     assert status == 200
     assert json.loads(body) == {
@@ -72,7 +72,8 @@ def test_generate_follows_the_documented_example(fake) -> None:
     assert status == 400
     assert "text_input" in json.loads(body)["error"]
     status, body = post(
-        f"{fake.url}/v2/models/ensemble/generate", {"text_input": "x", "parameters": {"a": [1]}}
+        f"{fake.url}/v2/models/ensemble/generate",
+        {"text_input": "x", "max_tokens": 2, "parameters": {"a": [1]}},
     )
     assert (status, "invalid type" in json.loads(body)["error"]) == (400, True)
 
