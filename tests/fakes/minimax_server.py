@@ -87,12 +87,12 @@ class MinimaxFake(AnthropicFake):
             return None
         return self.error(400, f"invalid params, unknown model '{model}' (2013)")
 
-    def check(self, body: Any) -> None:
+    def check(self, body: Any, version: str = "2023-06-01") -> None:
         """Anthropic's checks, less the `max_tokens` MiniMax does without, plus its sampling
         ranges: temperature and top_p in (0, 1]."""
         if isinstance(body, dict) and "max_tokens" not in body:
             body = {**body, "max_tokens": DEFAULT_MAX_TOKENS}
-        super().check(body)
+        super().check(body, version)
         for name in ("temperature", "top_p"):
             value = body.get(name)
             if value is None:
