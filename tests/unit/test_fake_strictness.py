@@ -19,7 +19,7 @@ from tests.fakes.spec import Refusal
 
 # Families whose fakes' refusals are still to be listed (issue 12).
 WITHOUT_REFUSALS = {
-    "anthropic", "azure_ai_studio", "azure_openai", "bedrock", "cohere", "google_gemini",
+    "anthropic", "azure_ai_studio", "azure_openai", "bedrock", "cohere",
     "huggingface_hub", "hunyuan", "jina", "minimax", "nvidia", "ollama", "openllm", "replicate",
     "sagemaker", "tei", "tencent_asr", "tongyi", "triton", "vertex_ai", "volcengine", "wenxin",
     "xinference", "zhipuai",
