@@ -94,7 +94,13 @@ def sigv4_sign_in(
     return sign_in
 
 
-def constraint(value: Any, where: str, must: str) -> Reply:
+def constraint(
+    value: Any,
+    where: str,
+    must: str,
+    error_type: str = "ValidationException",
+    field: str = "message",
+) -> Reply:
     """A 400 ValidationException in the words of AWS's model validation (as continuedev/continue
     #2296 quotes Bedrock's: "1 validation error detected: Value '[...]' at
     'inferenceConfig.stopSequences' failed to satisfy constraint: Member must have length less
@@ -102,9 +108,10 @@ def constraint(value: Any, where: str, must: str) -> Reply:
     shown = "null" if value is None else f"'{value}'"
     return aws_error(
         400,
-        "ValidationException",
+        error_type,
         f"1 validation error detected: Value {shown} at '{where}' failed to satisfy constraint: "
         f"Member must {must}",
+        field=field,
     )
 
 

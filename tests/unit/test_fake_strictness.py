@@ -21,7 +21,7 @@ from tests.fakes.spec import Refusal
 WITHOUT_REFUSALS = {
     "anthropic", "azure_ai_studio", "azure_openai", "cohere",
     "huggingface_hub", "hunyuan", "jina", "minimax", "nvidia", "ollama", "openllm", "replicate",
-    "sagemaker", "tei", "tencent_asr", "tongyi", "triton", "volcengine", "wenxin",
+    "tei", "tencent_asr", "tongyi", "triton", "volcengine", "wenxin",
     "xinference", "zhipuai",
 }  # fmt: skip
 
