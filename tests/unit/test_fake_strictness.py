@@ -20,7 +20,7 @@ from tests.fakes.spec import Refusal
 # Families whose fakes' refusals are still to be listed (issue 12).
 WITHOUT_REFUSALS = {
     "anthropic", "azure_ai_studio", "azure_openai", "cohere",
-    "huggingface_hub", "hunyuan", "jina", "minimax", "nvidia", "ollama", "openllm",
+    "hunyuan", "jina", "minimax", "nvidia", "ollama", "openllm",
     "tei", "tencent_asr", "tongyi", "triton", "volcengine", "wenxin",
     "xinference", "zhipuai",
 }  # fmt: skip
