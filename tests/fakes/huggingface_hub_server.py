@@ -47,7 +47,8 @@ def deserialize_error(problem: str) -> Reply:
 def check_parameters(parameters: Mapping[str, Any], *, chat: bool = False) -> Reply | None:
     """TGI's refusal of generation parameters: one not a number is a deserialization error, one
     out of range 422 "Input validation error" in the words of its router/src/validation.rs.
-    Chat's max_tokens is its max_new_tokens, and chat takes a temperature of 0 as greedy."""
+    Chat's max_tokens is its max_new_tokens, and chat takes a temperature of 0 as greedy; a
+    top_p of 1.0 is refused, as TGI's maintainers chose (text-generation-inference#2222)."""
     limit_name = "max_tokens" if chat else "max_new_tokens"
     names = (limit_name, "temperature", "top_p", "top_k", "repetition_penalty")
     for name in names:
@@ -65,7 +66,7 @@ def check_parameters(parameters: Mapping[str, Any], *, chat: bool = False) -> Re
         problem = "`max_new_tokens` must be strictly positive"
     elif temperature is not None and (temperature < 0 if chat else temperature <= 0):
         problem = "`temperature` must be strictly positive"
-    elif top_p is not None and not 0 < top_p <= 1:
+    elif top_p is not None and not 0 < top_p < 1:  # 1.0 too (tgi#2222, #2231)
         problem = "`top_p` must be > 0.0 and < 1.0"
     elif top_k is not None and top_k < 1:
         problem = "`top_k` must be strictly positive"
