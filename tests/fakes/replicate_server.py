@@ -300,7 +300,11 @@ class ReplicateFake(FakeServer):
             field = f"input.{name}"
             expected = JSON_TYPES[spec["type"]]
             wrong = isinstance(value, bool) and expected is not bool  # JSON's true is no number
-            if wrong or not isinstance(value, expected):
+            if spec["type"] == "integer" and isinstance(value, float):
+                wrong = not value.is_integer()  # JSON Schema takes 16.0 as an integer
+            elif not isinstance(value, expected):
+                wrong = True
+            if wrong:
                 problems.append(problem("invalid_type", field, f"Invalid type. Expected: "
                                         f"{spec['type']}, given: {_json_type(value)}"))  # fmt: skip
             elif "maximum" in spec and value > spec["maximum"]:
