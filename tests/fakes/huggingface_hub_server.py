@@ -388,7 +388,7 @@ SPEC = FakeSpec(
                 says="messages: invalid type"),
         Refusal("no tokens to write", CHAT, {"messages": HELLO, "max_tokens": 0}, status=422,
                 says="`max_new_tokens` must be strictly positive"),
-        Refusal("a top_p over 1", CHAT, {"messages": HELLO, "top_p": 1.5}, status=422,
+        Refusal("a top_p of 1.0", CHAT, {"messages": HELLO, "top_p": 1.0}, status=422,
                 says="`top_p` must be > 0.0 and < 1.0"),
         Refusal("a string temperature", CHAT, {"messages": HELLO, "temperature": "hot"},
                 status=422, says="temperature: invalid type"),
