@@ -128,7 +128,7 @@ def normalize(body: Any) -> Any:
     return body
 
 
-def _unknown(name: str, where: str) -> BadRequest:
+def unknown_field(name: str, where: str) -> BadRequest:
     """Google's words for a field its proto does not have, at the top level without `at`
     (gemini-cli#13972, sourcegraph/cody#4566 quote both)."""
     at = f" at '{where}'" if where else ""
@@ -156,7 +156,7 @@ def parse(raw: bytes, proto: str) -> Any:
         raise BadRequest("Invalid JSON payload received. Expected an object.")
     for name in body:
         if _camel(name) not in REQUEST_FIELDS:
-            raise _unknown(name, "")
+            raise unknown_field(name, "")
     contents = body.get("contents")
     if contents is not None and not isinstance(contents, list):
         raise _invalid_value("contents", f"type.googleapis.com/{proto}.Content", contents)
@@ -174,7 +174,7 @@ def parse(raw: bytes, proto: str) -> Any:
     for name, value in (config or {}).items():
         field = _camel(name)
         if field not in CONFIG_FIELDS:
-            raise _unknown(name, "generation_config")
+            raise unknown_field(name, "generation_config")
         where = "generation_config." + "".join(c if c.islower() else "_" + c.lower() for c in field)
         number = isinstance(value, int | float) and not isinstance(value, bool)
         if field in FLOAT_FIELDS and not number:
@@ -307,7 +307,7 @@ class GenerativeFake(FakeServer):
                 where = f"contents[{i}].parts[{j}]"
                 for name in part:
                     if name not in PART_FIELDS:
-                        raise _unknown(name, where)
+                        raise unknown_field(name, where)
                 data = [name for name in DATA_FIELDS if name in part]
                 if len(data) != 1:
                     raise BadRequest(
@@ -362,7 +362,7 @@ class GenerativeFake(FakeServer):
             for declaration in tool.get("functionDeclarations") or ():
                 for name in declaration:
                     if name not in DECLARATION_FIELDS:
-                        raise _unknown(name, "tools[0].function_declarations[0]")
+                        raise unknown_field(name, "tools[0].function_declarations[0]")
                 if not declaration.get("name"):
                     raise BadRequest("* function_declarations[0].name: Name cannot be empty.")
                 if "parameters" in declaration and "parametersJsonSchema" in declaration:

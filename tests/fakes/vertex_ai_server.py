@@ -39,7 +39,7 @@ from providers.runtime.base import Endpoint
 from tests.fakes import anthropic_server
 from tests.fakes.anthropic_server import AnthropicFake
 from tests.fakes.base import Failure, Reply, Request, embed_text, words
-from tests.fakes.google_gemini_server import GenerativeFake
+from tests.fakes.google_gemini_server import BadRequest, GenerativeFake, unknown_field
 from tests.fakes.spec import FakeSpec, Refusal
 
 TOKEN_PATH = "/token"
@@ -257,6 +257,9 @@ class VertexFake(GenerativeFake):
     # --- model calls --------------------------------------------------------------------------
 
     def _resource(self, request: Request, publisher: str) -> tuple[str, str, Reply | None]:
+        """(model, method, a refusal): another project is refused, and a Gemini 3 model anywhere
+        but the global endpoint is not found (Google serves those there only; cloud.google.com/
+        vertex-ai/generative-ai/docs/models/gemini/3-pro)."""
         model, _, method = request.params["action"].partition(":")
         if request.params["project"] != self.project:
             resource = (
@@ -270,6 +273,18 @@ class VertexFake(GenerativeFake):
                     403,
                     f"Permission 'aiplatform.endpoints.predict' denied on resource "
                     f"'//aiplatform.googleapis.com/{resource}' (or it may not exist).",
+                ),
+            )
+        location = request.params["location"]
+        if publisher == "google" and model.startswith("gemini-3") and location != "global":
+            return (
+                model,
+                method,
+                self.error(
+                    404,
+                    f"Publisher Model `projects/{self.project}/locations/{location}/publishers/"
+                    f"google/models/{model}` was not found or your project does not have access "
+                    "to it.",
                 ),
             )
         return model, method, None
@@ -294,7 +309,13 @@ class VertexFake(GenerativeFake):
     def predict(self, model: str, request: Request) -> Reply:
         if self.models.get(model) != "text-embedding":
             return self.not_found(model, "predict")
-        body = request.json()
+        try:
+            body = json.loads(request.body or b"null")
+        except ValueError:
+            return self.bad_request(BadRequest("Invalid JSON payload received. Unexpected token."))
+        for name in body if isinstance(body, dict) else ():
+            if name not in ("instances", "parameters"):  # a PredictRequest's body
+                return self.bad_request(unknown_field(name, ""))
         instances = body.get("instances") if isinstance(body, dict) else None
         if not instances:
             return self.error(400, "Invalid JSON payload: instances is required.")
@@ -416,6 +437,9 @@ SPEC = FakeSpec(
         Refusal("an unknown model", MODELS + "/google/models/no-such-model:generateContent",
                 {"contents": HELLO}, status=404,
                 says="was not found or your project does not have access to it"),
+        Refusal("a Gemini 3 model off the global endpoint",
+                MODELS + "/google/models/gemini-3.5-flash:generateContent", {"contents": HELLO},
+                status=404, says="locations/us-central1/publishers/google/models/gemini-3.5-flash"),
         Refusal("no contents", GENERATE, {}, says="INVALID_ARGUMENT"),
         Refusal("an unknown field", GENERATE, {"contents": HELLO, "stream": True},
                 says='Unknown name \\"stream\\": Cannot find field.'),
@@ -427,6 +451,10 @@ SPEC = FakeSpec(
                 says="Invalid value at 'generation_config.temperature' (TYPE_FLOAT)"),
         Refusal("a string for a Content", GENERATE, {"contents": ["hi"]},
                 says="(type.googleapis.com/google.cloud.aiplatform.v1.Content)"),
+        Refusal("an unknown field of a prediction",
+                MODELS + "/google/models/text-embedding-005:predict",
+                {"instances": [{"content": "hi"}], "texts": ["hi"]},
+                says='Unknown name \\"texts\\": Cannot find field.'),
         Refusal("Claude without anthropic_version",
                 MODELS + "/anthropic/models/claude-sonnet-4-5@20250929:rawPredict",
                 {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 5},
