@@ -60,6 +60,15 @@ GENERATION_PARAMETERS = {
 FINISH_REASONS = {"eos_token": "stop", "stop_sequence": "stop", "length": "length"}
 
 
+def _tgi_sampling(parameters: dict[str, Any], *, generation: bool) -> dict[str, Any]:
+    """Leave out the sampling values TGI refuses (its router/src/validation.rs wants
+    0 < top_p < 1 and, on the generation API, temperature > 0; text-generation-inference#2222)
+    where leaving them out means the same: a top_p of 1.0 keeps every token, as none does, and
+    a temperature of 0 asks for greedy decoding, the generation API's default."""
+    dropped = {"top_p": 1.0, **({"temperature": 0} if generation else {})}
+    return {k: v for k, v in parameters.items() if k not in dropped or v != dropped[k]}
+
+
 class HuggingFaceHubAdapter(OpenAICompatAdapter):
     family = "huggingface_hub"
     offers = frozenset({"chat", "stream", "embed"})
@@ -125,7 +134,11 @@ class HuggingFaceHubAdapter(OpenAICompatAdapter):
                 parameters[GENERATION_PARAMETERS[name]] = value
         if request.stop:
             parameters["stop"] = list(request.stop)
+        parameters = _tgi_sampling(parameters, generation=True)
         return {"inputs": self.prompt(request), "parameters": parameters, "stream": stream}
+
+    def chat_body(self, model: str, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        return _tgi_sampling(super().chat_body(model, request, stream=stream), generation=False)
 
     def _complete(self, model: str, request: ChatRequest) -> ChatResult:
         data = self.http.json(

@@ -27,6 +27,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, quote
 
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
 from tests.fakes.base import FakeServer, Reply, Request
 
 NAMESPACE = ":http://internal.amazon.com/coral/com.amazon.coral.service/"
@@ -71,6 +75,49 @@ def sts_error(status: int, code: str, message: str) -> Reply:
 
 def aws_error(status: int, error_type: str, message: str, *, field: str = "message") -> Reply:
     return Reply(status, {field: message}, headers={"x-amzn-ErrorType": error_type + NAMESPACE})
+
+
+def sigv4_sign_in(
+    service: str,
+) -> Callable[[Mapping[str, str], str, str, bytes, dict[str, str]], dict[str, str]]:
+    """A strictness suite's `sign_in` for an AWS service: the request signed by botocore's own
+    SigV4Auth (not by this module's checker) with the credentials' key, for their region."""
+
+    def sign_in(
+        credentials: Mapping[str, str], method: str, url: str, body: bytes, headers: dict[str, str]
+    ) -> dict[str, str]:
+        key = Credentials(credentials["access_key_id"], credentials["secret_access_key"])
+        request = AWSRequest(method=method, url=url, data=body, headers=headers)
+        SigV4Auth(key, service, credentials.get("region") or "us-east-1").add_auth(request)
+        return dict(request.headers.items())
+
+    return sign_in
+
+
+def constraint(
+    value: Any,
+    where: str,
+    must: str,
+    error_type: str = "ValidationException",
+    field: str = "message",
+) -> Reply:
+    """A 400 ValidationException in the words of AWS's model validation (as continuedev/continue
+    #2296 quotes Bedrock's: "1 validation error detected: Value '[...]' at
+    'inferenceConfig.stopSequences' failed to satisfy constraint: Member must have length less
+    than or equal to 4")."""
+    shown = "null" if value is None else f"'{value}'"
+    return aws_error(
+        400,
+        error_type,
+        f"1 validation error detected: Value {shown} at '{where}' failed to satisfy constraint: "
+        f"Member must {must}",
+        field=field,
+    )
+
+
+def serialization(message: str) -> Reply:
+    """A 400 SerializationException: a body member of the wrong JSON type."""
+    return aws_error(400, "SerializationException", message)
 
 
 def _hmac(key: bytes, text: str) -> bytes:

@@ -19,9 +19,17 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote
 
-from tests.fakes.aws_server import AwsFake, aws_error, event, exception
+from tests.fakes.aws_server import (
+    AwsFake,
+    aws_error,
+    constraint,
+    event,
+    exception,
+    serialization,
+    sigv4_sign_in,
+)
 from tests.fakes.base import Failure, Reply, Request, embed_text, reply_to, words
-from tests.fakes.spec import FakeSpec, aim_base_url
+from tests.fakes.spec import FakeSpec, Refusal, aim_base_url
 
 MODELS = {
     "anthropic.claude-sonnet-4-5-20250929-v1:0": "llm",
@@ -116,15 +124,18 @@ class BedrockFake(AwsFake):
         if unknown:
             return _invalid(f'Unknown parameter in input: "{unknown[0]}"')
         messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
+        if messages is None:
+            return constraint(None, "messages", "not be null")
+        if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+            return serialization("Start of structure or map found where not expected.")
+        if not messages:
             return _invalid("A conversation must start with a user message. Try again.")
         tool_ids: set[str] = set()
         for i, message in enumerate(messages):
             role = message.get("role")
             if role not in ("user", "assistant"):
-                return _invalid(
-                    f"Value at 'messages.{i + 1}.member.role' failed to satisfy constraint"
-                )
+                where = f"messages.{i + 1}.member.role"
+                return constraint(role, where, "satisfy enum value set: [user, assistant]")
             if i == 0 and role != "user":
                 return _invalid("A conversation must start with a user message. Try again.")
             if i and messages[i - 1].get("role") == role:
@@ -133,7 +144,11 @@ class BedrockFake(AwsFake):
                     "the conversation alternates between user and assistant roles and try again."
                 )
             content = message.get("content")
-            if not isinstance(content, list) or not content:
+            if content is not None and not (
+                isinstance(content, list) and all(isinstance(b, dict) for b in content)
+            ):
+                return serialization("Start of structure or map found where not expected.")
+            if not content:
                 return _invalid(
                     f"The content field in the Message object at messages.{i} is empty."
                 )
@@ -156,16 +171,53 @@ class BedrockFake(AwsFake):
                         "toolUseId."
                     )
         config = body.get("inferenceConfig") or {}
-        if "maxTokens" in config and (
-            not isinstance(config["maxTokens"], int) or config["maxTokens"] < 1
-        ):
-            return _invalid("The maximum tokens you requested must be at least 1.")
-        if not 0 <= float(config.get("temperature", 0)) <= 1:
-            return _invalid("temperature: must be between 0 and 1")
-        for tool in (body.get("toolConfig") or {}).get("tools") or ():
+        if not isinstance(config, dict):
+            return serialization("Start of structure or map found where not expected.")
+        return self._check_inference(config) or self._check_tools(body)
+
+    @staticmethod
+    def _check_inference(config: dict[str, Any]) -> Reply | None:
+        """inferenceConfig's members: typed, and in their ranges (maxTokens >= 1, temperature
+        and topP in [0, 1], at most 4 stopSequences), as the Converse API reference gives them."""
+        for name, kind in (("maxTokens", int), ("temperature", float), ("topP", float)):
+            value = config.get(name)
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if value is not None and not (number and (kind is float or float(value).is_integer())):
+                shown = "STRING_VALUE" if isinstance(value, str) else type(value).__name__.upper()
+                target = "an Integer" if kind is int else "a Float"
+                return serialization(f"{shown} can not be converted to {target}")
+        if config.get("maxTokens") is not None and config["maxTokens"] < 1:
+            where = "inferenceConfig.maxTokens"
+            return constraint(config["maxTokens"], where, "have value greater than or equal to 1")
+        for name in ("temperature", "topP"):
+            value = config.get(name)
+            if value is not None and not 0 <= value <= 1:
+                where = f"inferenceConfig.{name}"
+                if value < 0:
+                    return constraint(value, where, "have value greater than or equal to 0")
+                return constraint(value, where, "have value less than or equal to 1")
+        stops = config.get("stopSequences")
+        if stops is not None and len(stops) > 4:
+            where = "inferenceConfig.stopSequences"
+            return constraint(stops, where, "have length less than or equal to 4")
+        return None
+
+    @staticmethod
+    def _check_tools(body: dict[str, Any]) -> Reply | None:
+        """Each toolSpec named, with a JSON object for its schema (the words for a schema that
+        is not one are quoted in aws/aws-sdk-net#3377)."""
+        for i, tool in enumerate((body.get("toolConfig") or {}).get("tools") or ()):
             spec = tool.get("toolSpec") or {}
-            if not spec.get("name") or "json" not in (spec.get("inputSchema") or {}):
-                return _invalid("The toolSpec requires a name and an inputSchema with json.")
+            name, where = spec.get("name"), f"toolConfig.tools.{i + 1}.member.toolSpec.name"
+            if name is None:
+                return constraint(name, where, "not be null")
+            if not name:
+                return constraint(name, where, "have length greater than or equal to 1")
+            if not isinstance((spec.get("inputSchema") or {}).get("json"), dict):
+                return _invalid(
+                    f"The format of the value at toolConfig.tools.{i}.toolSpec.inputSchema.json "
+                    "is invalid. Provide a json object for the field and try again."
+                )
         return None
 
     def _think(self, body: dict[str, Any]) -> tuple[str, list[dict[str, Any]], str]:
@@ -351,6 +403,20 @@ def _serve(credentials: Mapping[str, str], models: Mapping[str, str]) -> Bedrock
     )
 
 
+CONVERSE = "/model/{model}/converse"
+HELLO = [{"role": "user", "content": [{"text": "hi"}]}]
+# Signed for a key AWS does not know (the date is checked only after the key).
+UNKNOWN_KEY = (
+    "AWS4-HMAC-SHA256 Credential=AKIDUNKNOWN000000000/20260101/us-east-1/bedrock/aws4_request, "
+    "SignedHeaders=host;x-amz-date, Signature=" + "0" * 64
+)
+
+# Sources: docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html (members,
+# ranges: maxTokens >= 1, temperature and topP 0-1, at most 4 stopSequences; errors: 400
+# ValidationException, 403 AccessDeniedException) and docs.aws.amazon.com/general/latest/gr/
+# signature-v4-troubleshooting.html (403 InvalidSignatureException, UnrecognizedClientException,
+# MissingAuthenticationTokenException); the words as users quote them: an unknown model
+# (aws-samples/amazon-bedrock-workshop#315), a constraint (continuedev/continue#2296).
 SPEC = FakeSpec(
     family="bedrock",
     client="boto3",
@@ -361,4 +427,40 @@ SPEC = FakeSpec(
         "aws_access_key_id": "AKIDSAMPLE0000000001",
         "aws_secret_access_key": "sample/secret+key0000000000000000000001",
     },
-)
+    sign_in=sigv4_sign_in("bedrock"),
+    refusals=(
+        Refusal("no messages", CONVERSE, {}, says="Value null at 'messages' failed to satisfy "
+                "constraint: Member must not be null"),
+        Refusal("a string for a message", CONVERSE, {"messages": ["hi"]},
+                says="Start of structure or map found where not expected."),
+        Refusal("an unknown role", CONVERSE,
+                {"messages": [{"role": "system", "content": [{"text": "hi"}]}]},
+                says="Value 'system' at 'messages.1.member.role' failed to satisfy constraint"),
+        Refusal("an assistant turn first", CONVERSE,
+                {"messages": [{"role": "assistant", "content": [{"text": "hi"}]}]},
+                says="A conversation must start with a user message."),
+        Refusal("a temperature over 1", CONVERSE,
+                {"messages": HELLO, "inferenceConfig": {"temperature": 1.5}},
+                says="at 'inferenceConfig.temperature' failed to satisfy constraint: Member must "
+                     "have value less than or equal to 1"),
+        Refusal("no tokens to write", CONVERSE,
+                {"messages": HELLO, "inferenceConfig": {"maxTokens": 0}},
+                says="Member must have value greater than or equal to 1"),
+        Refusal("five stop sequences", CONVERSE,
+                {"messages": HELLO, "inferenceConfig": {"stopSequences": list("abcde")}},
+                says="Member must have length less than or equal to 4"),
+        Refusal("a string maxTokens", CONVERSE,
+                {"messages": HELLO, "inferenceConfig": {"maxTokens": "ten"}},
+                says="STRING_VALUE can not be converted to an Integer"),
+        Refusal("an unknown model", "/model/acme.no-such-model/converse", {"messages": HELLO},
+                says="The provided model identifier is invalid."),
+        Refusal("a bad signature", CONVERSE, {"messages": HELLO}, status=403,
+                says="The request signature we calculated does not match",
+                headers={"Host": "bedrock-runtime.us-east-1.amazonaws.com"}),
+        Refusal("an unknown key", CONVERSE, {"messages": HELLO}, status=403,
+                says="The security token included in the request is invalid.",
+                headers={"Authorization": UNKNOWN_KEY}),
+        Refusal("no signature", CONVERSE, {"messages": HELLO}, status=403,
+                says="Missing Authentication Token", headers={"Authorization": None}),
+    ),
+)  # fmt: skip

@@ -27,7 +27,7 @@ from tests.fakes.base import (
     reply_to,
     words,
 )
-from tests.fakes.spec import FakeSpec, aim_base_url
+from tests.fakes.spec import FakeSpec, Refusal, aim_base_url
 
 STATUS = {
     400: "INVALID_ARGUMENT",
@@ -67,12 +67,19 @@ CONFIG_FIELDS = {
 DATA_FIELDS = ("text", "inlineData", "fileData", "functionCall", "functionResponse")
 PART_FIELDS = {*DATA_FIELDS, "thought", "thoughtSignature"}
 DECLARATION_FIELDS = {"name", "description", "parameters", "parametersJsonSchema", "response"}
+# Typed generationConfig fields: a value of another JSON type is "Invalid value at ... (TYPE_...)".
+FLOAT_FIELDS = {"temperature", "topP", "presencePenalty", "frequencyPenalty"}
+INT_FIELDS = {"maxOutputTokens", "topK", "candidateCount", "seed"}
 THINKING_LEVELS = {"MINIMAL", "LOW", "MEDIUM", "HIGH"}
 SIGNATURE = "c2lnbmF0dXJlLW9mLWEtdGhvdWdodA=="
 
 
 class BadRequest(Exception):
-    pass
+    """A 400 INVALID_ARGUMENT; `field` is named in a google.rpc.BadRequest field violation."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def _camel(name: str) -> str:
@@ -121,10 +128,60 @@ def normalize(body: Any) -> Any:
     return body
 
 
-def _unknown(name: str, where: str) -> BadRequest:
+def unknown_field(name: str, where: str) -> BadRequest:
+    """Google's words for a field its proto does not have, at the top level without `at`
+    (gemini-cli#13972, sourcegraph/cody#4566 quote both)."""
+    at = f" at '{where}'" if where else ""
     return BadRequest(
-        f"Invalid JSON payload received. Unknown name \"{name}\" at '{where}': Cannot find field."
+        f'Invalid JSON payload received. Unknown name "{name}"{at}: Cannot find field.', where
     )
+
+
+def _invalid_value(where: str, kind: str, value: Any) -> BadRequest:
+    """A value of the wrong JSON type, as the JSON-to-proto parser words it (e.g. "Invalid value
+    at 'generation_config.thinking_config.thinking_budget' (TYPE_INT32), 19660.8", quoted in
+    egoist/chatwise-releases#536)."""
+    return BadRequest(f"Invalid value at '{where}' ({kind}), {json.dumps(value)}", where)
+
+
+def parse(raw: bytes, proto: str) -> Any:
+    """The body as the API's JSON parser takes it: well-formed JSON, known field names (as sent,
+    camelCase or snake_case) at the top and in generationConfig, each message where a message
+    is due and typed numbers; then camelCased (`normalize`)."""
+    try:
+        body = json.loads(raw or b"null")
+    except ValueError:
+        raise BadRequest("Invalid JSON payload received. Unexpected token.") from None
+    if not isinstance(body, dict):
+        raise BadRequest("Invalid JSON payload received. Expected an object.")
+    for name in body:
+        if _camel(name) not in REQUEST_FIELDS:
+            raise unknown_field(name, "")
+    contents = body.get("contents")
+    if contents is not None and not isinstance(contents, list):
+        raise _invalid_value("contents", f"type.googleapis.com/{proto}.Content", contents)
+    for i, content in enumerate(contents or ()):
+        if not isinstance(content, dict):
+            raise _invalid_value(f"contents[{i}]", f"type.googleapis.com/{proto}.Content", content)
+        for j, part in enumerate(content.get("parts") or ()):
+            if not isinstance(part, dict):
+                where = f"contents[{i}].parts[{j}]"
+                raise _invalid_value(where, f"type.googleapis.com/{proto}.Part", part)
+    config = body.get("generationConfig", body.get("generation_config"))
+    if config is not None and not isinstance(config, dict):
+        kind = f"type.googleapis.com/{proto}.GenerationConfig"
+        raise _invalid_value("generation_config", kind, config)
+    for name, value in (config or {}).items():
+        field = _camel(name)
+        if field not in CONFIG_FIELDS:
+            raise unknown_field(name, "generation_config")
+        where = "generation_config." + "".join(c if c.islower() else "_" + c.lower() for c in field)
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if field in FLOAT_FIELDS and not number:
+            raise _invalid_value(where, "TYPE_FLOAT", value)
+        if field in INT_FIELDS and not (number and float(value).is_integer()):
+            raise _invalid_value(where, "TYPE_INT32", value)
+    return normalize(body)
 
 
 def _part_text(part: Mapping[str, Any]) -> str:
@@ -141,6 +198,8 @@ class GenerativeFake(FakeServer):
     """generateContent as Google validates and answers it; subclasses add auth and routes.
     Models named `gemini-3*` send thought signatures with their calls and require them back."""
 
+    proto = "google.ai.generativelanguage.v1beta"  # whose message types errors name
+
     def __init__(self, api_key: str | None, models: Mapping[str, str] | None = None) -> None:
         super().__init__(api_key)
         self.models = dict(models or {})
@@ -156,6 +215,15 @@ class GenerativeFake(FakeServer):
         if extra.get("details"):
             error["details"] = extra["details"]
         return Reply(status, {"error": error})
+
+    def bad_request(self, problem: BadRequest) -> Reply:
+        """A 400 INVALID_ARGUMENT with its google.rpc.BadRequest field violation."""
+        violation = {"description": str(problem)}
+        if problem.field:
+            violation = {"field": problem.field, **violation}
+        details = [{"@type": "type.googleapis.com/google.rpc.BadRequest",
+                    "fieldViolations": [violation]}]  # fmt: skip
+        return self.error(400, str(problem), details=details)
 
     def _reply(self, request: Request, failure: Failure | None) -> Reply:
         mode = failure.mode if failure is not None else ""
@@ -219,11 +287,6 @@ class GenerativeFake(FakeServer):
 
     def check(self, model: str, body: Any) -> None:
         """The API's own validation, as far as our code could get it wrong."""
-        if not isinstance(body, dict):
-            raise BadRequest("Invalid JSON payload received. Expected an object.")
-        for name in body:
-            if name not in REQUEST_FIELDS:
-                raise _unknown(name, "")
         contents = body.get("contents")
         if not contents:
             raise BadRequest("* GenerateContentRequest.contents: contents is not specified")
@@ -244,7 +307,7 @@ class GenerativeFake(FakeServer):
                 where = f"contents[{i}].parts[{j}]"
                 for name in part:
                     if name not in PART_FIELDS:
-                        raise _unknown(name, where)
+                        raise unknown_field(name, where)
                 data = [name for name in DATA_FIELDS if name in part]
                 if len(data) != 1:
                     raise BadRequest(
@@ -276,14 +339,11 @@ class GenerativeFake(FakeServer):
         if system is not None and not all("text" in p for p in system.get("parts") or [{}]):
             raise BadRequest("* GenerateContentRequest.system_instruction: text parts only")
         config = body.get("generationConfig") or {}
-        for name in config:
-            if name not in CONFIG_FIELDS:
-                raise _unknown(name, "generation_config")
         limit = config.get("maxOutputTokens")
-        if limit is not None and (not isinstance(limit, int) or limit < 1):
+        if limit is not None and limit < 1:
             raise BadRequest("* GenerateContentRequest.generation_config.max_output_tokens: > 0")
         temperature = config.get("temperature")
-        if temperature is not None and not 0 <= float(temperature) <= 2:
+        if temperature is not None and not 0 <= temperature <= 2:
             raise BadRequest("* GenerateContentRequest.generation_config.temperature: 0 to 2")
         if len(config.get("stopSequences") or ()) > 5:
             raise BadRequest("* GenerateContentRequest.generation_config.stop_sequences: at most 5")
@@ -302,7 +362,7 @@ class GenerativeFake(FakeServer):
             for declaration in tool.get("functionDeclarations") or ():
                 for name in declaration:
                     if name not in DECLARATION_FIELDS:
-                        raise _unknown(name, "tools[0].function_declarations[0]")
+                        raise unknown_field(name, "tools[0].function_declarations[0]")
                 if not declaration.get("name"):
                     raise BadRequest("* function_declarations[0].name: Name cannot be empty.")
                 if "parameters" in declaration and "parametersJsonSchema" in declaration:
@@ -366,10 +426,10 @@ class GenerativeFake(FakeServer):
         if self.models.get(model) != "llm":
             return self.not_found(model, method)
         try:
-            body = normalize(request.json())
+            body = parse(request.body, self.proto)
             self.check(model, body)
-        except (BadRequest, ValueError) as exc:
-            return self.error(400, str(exc))
+        except BadRequest as exc:
+            return self.bad_request(exc)
         reply = self.generate(model, body)
         if method == "generateContent":
             return Reply(200, reply)
@@ -466,7 +526,14 @@ class GeminiFake(GenerativeFake):
     def embed(self, model: str, method: str, request: Request) -> Reply:
         if self.models.get(model) != "text-embedding":
             return self.not_found(model, method)
-        body = request.json()
+        try:
+            body = json.loads(request.body or b"null")
+        except ValueError:
+            return self.bad_request(BadRequest("Invalid JSON payload received. Unexpected token."))
+        if not isinstance(body, dict):
+            return self.bad_request(
+                BadRequest("Invalid JSON payload received. Expected an object.")
+            )
         asks = body.get("requests") if method == "batchEmbedContents" else [body]
         if not asks:
             return self.error(
@@ -474,10 +541,14 @@ class GeminiFake(GenerativeFake):
             )
         vectors = []
         for ask in asks:
+            if not isinstance(ask, dict):
+                kind = f"type.googleapis.com/{self.proto}.EmbedContentRequest"
+                return self.bad_request(_invalid_value("requests[0]", kind, ask))
             if method == "batchEmbedContents" and ask.get("model") != f"models/{model}":
                 return self.error(400, f"Model names should match: {ask.get('model')}")
-            parts = (ask.get("content") or {}).get("parts") or ()
-            text = " ".join(p.get("text", "") for p in parts)
+            content = ask.get("content") or {}
+            parts = content.get("parts") or () if isinstance(content, dict) else ()
+            text = " ".join(str(p.get("text", "")) for p in parts if isinstance(p, dict))
             if not text:
                 return self.error(400, "* EmbedContentRequest.content: contents is not specified")
             vectors.append({"values": embed_text(text, int(ask.get("outputDimensionality") or 8))})
@@ -514,9 +585,54 @@ def serve(credentials: Mapping[str, str], models: Mapping[str, str]) -> GeminiFa
     )
 
 
+def sign_in(
+    credentials: Mapping[str, str], method: str, url: str, body: bytes, headers: dict[str, str]
+) -> dict[str, str]:
+    """The key in `x-goog-api-key`, as google-genai sends it."""
+    return {**headers, "x-goog-api-key": credentials.get("api_key", "")}
+
+
+GENERATE = "/v1beta/models/{model}:generateContent"
+HELLO = [{"role": "user", "parts": [{"text": "hi"}]}]
+
+# Sources: ai.google.dev/api/generate-content (fields, the 0-2 temperature range) and
+# ai.google.dev/gemini-api/docs/troubleshooting (400 INVALID_ARGUMENT, 403 PERMISSION_DENIED,
+# 404 NOT_FOUND); the error bodies as users quote them: an unknown field (sourcegraph/cody#4566,
+# gemini-cli#13972), an ill-typed value (egoist/chatwise-releases#536), a bad key
+# (google-genai's tests: 400 with reason API_KEY_INVALID).
 SPEC = FakeSpec(
     family="google_gemini",
     client="google-genai",
     serve=serve,
     aim=aim_base_url("/v1beta"),
-)
+    sign_in=sign_in,
+    refusals=(
+        Refusal("a wrong key", GENERATE, {"contents": HELLO}, says="API_KEY_INVALID",
+                headers={"x-goog-api-key": "AIzaWrongKey"}),
+        Refusal("no key", GENERATE, {"contents": HELLO}, status=403, says="PERMISSION_DENIED",
+                headers={"x-goog-api-key": None}),
+        Refusal("no contents", GENERATE, {}, says="contents is not specified"),
+        Refusal("an unknown field", GENERATE, {"contents": HELLO, "stream": True},
+                says='Unknown name \\"stream\\": Cannot find field.'),
+        Refusal("an unknown generationConfig field", GENERATE,
+                {"contents": HELLO, "generationConfig": {"max_tokens": 5}},
+                says="Unknown name \\\"max_tokens\\\" at 'generation_config': Cannot find field."),
+        Refusal("a string temperature", GENERATE,
+                {"contents": HELLO, "generationConfig": {"temperature": "hot"}},
+                says="Invalid value at 'generation_config.temperature' (TYPE_FLOAT)"),
+        Refusal("a fractional maxOutputTokens", GENERATE,
+                {"contents": HELLO, "generationConfig": {"maxOutputTokens": 1.5}},
+                says="(TYPE_INT32), 1.5"),
+        Refusal("a temperature over 2", GENERATE,
+                {"contents": HELLO, "generationConfig": {"temperature": 2.5}},
+                says="INVALID_ARGUMENT"),
+        Refusal("a string for a Content", GENERATE, {"contents": ["hi"]},
+                says="Invalid value at 'contents[0]' (type.googleapis.com/"
+                     "google.ai.generativelanguage.v1beta.Content)"),
+        Refusal("an unknown role", GENERATE,
+                {"contents": [{"role": "assistant", "parts": [{"text": "hi"}]}]},
+                says="Please use a valid role: user, model."),
+        Refusal("an unknown model", "/v1beta/models/no-such-model:generateContent",
+                {"contents": HELLO}, status=404, says="NOT_FOUND"),
+    ),
+)  # fmt: skip

@@ -30,12 +30,52 @@ from typing import Any
 from providers.runtime.base import Endpoint
 from tests.fakes.base import Failure, FakeServer, Reply, Request, embed_text, reply_to, sse
 from tests.fakes.openai_server import OpenAIFake
-from tests.fakes.spec import FakeSpec
+from tests.fakes.spec import FakeSpec, Refusal
 
 CHAT_TAGS = ("text-generation", "image-text-to-text")
 GENERATION_TAGS = ("text-generation", "text2text-generation")
 EMBEDDING_TAGS = ("feature-extraction", "sentence-similarity")
 REPO = "{owner}/{name}"
+
+
+def deserialize_error(problem: str) -> Reply:
+    """TGI's 422 for a body its types cannot hold: axum's plain-text rejection."""
+    text = f"Failed to deserialize the JSON body into the target type: {problem}"
+    return Reply(422, text.encode(), content_type="text/plain; charset=utf-8")
+
+
+def check_parameters(parameters: Mapping[str, Any], *, chat: bool = False) -> Reply | None:
+    """TGI's refusal of generation parameters: one not a number is a deserialization error, one
+    out of range 422 "Input validation error" in the words of its router/src/validation.rs.
+    Chat's max_tokens is its max_new_tokens, and chat takes a temperature of 0 as greedy; a
+    top_p of 1.0 is refused, as TGI's maintainers chose (text-generation-inference#2222)."""
+    limit_name = "max_tokens" if chat else "max_new_tokens"
+    names = (limit_name, "temperature", "top_p", "top_k", "repetition_penalty")
+    for name in names:
+        value = parameters.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            where = name if chat else f"parameters.{name}"
+            return deserialize_error(
+                f"{where}: invalid type: {json.dumps(value)}, expected a number"
+            )
+    limit, temperature = parameters.get(limit_name), parameters.get("temperature")
+    top_p, top_k = parameters.get("top_p"), parameters.get("top_k")
+    penalty = parameters.get("repetition_penalty")
+    problem = ""
+    if limit is not None and limit < 1:
+        problem = "`max_new_tokens` must be strictly positive"
+    elif temperature is not None and (temperature < 0 if chat else temperature <= 0):
+        problem = "`temperature` must be strictly positive"
+    elif top_p is not None and not 0 < top_p < 1:  # 1.0 too (tgi#2222, #2231)
+        problem = "`top_p` must be > 0.0 and < 1.0"
+    elif top_k is not None and top_k < 1:
+        problem = "`top_k` must be strictly positive"
+    elif penalty is not None and penalty <= 0:
+        problem = "`repetition_penalty` must be strictly positive"
+    if not problem:
+        return None
+    body = {"error": f"Input validation error: {problem}", "error_type": "validation"}
+    return Reply(422, body)
 
 
 @dataclass(frozen=True)
@@ -203,9 +243,21 @@ class HuggingFaceHubFake(OpenAIFake):
     def _chat(self, request: Request, repo: str) -> Reply:
         """OpenAI's chat through OpenAIFake, the body's model taken as the served one (TGI
         ignores it; the router's hf-inference route fixes it by its path)."""
-        body = request.json()
+        try:
+            body = request.json()
+        except ValueError:
+            return deserialize_error("expected value at line 1 column 1")
         if not isinstance(body, dict):
-            return self.error(422, "Failed to deserialize the JSON body", error_type="validation")
+            return deserialize_error("invalid type: expected struct ChatRequest")
+        messages = body.get("messages")
+        if messages is None:
+            return deserialize_error("missing field `messages`")
+        if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+            return deserialize_error(f"messages: invalid type: {json.dumps(messages)}, expected "
+                                     "a sequence of messages")  # fmt: skip
+        refused = check_parameters(body, chat=True)
+        if refused is not None:
+            return refused
         body["model"] = repo
         return self.chat(replace(request, body=json.dumps(body).encode()))
 
@@ -228,11 +280,22 @@ class HuggingFaceHubFake(OpenAIFake):
         return Reply(200, [embed_text(t) for t in inputs])
 
     def _generate(self, request: Request, *, root: bool, stream: bool | None = None) -> Reply:
-        body = request.json()
-        if not isinstance(body, dict) or not isinstance(body.get("inputs"), str):
-            return self.error(422, "Failed to deserialize the JSON body into the target type: "
-                              "missing field `inputs`", error_type="validation")  # fmt: skip
+        try:
+            body = request.json()
+        except ValueError:
+            return deserialize_error("expected value at line 1 column 1")
+        if not isinstance(body, dict) or "inputs" not in body:
+            return deserialize_error("missing field `inputs`")
+        if not isinstance(body["inputs"], str):
+            return deserialize_error(f"inputs: invalid type: {json.dumps(body['inputs'])}, "
+                                     "expected a string")  # fmt: skip
         parameters = body.get("parameters") or {}
+        if not isinstance(parameters, dict):
+            return deserialize_error(f"parameters: invalid type: {json.dumps(parameters)}, "
+                                     "expected struct GenerateParameters")  # fmt: skip
+        refused = check_parameters(parameters)
+        if refused is not None:
+            return refused
         answer = reply_to(body["inputs"])
         pieces = answer.split(" ")
         limit = parameters.get("max_new_tokens")
@@ -298,10 +361,36 @@ def aim(endpoint: Endpoint, url: str) -> Endpoint:
     )  # fmt: skip
 
 
+CHAT = "/hf-inference/models/{model}/v1/chat/completions"
+HELLO = [{"role": "user", "content": "hi"}]
+
+# Sources: huggingface.co/docs/inference-providers (Bearer hf_ tokens; the router's
+# hf-inference routes) and text-generation-inference's router (router/src/validation.rs: 422
+# "Input validation error" with error_type "validation"; axum's plain-text 422 for a body its
+# types cannot hold); the 401's words as huggingface_hub#3368 and transformers#38289 quote them.
 SPEC = FakeSpec(
     family="huggingface_hub",
     client="huggingface_hub",
     serve=serve,
     aim=aim,
     custom_model="walk/{model_type}-model",  # a repository id
-)
+    refusals=(
+        Refusal("a wrong token", CHAT, {"messages": HELLO}, status=401,
+                says="Invalid credentials in Authorization header",
+                headers={"Authorization": "Bearer hf_wrong"}),
+        Refusal("an unknown repository", "/hf-inference/models/walk/nothing/v1/chat/completions",
+                {"messages": HELLO}, status=404, says="Model walk/nothing does not exist"),
+        Refusal("an unknown repository's info", "/api/models/walk/nothing", method="GET",
+                status=404, says="Repository not found"),
+        Refusal("no messages", CHAT, {"max_tokens": 5}, status=422,
+                says="missing field `messages`"),
+        Refusal("a string for messages", CHAT, {"messages": "hi"}, status=422,
+                says="messages: invalid type"),
+        Refusal("no tokens to write", CHAT, {"messages": HELLO, "max_tokens": 0}, status=422,
+                says="`max_new_tokens` must be strictly positive"),
+        Refusal("a top_p of 1.0", CHAT, {"messages": HELLO, "top_p": 1.0}, status=422,
+                says="`top_p` must be > 0.0 and < 1.0"),
+        Refusal("a string temperature", CHAT, {"messages": HELLO, "temperature": "hot"},
+                status=422, says="temperature: invalid type"),
+    ),
+)  # fmt: skip

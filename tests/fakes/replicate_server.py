@@ -30,14 +30,28 @@ from collections.abc import Mapping
 from typing import Any
 
 from tests.fakes.base import Failure, FakeServer, Reply, Request, embed_text, reply_to
-from tests.fakes.spec import FakeSpec, aim_base_url
+from tests.fakes.spec import FakeSpec, Refusal, aim_base_url
 
 LLM_INPUTS = {
     "prompt": {"type": "string", "title": "Prompt", "x-order": 0},
     "system_prompt": {"type": "string", "title": "System Prompt", "x-order": 1},
     "max_tokens": {"type": "integer", "title": "Max Tokens", "default": 512, "x-order": 2},
-    "temperature": {"type": "number", "title": "Temperature", "default": 0.6, "x-order": 3},
-    "top_p": {"type": "number", "title": "Top P", "default": 0.9, "x-order": 4},
+    "temperature": {
+        "type": "number",
+        "title": "Temperature",
+        "default": 0.6,
+        "minimum": 0,
+        "maximum": 5,
+        "x-order": 3,
+    },
+    "top_p": {
+        "type": "number",
+        "title": "Top P",
+        "default": 0.9,
+        "minimum": 0,
+        "maximum": 1,
+        "x-order": 4,
+    },
     "top_k": {"type": "integer", "title": "Top K", "default": 50, "x-order": 5},
     "stop_sequences": {"type": "string", "title": "Stop Sequences", "x-order": 6},
 }
@@ -60,6 +74,20 @@ OUTPUTS = {
     "image": {"type": "array", "items": {"type": "string", "format": "uri"}},
 }
 JSON_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool}
+# What a prediction's body may hold, by route (replicate.com/docs/reference/http).
+BODY_FIELDS = {"version", "input", "stream", "webhook", "webhook_events_filter"}
+OFFICIAL_BODY_FIELDS = BODY_FIELDS - {"version"}
+
+
+def _json_type(value: Any) -> str:
+    names = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
+             dict: "object", type(None): "null"}  # fmt: skip
+    return names.get(type(value), "object")
+
+
+def problem(kind: str, field: str, description: str) -> dict[str, str]:
+    """One of a 422's invalid_fields, as Replicate lists them."""
+    return {"type": kind, "field": field, "description": description}
 
 
 def version_id(model: str, kind: str) -> str:
@@ -111,6 +139,8 @@ class ReplicateFake(FakeServer):
         return self.error(401, "You did not pass a valid authentication token")
 
     def _reply(self, request: Request, failure: Failure | None) -> Reply:
+        if failure is None and self.api_key is not None and not request.header("authorization"):
+            return self.error(401, "You did not pass an authentication token")
         if failure is not None and failure.mode in ("model_error", "stream_error"):
             self._failing = failure.mode
             failure = None
@@ -167,10 +197,46 @@ class ReplicateFake(FakeServer):
 
     # --- predictions --------------------------------------------------------------------------
 
+    def invalid(self, problems: list[dict[str, str]]) -> Reply:
+        """422 "Input validation failed": each problem a `- field: description` line of the
+        detail (as users quote Replicate's: "- input: prompt is required\n- input.steps: Must be
+        less than or equal to 4\n") and one of `invalid_fields`."""
+        detail = "".join(
+            f"- {p['field']}: {p['description']}\n" if p["field"] else f"- {p['description']}\n"
+            for p in problems
+        )
+        return self.error(422, detail, invalid_fields=problems)
+
+    def _body(self, request: Request, fields: set[str]) -> dict[str, Any] | Reply:
+        """The prediction's body: a JSON object of the route's fields, `version` (where it has
+        one) a string, `input` present."""
+        try:
+            body = request.json()
+        except ValueError:
+            return self.error(400, "The request body is not valid JSON.")
+        if not isinstance(body, dict):
+            return self.invalid([problem("invalid_type", "", "Invalid type. Expected: object, "
+                                         f"given: {_json_type(body)}")])  # fmt: skip
+        problems = [
+            problem("required", "", f"{name} is required")
+            for name in ("version", "input")
+            if name in fields and name not in body
+        ]
+        problems += [
+            problem("additional_property_not_allowed", "", f"Additional property {name} is not "
+                    "allowed")
+            for name in body
+            if name not in fields
+        ]  # fmt: skip
+        if "version" in body and not isinstance(body["version"], str):
+            problems.append(problem("invalid_type", "version", "Invalid type. Expected: string, "
+                                    f"given: {_json_type(body['version'])}"))  # fmt: skip
+        return self.invalid(problems) if problems else body
+
     def create(self, request: Request) -> Reply:
-        body = request.json()
-        if not isinstance(body, dict) or not isinstance(body.get("version"), str):
-            return self.error(422, "version is required", title="Invalid version or not permitted")
+        body = self._body(request, BODY_FIELDS)
+        if isinstance(body, Reply):
+            return body
         runnable = {version_id(m, k): m for m, k in self.models.items() if m not in self.official}
         found = runnable.get(body["version"])
         if found is None:
@@ -185,17 +251,14 @@ class ReplicateFake(FakeServer):
             return model
         if model not in self.official:
             return self.error(404, "The requested resource could not be found.")
-        body = request.json()
-        if not isinstance(body, dict):
-            return self.error(400, "The request body is not a JSON object.")
-        return self._start(request, model, body)
+        body = self._body(request, OFFICIAL_BODY_FIELDS)
+        return body if isinstance(body, Reply) else self._start(request, model, body)
 
     def _start(self, request: Request, model: str, body: dict[str, Any]) -> Reply:
         inputs = body.get("input")
         problems = self._check_input(model, inputs)
         if problems:
-            return self.error(422, "; ".join(p["description"] for p in problems),
-                              invalid_fields=problems)  # fmt: skip
+            return self.invalid(problems)
         tokens, metrics = self._run(model, inputs)
         ident = f"p{next(self._ids)}"
         base = self.url + "/v1"
@@ -219,20 +282,41 @@ class ReplicateFake(FakeServer):
         return Reply(201, self._public(ident))
 
     def _check_input(self, model: str, inputs: Any) -> list[dict[str, str]]:
+        """The input against the version's schema, in the words of Replicate's JSON Schema
+        validation: required properties, types, minimum and maximum."""
         if not isinstance(inputs, dict):
-            return [{"type": "type", "field": "input", "description": "input must be an object"}]
+            return [problem("invalid_type", "input", "Invalid type. Expected: object, given: "
+                            f"{_json_type(inputs)}")]  # fmt: skip
         properties, required = SCHEMAS[self.models[model]]
         problems = [
-            {"type": "required", "field": "input", "description": f"{name} is required"}
+            problem("required", "input", f"{name} is required")
             for name in required
             if name not in inputs
         ]
         for name, value in inputs.items():
             spec = properties.get(name)
-            if spec and not isinstance(value, JSON_TYPES[spec["type"]]):
-                problems.append({"type": "invalid_type", "field": f"input.{name}",
-                                 "description": f"{name}: Invalid type. Expected: "
-                                                f"{spec['type']}"})  # fmt: skip
+            if spec is None:
+                continue
+            field = f"input.{name}"
+            expected = JSON_TYPES[spec["type"]]
+            wrong = isinstance(value, bool) and expected is not bool  # JSON's true is no number
+            if spec["type"] == "integer" and isinstance(value, float):
+                wrong = not value.is_integer()  # JSON Schema takes 16.0 as an integer
+            elif not isinstance(value, expected):
+                wrong = True
+            if wrong:
+                problems.append(problem("invalid_type", field, f"Invalid type. Expected: "
+                                        f"{spec['type']}, given: {_json_type(value)}"))  # fmt: skip
+            elif "maximum" in spec and value > spec["maximum"]:
+                problems.append(
+                    problem("number_lte", field, f"Must be less than or equal to {spec['maximum']}")
+                )
+            elif "minimum" in spec and value < spec["minimum"]:
+                problems.append(
+                    problem(
+                        "number_gte", field, f"Must be greater than or equal to {spec['minimum']}"
+                    )
+                )
         return problems
 
     def _run(self, model: str, inputs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -327,6 +411,13 @@ def serve(credentials: Mapping[str, str], models: Mapping[str, str]) -> FakeServ
                          official=frozenset())  # fmt: skip
 
 
+PREDICTIONS = "/v1/predictions"
+VERSION = version_id("walk/llm-model", "llm")  # the version the walk's model is served as
+
+# Sources: replicate.com/docs/reference/http (the prediction's body, its version and input;
+# 401 Unauthenticated, 404, 422 problems with invalid_fields) and 422 bodies as users quote
+# them ("- input: prompt is required\n", "- version is required\n- Additional property model is
+# not allowed\n", "Must be less than or equal to 4"; replicate-python's tests for the 401).
 SPEC = FakeSpec(
     family="replicate",
     client="replicate",
@@ -334,4 +425,31 @@ SPEC = FakeSpec(
     aim=aim_base_url("/v1"),
     samples=lambda: {"model_version": ""},  # the latest version: a sample id names none
     custom_model="walk/{model_type}-model",
-)
+    refusals=(
+        Refusal("a wrong token", PREDICTIONS, {"version": VERSION, "input": {"prompt": "hi"}},
+                status=401, says="Unauthenticated", headers={"Authorization": "Bearer r8_wrong"}),
+        Refusal("no token", PREDICTIONS, {"version": VERSION, "input": {"prompt": "hi"}},
+                status=401, says="You did not pass an authentication token",
+                headers={"Authorization": None}),
+        Refusal("no version", PREDICTIONS, {"input": {"prompt": "hi"}}, status=422,
+                says="- version is required\\n"),
+        Refusal("an unknown field", PREDICTIONS,
+                {"version": VERSION, "model": "walk/llm-model", "input": {"prompt": "hi"}},
+                status=422, says="Additional property model is not allowed"),
+        Refusal("an unknown version", PREDICTIONS, {"version": "0" * 64, "input": {}},
+                status=422, says="The specified version does not exist"),
+        Refusal("no prompt", PREDICTIONS, {"version": VERSION, "input": {}}, status=422,
+                says="- input: prompt is required"),
+        Refusal("a string max_tokens", PREDICTIONS,
+                {"version": VERSION, "input": {"prompt": "hi", "max_tokens": "ten"}}, status=422,
+                says="- input.max_tokens: Invalid type. Expected: integer, given: string"),
+        Refusal("a fractional max_tokens", PREDICTIONS,
+                {"version": VERSION, "input": {"prompt": "hi", "max_tokens": 1.5}}, status=422,
+                says="- input.max_tokens: Invalid type. Expected: integer, given: number"),
+        Refusal("a temperature over 5", PREDICTIONS,
+                {"version": VERSION, "input": {"prompt": "hi", "temperature": 9}}, status=422,
+                says="- input.temperature: Must be less than or equal to 5"),
+        Refusal("an unknown model", "/v1/models/walk/no-such-model", method="GET", status=404,
+                says="Not found"),
+    ),
+)  # fmt: skip

@@ -19,17 +19,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote
 
 from providers.runtime.base import Endpoint
-from tests.fakes.aws_server import AwsFake, aws_error, event
+from tests.fakes.aws_server import AwsFake, aws_error, constraint, event, sigv4_sign_in
 from tests.fakes.base import Reply, Request, embed_text, overlap_score, reply_to, words
-from tests.fakes.spec import FakeSpec
+from tests.fakes.spec import FakeSpec, Refusal
 
 ACCOUNT = "123456789012"
+# InvokeEndpoint's EndpointName: at most 63 characters of this pattern (API_runtime_InvokeEndpoint).
+ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 ENDPOINTS = {
     "chat-endpoint": "llm",
     "embed-endpoint": "text-embedding",
@@ -85,6 +88,12 @@ class SageMakerFake(AwsFake):
 
     def _answer(self, request: Request) -> tuple[Reply | None, str, Any]:
         name = unquote(request.params["name"])
+        if not ENDPOINT_NAME.match(name):
+            must = "satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*"
+            return constraint(name, "endpointName", must, "ValidationError", "Message"), "", None
+        if not request.body:
+            reply = constraint(None, "body", "not be null", "ValidationError", "Message")
+            return reply, "", None
         kind = self.endpoints.get(name)
         if kind is None:
             reply = aws_error(
@@ -227,6 +236,17 @@ def _aim(endpoint: Endpoint, url: str) -> Endpoint:
     return replace(endpoint, base_url=url, options={**options, "sts_base_url": url})
 
 
+INVOKE = "/endpoints/{model}/invocations"
+CHAT = {"model": "{model}", "messages": [{"role": "user", "content": "hi"}]}
+UNKNOWN_KEY = (
+    "AWS4-HMAC-SHA256 Credential=AKIDUNKNOWN000000000/20260101/us-east-1/sagemaker/aws4_request, "
+    "SignedHeaders=host;x-amz-date, Signature=" + "0" * 64
+)
+
+# Sources: docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html
+# (EndpointName's pattern, Body required; errors: ValidationError 400, ModelError 424 with
+# OriginalStatusCode and OriginalMessage) and the SigV4 troubleshooting guide (403
+# InvalidSignatureException, UnrecognizedClientException, MissingAuthenticationTokenException).
 SPEC = FakeSpec(
     family="sagemaker",
     client="boto3",
@@ -237,4 +257,23 @@ SPEC = FakeSpec(
         "aws_secret_access_key": "sample/secret+key0000000000000000000001",
         "assume_role_arn": "",
     },
-)
+    sign_in=sigv4_sign_in("sagemaker"),
+    refusals=(
+        Refusal("an unknown endpoint", "/endpoints/no-such-endpoint/invocations", CHAT,
+                says="Endpoint no-such-endpoint of account 123456789012 not found."),
+        Refusal("an endpoint name out of pattern", "/endpoints/bad_name/invocations", CHAT,
+                says="Value 'bad_name' at 'endpointName' failed to satisfy constraint"),
+        Refusal("no body", INVOKE, None,
+                says="Value null at 'body' failed to satisfy constraint: Member must not be null"),
+        Refusal("what the container refuses", INVOKE, {"model": "{model}"}, status=424,
+                says="CLIENT_ERROR_FROM_MODEL"),
+        Refusal("a bad signature", INVOKE, CHAT, status=403,
+                says="The request signature we calculated does not match",
+                headers={"Host": "runtime.sagemaker.us-east-1.amazonaws.com"}),
+        Refusal("an unknown key", INVOKE, CHAT, status=403,
+                says="The security token included in the request is invalid.",
+                headers={"Authorization": UNKNOWN_KEY}),
+        Refusal("no signature", INVOKE, CHAT, status=403, says="Missing Authentication Token",
+                headers={"Authorization": None}),
+    ),
+)  # fmt: skip

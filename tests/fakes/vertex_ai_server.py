@@ -29,16 +29,18 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import google.auth.transport.requests
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from google.oauth2 import service_account as google_service_account
 
 from providers.runtime.base import Endpoint
 from tests.fakes import anthropic_server
 from tests.fakes.anthropic_server import AnthropicFake
-from tests.fakes.base import Reply, Request, embed_text, words
-from tests.fakes.google_gemini_server import GenerativeFake
-from tests.fakes.spec import FakeSpec
+from tests.fakes.base import Failure, Reply, Request, embed_text, words
+from tests.fakes.google_gemini_server import BadRequest, GenerativeFake, unknown_field
+from tests.fakes.spec import FakeSpec, Refusal
 
 TOKEN_PATH = "/token"
 TOKEN_PREFIX = "ya29.fake-"  # issued tokens look like Google's
@@ -99,6 +101,8 @@ def encoded(account: Mapping[str, str]) -> str:
 
 
 class VertexFake(GenerativeFake):
+    proto = "google.cloud.aiplatform.v1"
+
     def __init__(
         self,
         accounts: tuple[Mapping[str, str], ...] = (),
@@ -142,20 +146,39 @@ class VertexFake(GenerativeFake):
         token = request.header("authorization").removeprefix("Bearer ")
         return self.tokens.get(token, 0.0) > time.time()
 
-    def unauthorized(self) -> Reply:
+    def unauthorized(self, reason: str = "ACCESS_TOKEN_EXPIRED") -> Reply:
+        """Google's 401 for a token it does not take: `reason` ACCESS_TOKEN_EXPIRED (one it
+        issued, now expired), ACCESS_TOKEN_TYPE_UNSUPPORTED (one it never issued) or, with no
+        token at all, CREDENTIALS_MISSING."""
+        problem = (
+            "is missing required authentication credential"
+            if reason == "CREDENTIALS_MISSING"
+            else "had invalid authentication credentials"
+        )
         return self.error(
             401,
-            "Request had invalid authentication credentials. Expected OAuth 2 access token, "
+            f"Request {problem}. Expected OAuth 2 access token, "
             "login cookie or other valid authentication credential. See "
             "https://developers.google.com/identity/sign-in/web/devconsole-project.",
             details=[
                 {
                     "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                    "reason": "ACCESS_TOKEN_EXPIRED",
+                    "reason": reason,
                     "domain": "googleapis.com",
+                    "metadata": {"service": "aiplatform.googleapis.com"},
                 }
             ],
         )
+
+    def _reply(self, request: Request, failure: Failure | None) -> Reply:
+        """A model call without a valid token is refused for the reason it lacks one."""
+        token = request.header("authorization").removeprefix("Bearer ")
+        if failure is None and "/publishers/" in request.path and not self.authorized(request):
+            if not token:
+                return self.unauthorized("CREDENTIALS_MISSING")
+            if token not in self.tokens:
+                return self.unauthorized("ACCESS_TOKEN_TYPE_UNSUPPORTED")
+        return super()._reply(request, failure)
 
     def _handle(self, http: BaseHTTPRequestHandler) -> None:
         """The token endpoint answers apart from the Vertex routes: failures injected with
@@ -234,6 +257,9 @@ class VertexFake(GenerativeFake):
     # --- model calls --------------------------------------------------------------------------
 
     def _resource(self, request: Request, publisher: str) -> tuple[str, str, Reply | None]:
+        """(model, method, a refusal): another project is refused, and a Gemini 3 model anywhere
+        but the global endpoint is not found (Google serves those there only; cloud.google.com/
+        vertex-ai/generative-ai/docs/models/gemini/3-pro)."""
         model, _, method = request.params["action"].partition(":")
         if request.params["project"] != self.project:
             resource = (
@@ -247,6 +273,18 @@ class VertexFake(GenerativeFake):
                     403,
                     f"Permission 'aiplatform.endpoints.predict' denied on resource "
                     f"'//aiplatform.googleapis.com/{resource}' (or it may not exist).",
+                ),
+            )
+        location = request.params["location"]
+        if publisher == "google" and model.startswith("gemini-3") and location != "global":
+            return (
+                model,
+                method,
+                self.error(
+                    404,
+                    f"Publisher Model `projects/{self.project}/locations/{location}/publishers/"
+                    f"google/models/{model}` was not found or your project does not have access "
+                    "to it.",
                 ),
             )
         return model, method, None
@@ -271,7 +309,13 @@ class VertexFake(GenerativeFake):
     def predict(self, model: str, request: Request) -> Reply:
         if self.models.get(model) != "text-embedding":
             return self.not_found(model, "predict")
-        body = request.json()
+        try:
+            body = json.loads(request.body or b"null")
+        except ValueError:
+            return self.bad_request(BadRequest("Invalid JSON payload received. Unexpected token."))
+        for name in body if isinstance(body, dict) else ():
+            if name not in ("instances", "parameters"):  # a PredictRequest's body
+                return self.bad_request(unknown_field(name, ""))
         instances = body.get("instances") if isinstance(body, dict) else None
         if not instances:
             return self.error(400, "Invalid JSON payload: instances is required.")
@@ -350,6 +394,27 @@ def aim(endpoint: Endpoint, url: str) -> Endpoint:
     )
 
 
+def sign_in(
+    credentials: Mapping[str, str], method: str, url: str, body: bytes, headers: dict[str, str]
+) -> dict[str, str]:
+    """A token from the fake's own token endpoint, which google-auth (the official client)
+    gets by exchanging a JWT signed with the credentials' service account key."""
+    parts = urlsplit(url)
+    info = {**_account_of(credentials), "token_uri": f"{parts.scheme}://{parts.netloc}{TOKEN_PATH}"}
+    account = google_service_account.Credentials.from_service_account_info(info, scopes=[SCOPE])
+    account.refresh(google.auth.transport.requests.Request())
+    return {**headers, "Authorization": f"Bearer {account.token}"}
+
+
+MODELS = "/v1/projects/fake-project/locations/us-central1/publishers"
+GENERATE = MODELS + "/google/models/{model}:generateContent"
+HELLO = [{"role": "user", "parts": [{"text": "hi"}]}]
+
+# Sources: cloud.google.com/vertex-ai/generative-ai/docs/model-reference/inference (the
+# request's fields), cloud.google.com/vertex-ai/docs/general/troubleshooting (401
+# UNAUTHENTICATED, 403 PERMISSION_DENIED on 'aiplatform.endpoints.predict', 404 for a publisher
+# model); the JSON parser's words as for the Gemini API (google_gemini_server.py);
+# docs.anthropic.com/en/api/claude-on-vertex-ai (anthropic_version in the body).
 SPEC = FakeSpec(
     family="vertex_ai",
     client="google-genai",
@@ -360,4 +425,39 @@ SPEC = FakeSpec(
         "vertex_location": "us-central1",
         "vertex_service_account_key": encoded(service_account("fake-project")),
     },
-)
+    sign_in=sign_in,
+    refusals=(
+        Refusal("no token", GENERATE, {"contents": HELLO}, status=401,
+                says="CREDENTIALS_MISSING", headers={"Authorization": None}),
+        Refusal("a token Google never issued", GENERATE, {"contents": HELLO}, status=401,
+                says="ACCESS_TOKEN_TYPE_UNSUPPORTED",
+                headers={"Authorization": "Bearer ya29.not-issued"}),
+        Refusal("another project", GENERATE.replace("fake-project", "other-project"),
+                {"contents": HELLO}, status=403, says="aiplatform.endpoints.predict"),
+        Refusal("an unknown model", MODELS + "/google/models/no-such-model:generateContent",
+                {"contents": HELLO}, status=404,
+                says="was not found or your project does not have access to it"),
+        Refusal("a Gemini 3 model off the global endpoint",
+                MODELS + "/google/models/gemini-3.5-flash:generateContent", {"contents": HELLO},
+                status=404, says="locations/us-central1/publishers/google/models/gemini-3.5-flash"),
+        Refusal("no contents", GENERATE, {}, says="INVALID_ARGUMENT"),
+        Refusal("an unknown field", GENERATE, {"contents": HELLO, "stream": True},
+                says='Unknown name \\"stream\\": Cannot find field.'),
+        Refusal("an unknown generationConfig field", GENERATE,
+                {"contents": HELLO, "generationConfig": {"max_tokens": 5}},
+                says="at 'generation_config': Cannot find field."),
+        Refusal("a string temperature", GENERATE,
+                {"contents": HELLO, "generationConfig": {"temperature": "hot"}},
+                says="Invalid value at 'generation_config.temperature' (TYPE_FLOAT)"),
+        Refusal("a string for a Content", GENERATE, {"contents": ["hi"]},
+                says="(type.googleapis.com/google.cloud.aiplatform.v1.Content)"),
+        Refusal("an unknown field of a prediction",
+                MODELS + "/google/models/text-embedding-005:predict",
+                {"instances": [{"content": "hi"}], "texts": ["hi"]},
+                says='Unknown name \\"texts\\": Cannot find field.'),
+        Refusal("Claude without anthropic_version",
+                MODELS + "/anthropic/models/claude-sonnet-4-5@20250929:rawPredict",
+                {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 5},
+                says="anthropic_version"),
+    ),
+)  # fmt: skip

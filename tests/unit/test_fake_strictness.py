@@ -18,9 +18,7 @@ from tests.fakes.catalog import SPECS, configure
 from tests.fakes.spec import Refusal
 
 # Families whose fakes' refusals are still to be listed (issue 12).
-WITHOUT_REFUSALS = {
-    "bedrock", "google_gemini", "huggingface_hub", "replicate", "sagemaker", "vertex_ai",
-}  # fmt: skip
+WITHOUT_REFUSALS: set[str] = set()
 
 # Each family's first catalog provider: whose form configures the fake.
 PROVIDERS = {}

@@ -329,7 +329,7 @@ def test_bad_requests_and_unknown_models(fake) -> None:
         adapter(fake).chat("anthropic.nope-v1:0", ask("x"))
     with pytest.raises(errors.UpstreamBadRequest, match="doesn't support the model"):
         adapter(fake).chat(TITAN, ask("x"))
-    with pytest.raises(errors.UpstreamBadRequest, match="maximum tokens"):
+    with pytest.raises(errors.UpstreamBadRequest, match=r"inferenceConfig\.maxTokens"):
         adapter(fake).chat(NOVA, ask("x", parameters={"max_tokens": 0}))
 
 

@@ -101,6 +101,26 @@ def test_text2text_endpoint_uses_the_generation_api(fake) -> None:
     assert (chunks[-1].finish_reason, chunks[-1].usage.completion_tokens) == ("stop", 4)
 
 
+def test_tgi_is_not_sent_the_sampling_values_it_refuses(fake) -> None:
+    """TGI refuses a top_p of 1.0 (which keeps every token, as none does) and, on its generation
+    API, a temperature of 0 (greedy, as none is there): both are left out, on every route."""
+    greedy = {"max_tokens": 3, "temperature": 0, "top_p": 1.0}
+    ask = ChatRequest(messages=(Message("user", "hello there"),), parameters=greedy)
+    for client in (adapter(fake), adapter(fake, endpoint="tgi")):
+        assert client.chat(CHAT, ask).text == "You said: hello"
+        assert "top_p" not in fake.received[-1].json()
+        assert fake.received[-1].json()["temperature"] == 0  # chat takes 0 as greedy
+    t5 = adapter(fake, endpoint="t5", task_type="text2text-generation")
+    assert accumulate(t5.stream(T5, ask)).text == "You said: hello"
+    assert fake.received[-1].json()["parameters"] == {
+        "return_full_text": False, "details": True, "max_new_tokens": 3,
+    }  # fmt: skip
+    sampled = ChatRequest(messages=ask.messages, parameters={"temperature": 0.5, "top_p": 0.9})
+    t5.chat(T5, sampled)
+    assert fake.received[-1].json()["parameters"]["top_p"] == 0.9
+    assert fake.received[-1].json()["parameters"]["temperature"] == 0.5
+
+
 def test_endpoint_feature_extraction(fake) -> None:
     result = adapter(fake, endpoint="bge").embed(BGE, ["a", "b"])
     assert [list(v) for v in result.vectors] == [embed_text("a"), embed_text("b")]

@@ -91,7 +91,7 @@ def test_errors(fake) -> None:
     assert caught.value.status == 404
     with pytest.raises(ReplicateError) as caught:
         client(fake).predictions.create(version=version_id(TINY, "llm-bare"), input={"p": 1})
-    assert (caught.value.status, caught.value.detail) == (422, "prompt is required")
+    assert (caught.value.status, caught.value.detail) == (422, "- input: prompt is required\n")
     fake.fail("model_error")
     with pytest.raises(ModelError, match="CUDA out of memory"):
         client(fake).run(LLAMA, input={"prompt": "x"})
