@@ -13,7 +13,7 @@ extension has no common field for them. Triton reports no token usage: it is cou
 Every top-level field is an input tensor, and Triton refuses one the model lacks ("unexpected
 inference input"): `max_tokens` goes top-level, as TensorRT-LLM's ensemble requires; a model that
 refuses it there (the vLLM backend) is asked again with it among the parameters (Triton refuses
-before inferring; the adapter keeps no state to remember it).
+before inferring), and asked so from then on.
 
 Validation reads the KServe v2 model metadata (`GET v2/models/{model}`: it must take `text_input`)
 and readiness (`GET v2/models/{model}/ready`: 200 when ready, 400 when not); no inference call.
@@ -48,6 +48,10 @@ NO_MAX_TOKENS_INPUT = "unexpected inference input 'max_tokens'"
 
 class TritonAdapter(Adapter):
     family = "triton"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._limit_in_parameters: set[str] = set()  # models without a max_tokens input
 
     def base_url(self) -> str:
         base = str(self.endpoint.credentials.get("base_url") or self.endpoint.base_url or "")
@@ -98,11 +102,14 @@ class TritonAdapter(Adapter):
         send = self.http.request if stream else self.http.json
         extra = {"stream": True} if stream else {}
         path = self.model_path(model, "generate_stream" if stream else "generate")
-        try:
-            return send("POST", path, json_body=self.body(request, prompt, stream=stream), **extra)
-        except errors.UpstreamBadRequest as exc:
-            if NO_MAX_TOKENS_INPUT not in exc.message:
-                raise
+        if model not in self._limit_in_parameters:
+            try:
+                body = self.body(request, prompt, stream=stream)
+                return send("POST", path, json_body=body, **extra)
+            except errors.UpstreamBadRequest as exc:
+                if NO_MAX_TOKENS_INPUT not in exc.message:
+                    raise
+            self._limit_in_parameters.add(model)  # the next calls ask the right way at once
         body = self.body(request, prompt, stream=stream, limit_in_parameters=True)
         return send("POST", path, json_body=body, **extra)
 

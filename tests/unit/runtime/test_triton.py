@@ -77,7 +77,7 @@ def test_a_backend_that_returns_the_prompt_too_gives_only_the_output(fake) -> No
 
 def test_a_model_without_a_max_tokens_input_gets_it_among_the_parameters(fake) -> None:
     """The vLLM backend has no max_tokens input: Triton refuses it top-level, so it is sent
-    again among the parameters."""
+    again among the parameters, and from then on among them at once."""
     triton = adapter(fake)
     before = len(fake.received)
     assert (
@@ -91,7 +91,8 @@ def test_a_model_without_a_max_tokens_input_gets_it_among_the_parameters(fake) -
     assert [("max_tokens" in b, b["parameters"].get("max_tokens")) for b in sent] == [
         (True, None),
         (False, 4),
-    ] * 2
+        (False, 4),
+    ]
 
 
 def test_stop_sequences_cut_the_output(fake) -> None:
