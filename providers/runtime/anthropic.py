@@ -33,7 +33,7 @@ from providers.runtime.base import (
     ToolCall,
     ToolCallDelta,
     Usage,
-    count_tokens,
+    counted_usage,
 )
 from providers.runtime.http import Response
 
@@ -175,11 +175,6 @@ def _usage(data: Any) -> Usage:
         for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
     )
     return Usage(prompt, int(data.get("output_tokens") or 0))
-
-
-def _counted(request: ChatRequest, text: str) -> Usage:
-    prompt = sum(count_tokens(m.text()) for m in request.messages)
-    return Usage(prompt, count_tokens(text), counted=True)
 
 
 class AnthropicAdapter(Adapter):
@@ -342,7 +337,7 @@ class AnthropicAdapter(Adapter):
             text=text,
             tool_calls=tuple(calls),
             finish_reason=FINISH_REASONS.get(data.get("stop_reason") or "end_turn", "stop"),
-            usage=usage or _counted(request, text),
+            usage=usage or counted_usage(request, text),
             model=data.get("model", model),
         )
 
@@ -421,7 +416,7 @@ class AnthropicAdapter(Adapter):
                     finish = FINISH_REASONS.get(stop_reason, "stop")
                 usage.update({k: v for k, v in (data.get("usage") or {}).items() if v is not None})
             elif kind == "message_stop":
-                reported = _usage(usage) if usage else _counted(request, "".join(produced))
+                reported = _usage(usage) if usage else counted_usage(request, "".join(produced))
                 yield ChatChunk(finish_reason=finish or "stop", usage=reported)
                 return
         raise errors.UpstreamConnection("The stream ended before its message_stop event.")

@@ -47,7 +47,7 @@ from providers.runtime.base import (
     Validation,
 )
 from providers.runtime.http import HttpClient, Pool, Response
-from providers.runtime.openai_compat import OpenAICompatAdapter
+from providers.runtime.openai_compat import OpenAICompatAdapter, error_code
 from providers.runtime.tokens import TOKENS, TokenCache
 
 DEFAULT_API_VERSION = "2024-02-15-preview"
@@ -98,15 +98,6 @@ def _entra_failure(response: Response, failure: errors.UpstreamError) -> errors.
     ):
         return errors.UpstreamAuth(f"Microsoft Entra ID refused the sign-in: {failure.message}")
     return failure
-
-
-def _error_code(response: Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    error = body.get("error") if isinstance(body, dict) else None
-    return str(error.get("code") or "") if isinstance(error, dict) else ""
 
 
 class AzureOpenAIAdapter(OpenAICompatAdapter):
@@ -181,7 +172,7 @@ class AzureOpenAIAdapter(OpenAICompatAdapter):
         code says quota. `retry-after-ms` (Azure sends it beside Retry-After) wins when present."""
         if response.status_code != 429:
             return self._token_refused(response, failure)
-        if _error_code(response) == "insufficient_quota":
+        if error_code(response) == "insufficient_quota":
             return errors.UpstreamQuota(failure.message)
         retry_after = getattr(failure, "retry_after", None)
         with contextlib.suppress(KeyError, ValueError):

@@ -474,6 +474,12 @@ def count_tokens(text: str) -> int:
     return max(1, (len(text) + 3) // 4) if text else 0
 
 
+def counted_usage(request: ChatRequest, text: str) -> Usage:
+    """The usage of a chat whose backend reported none: its messages and answer, counted."""
+    prompt = sum(count_tokens(m.text()) for m in request.messages)
+    return Usage(prompt, count_tokens(text), counted=True)
+
+
 class TokenTally:
     """Prompt tokens summed over batches: the backend's figure where it reports one, else counted
     (and the usage marked as counted)."""

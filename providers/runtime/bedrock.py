@@ -36,7 +36,7 @@ from providers.runtime.base import (
     ToolCallDelta,
     Usage,
     Validation,
-    count_tokens,
+    counted_usage,
 )
 
 FINISH_REASONS = {
@@ -141,10 +141,6 @@ def _usage(data: Any) -> Usage:
         for key in ("inputTokens", "cacheReadInputTokens", "cacheWriteInputTokens")
     )
     return Usage(prompt, int(data.get("outputTokens") or 0))
-
-
-def _counted(request: ChatRequest, text: str) -> Usage:
-    return Usage(sum(count_tokens(m.text()) for m in request.messages), count_tokens(text), True)
 
 
 def _finish(reason: Any) -> str:
@@ -319,7 +315,7 @@ class BedrockAdapter(AwsAdapter):
                     )
                 )
         text = "".join(texts)
-        usage = _usage(data["usage"]) if data.get("usage") else _counted(request, text)
+        usage = _usage(data["usage"]) if data.get("usage") else counted_usage(request, text)
         return ChatResult(
             text=text,
             tool_calls=tuple(calls),
@@ -367,7 +363,9 @@ class BedrockAdapter(AwsAdapter):
                 usage = _usage(data.get("usage"))
         if finish is None:
             raise errors.UpstreamConnection("Bedrock's stream ended before its messageStop event.")
-        yield ChatChunk(finish_reason=finish, usage=usage or _counted(request, "".join(produced)))
+        yield ChatChunk(
+            finish_reason=finish, usage=usage or counted_usage(request, "".join(produced))
+        )
 
     # --- embeddings ---------------------------------------------------------------------------
 

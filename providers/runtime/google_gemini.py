@@ -29,7 +29,7 @@ from providers.runtime.base import (
     ToolCall,
     ToolCallDelta,
     Usage,
-    count_tokens,
+    counted_usage,
 )
 from providers.runtime.http import Response
 
@@ -246,8 +246,7 @@ def usage_of(data: Mapping[str, Any], request: ChatRequest, text: str) -> Usage:
             meta.get("thoughtsTokenCount") or 0
         )
         return Usage(int(meta.get("promptTokenCount") or 0), output)
-    prompt = sum(count_tokens(m.text()) for m in request.messages)
-    return Usage(prompt, count_tokens(text), counted=True)
+    return counted_usage(request, text)
 
 
 class GenerativeAdapter(Adapter):

@@ -35,7 +35,7 @@ from providers.runtime.base import (
     ToolCall,
     ToolCallDelta,
     Usage,
-    count_tokens,
+    counted_usage,
 )
 from providers.runtime.http import Response
 
@@ -178,8 +178,7 @@ def message_json(message: Message) -> dict[str, Any]:
 def _usage(data: Any, request: ChatRequest, text: str) -> Usage:
     if isinstance(data, dict) and ("PromptTokens" in data or "CompletionTokens" in data):
         return Usage(int(data.get("PromptTokens") or 0), int(data.get("CompletionTokens") or 0))
-    prompt = sum(count_tokens(m.text()) for m in request.messages)
-    return Usage(prompt, count_tokens(text), counted=True)
+    return counted_usage(request, text)
 
 
 def _finish(reason: Any) -> str:

@@ -38,6 +38,7 @@ from providers.runtime.base import (
     Usage,
     count_tokens,
 )
+from providers.runtime.http import Response
 
 DEFAULT_BATCH = 512
 # OpenAI's reasoning models (o1, o3, o4-mini..., the gpt-5 family), told by name as Dify's OpenAI
@@ -93,6 +94,16 @@ def _usage(data: Any, request: ChatRequest | None = None, text: str = "") -> Usa
         return Usage(int(data.get("prompt_tokens") or 0), int(data.get("completion_tokens") or 0))
     prompt = sum(count_tokens(m.text()) for m in request.messages) if request else 0
     return Usage(prompt, count_tokens(text), counted=True)
+
+
+def error_code(response: Response) -> str:
+    """The `error.code` of an OpenAI-shaped error body ("" when there is none)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    error = body.get("error") if isinstance(body, dict) else None
+    return str(error.get("code") or "") if isinstance(error, dict) else ""
 
 
 class OpenAICompatAdapter(Adapter):

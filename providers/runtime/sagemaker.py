@@ -46,6 +46,7 @@ from providers.runtime.base import (
     ToolCallDelta,
     Usage,
     count_tokens,
+    counted_usage,
 )
 from providers.runtime.http import HttpClient, Response
 from providers.runtime.openai_compat import function_tools, message_json
@@ -76,7 +77,7 @@ def _sts_error(body: Any) -> str:
 def _usage(data: Any, request: ChatRequest, text: str) -> Usage:
     if isinstance(data, dict) and ("prompt_tokens" in data or "completion_tokens" in data):
         return Usage(int(data.get("prompt_tokens") or 0), int(data.get("completion_tokens") or 0))
-    return Usage(sum(count_tokens(m.text()) for m in request.messages), count_tokens(text), True)
+    return counted_usage(request, text)
 
 
 class SageMakerAdapter(AwsAdapter):

@@ -40,7 +40,7 @@ from providers.runtime.base import (
     ToolCallDelta,
     Usage,
     Validation,
-    count_tokens,
+    counted_usage,
 )
 from providers.runtime.http import HttpClient, Response
 from providers.runtime.openai_compat import function_tools
@@ -168,8 +168,7 @@ def _usage(data: Any, request: ChatRequest, text: str) -> Usage:
     usage = data.get("usage") if isinstance(data, dict) else None
     if isinstance(usage, dict) and ("input_tokens" in usage or "output_tokens" in usage):
         return Usage(int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0))
-    prompt = sum(count_tokens(m.text()) for m in request.messages)
-    return Usage(prompt, count_tokens(text), counted=True)
+    return counted_usage(request, text)
 
 
 def _finish(reason: Any) -> str | None:

@@ -30,21 +30,11 @@ from providers.runtime.base import (
     Validation,
 )
 from providers.runtime.http import Response
-from providers.runtime.openai_compat import OpenAICompatAdapter
+from providers.runtime.openai_compat import OpenAICompatAdapter, error_code
 
 MAX_EMBED_BATCH = 16
 SINGLE_TEXT_EMBEDDERS = frozenset({"tao-8k"})
 VALIDATE_MAX_TOKENS = 5
-
-
-def error_code(response: Response) -> str:
-    """The `error.code` of an OpenAI-shaped error body ("" when there is none)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    error = body.get("error") if isinstance(body, dict) else None
-    return str(error.get("code") or "") if isinstance(error, dict) else ""
 
 
 class WenxinAdapter(OpenAICompatAdapter):
