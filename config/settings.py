@@ -150,9 +150,11 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-invocations": {"task": "invocations.sweep_stuck_jobs", "schedule": 60.0},
     "sweep-stuck-validations": {"task": "providers.sweep_stuck_validations", "schedule": 60.0},
 }
-# A job still queued / running after this many seconds is presumed lost and queued again.
+# A job still queued after JOB_QUEUED_TIMEOUT seconds is presumed lost and queued again; a running
+# job holds a lease its worker renews every third of JOB_LEASE_SECONDS, and is presumed lost (to
+# be claimed again) only once that lease has run out: a live job is never run twice.
 JOB_QUEUED_TIMEOUT = env.int("JOB_QUEUED_TIMEOUT", default=300)
-JOB_RUNNING_TIMEOUT = env.int("JOB_RUNNING_TIMEOUT", default=900)
+JOB_LEASE_SECONDS = env.float("JOB_LEASE_SECONDS", default=60.0)
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
 # Load balancing: seconds an entry rests after a rate limit (or quota) answer, and after any other
 # failure another entry could fix (401/403, 5xx, timeout). Dify's are 60 and 10.

@@ -13,9 +13,11 @@ import base64
 import contextlib
 import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import redis
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, OperationalError, connection, transaction
@@ -105,18 +107,25 @@ def _store_audio(tenant_id: int, request: dict[str, Any]) -> dict[str, Any]:
 
 
 def _claim(invocation_id: int) -> Invocation | None:
-    """queued/running -> running, and the row as it now is, in one statement (UPDATE ...
-    RETURNING, which PostgreSQL and SQLite 3.35+ both have); None when it already finished."""
+    """queued (or running with its lease run out: its worker died) -> running, with a lease,
+    and the row as it now is, in one statement (UPDATE ... RETURNING, which PostgreSQL and SQLite
+    3.35+ both have); None when it finished or a live worker runs it."""
     table = connection.ops.quote_name(Invocation._meta.db_table)
+    now = timezone.now()
+    at = connection.ops.adapt_datetimefield_value
     claimed = Invocation.objects.raw(
-        f"UPDATE {table} SET status = %s, started_at = %s, attempts = attempts + 1 "  # noqa: S608 - the table name is ours
-        "WHERE id = %s AND status IN (%s, %s) RETURNING *",
+        f"UPDATE {table} SET status = %s, started_at = %s, lease_until = %s, "  # noqa: S608 - the table name is ours
+        "attempts = attempts + 1 WHERE id = %s AND (status = %s OR (status = %s AND "
+        "(lease_until < %s OR (lease_until IS NULL AND started_at < %s)))) RETURNING *",
         [
             JobStatus.RUNNING,
-            connection.ops.adapt_datetimefield_value(timezone.now()),
+            at(now),
+            at(jobs.lease_end()),
             invocation_id,
             JobStatus.QUEUED,
             JobStatus.RUNNING,
+            at(now),
+            at(now - timedelta(seconds=settings.JOB_LEASE_SECONDS)),
         ],
     )
     return next(iter(claimed), None)
@@ -147,6 +156,11 @@ def invocation_run(
     invocation = _claim(invocation_id)
     if invocation is None:
         return
+    with jobs.LEASES.held(Invocation, invocation.pk):
+        _run(invocation, hold_minute, hold_tokens)
+
+
+def _run(invocation: Invocation, hold_minute: int | None, hold_tokens: int) -> None:
     hold = None
     if invocation.api_key_id is not None and hold_minute is not None and hold_tokens:
         hold = limits.TokenHold(invocation.api_key_id, hold_minute, hold_tokens)

@@ -1,21 +1,30 @@
 """What validation and invocation jobs share: the stuck-job sweep, and how a job ends when
 something unexpected breaks inside it. Each app sweeps and finishes its own rows with these.
 
-Redis redelivers an unacknowledged task after its visibility timeout; the sweep is the second net,
-driven by the database rows: a job queued past `JOB_QUEUED_TIMEOUT` or running past
-`JOB_RUNNING_TIMEOUT` is queued again, up to `JOB_MAX_ATTEMPTS` tries, then failed as `lost`.
-Running it twice is harmless: every change is a conditional update on the status it saw.
+A worker claims a job (queued -> running) with a lease, `lease_until`, which `LEASES` renews while
+the job runs: a running job whose lease has run out is one whose worker died. Only such a job, or
+a queued one, can be claimed; so a task delivered twice (Redis redelivers an unacknowledged task
+after its visibility timeout) or re-sent by the sweep never runs a live job a second time.
+
+The sweep is the second net, driven by the database rows: a job queued past `JOB_QUEUED_TIMEOUT`,
+or running with its lease run out, is queued again, up to `JOB_MAX_ATTEMPTS` tries, then failed
+as `lost`. Running it twice is harmless: every change is a conditional update on the status it saw.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import threading
+import time
 import traceback
-from collections.abc import Callable, Iterable
-from datetime import timedelta
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import connections, models
 from django.db.models import Q
 from django.utils import timezone
 
@@ -29,16 +38,84 @@ MAX_MESSAGE = 300
 LOST_MESSAGE = "The job was lost by its workers too many times."
 
 
+def lease_end() -> datetime:
+    return timezone.now() + timedelta(seconds=settings.JOB_LEASE_SECONDS)
+
+
+def lapsed(now: datetime) -> Q:
+    """Running jobs whose worker is gone: their lease ran out (or, from before leases, they
+    started a lease's length ago and never had one)."""
+    lease = timedelta(seconds=settings.JOB_LEASE_SECONDS)
+    return Q(status=JobStatus.RUNNING, lease_until__lt=now) | Q(
+        status=JobStatus.RUNNING, lease_until__isnull=True, started_at__lt=now - lease
+    )
+
+
+def claimable(now: datetime) -> Q:
+    """The jobs a worker may claim: queued ones, and running ones whose worker is gone."""
+    return Q(status=JobStatus.QUEUED) | lapsed(now)
+
+
+class Leases:
+    """The jobs this process runs, whose leases one thread renews every third of
+    JOB_LEASE_SECONDS (one UPDATE per job model, whatever the number of jobs)."""
+
+    def __init__(self) -> None:
+        self._held: Counter[tuple[type[models.Model], int]] = Counter()
+        self._lock = threading.Lock()
+        self._pid = 0  # the process whose renewing thread runs (a fork starts its own)
+
+    @contextlib.contextmanager
+    def held(self, model: type[models.Model], pk: int) -> Iterator[None]:
+        """Keep `model` row `pk`'s lease while the block runs."""
+        key = (model, pk)
+        with self._lock:
+            self._held[key] += 1
+            if self._pid != os.getpid():
+                self._pid = os.getpid()
+                threading.Thread(target=self._renew_forever, name="job-leases", daemon=True).start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._held[key] -= 1
+                if self._held[key] <= 0:
+                    del self._held[key]
+
+    def renew(self) -> None:
+        with self._lock:
+            by_model: dict[type[models.Model], list[int]] = {}
+            for model, pk in self._held:
+                by_model.setdefault(model, []).append(pk)
+        for model, pks in by_model.items():
+            model.objects.filter(pk__in=pks, status=JobStatus.RUNNING).update(
+                lease_until=lease_end()
+            )
+
+    def _renew_forever(self) -> None:
+        pid = os.getpid()
+        while self._pid == pid:
+            time.sleep(settings.JOB_LEASE_SECONDS / 3)
+            try:
+                self.renew()
+            except Exception:  # the database away for a while: the next round tries again
+                logger.exception("Renewing the leases of running jobs failed.")
+            finally:
+                connections.close_all()  # this thread's own connections, not kept idle
+
+
+LEASES = Leases()
+
+
 def _stuck(model: type[models.Model]) -> list:
     now = timezone.now()
     queued_before = now - timedelta(seconds=settings.JOB_QUEUED_TIMEOUT)
-    running_before = now - timedelta(seconds=settings.JOB_RUNNING_TIMEOUT)
     return list(
         model.objects.filter(
             # started_at is also when a sweep last re-sent a queued job
             Q(status=JobStatus.QUEUED, started_at__isnull=True, created_at__lt=queued_before)
             | Q(status=JobStatus.QUEUED, started_at__lt=queued_before)
-            | Q(status=JobStatus.RUNNING, started_at__lt=running_before)
+            | lapsed(now)
         ).only("pk", "attempts", "status")[:500]
     )
 

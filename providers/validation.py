@@ -76,18 +76,33 @@ def validation_create(
 
 
 def _claim(job: ValidationJob) -> bool:
-    """queued/running -> running, once per delivery; False when the job already finished."""
-    claimed = ValidationJob.objects.filter(
-        pk=job.pk, status__in=(JobStatus.QUEUED, JobStatus.RUNNING)
-    ).update(status=JobStatus.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1)
+    """queued (or running with its lease run out) -> running, with a lease; False when the job
+    finished or a live worker runs it."""
+    now = timezone.now()
+    claimed = (
+        ValidationJob.objects.filter(pk=job.pk)
+        .filter(jobs.claimable(now))
+        .update(
+            status=JobStatus.RUNNING,
+            started_at=now,
+            lease_until=jobs.lease_end(),
+            attempts=F("attempts") + 1,
+        )
+    )
     return bool(claimed)
 
 
 def validation_run(*, job_id: int) -> None:
-    """Run one validation job (idempotent: a finished job is left alone)."""
+    """Run one validation job (idempotent: a finished job, or one a live worker runs, is left
+    alone)."""
     job = ValidationJob.objects.filter(pk=job_id).first()
     if job is None or not _claim(job):
         return
+    with jobs.LEASES.held(ValidationJob, job.pk):
+        _run(job)
+
+
+def _run(job: ValidationJob) -> None:
     target = job.target
     started = time.perf_counter()
     details: dict = {}
