@@ -244,6 +244,18 @@ PROVIDER_CATALOG_DIRS = [
 API_KEY_LAST_USED_RESOLUTION = env.int("API_KEY_LAST_USED_RESOLUTION", default=60)  # seconds
 HEALTHCHECK_TIMEOUT = env.float("HEALTHCHECK_TIMEOUT", default=1.0)  # seconds per check
 
+# --- Brute-force limits (tenants/throttling.py) -----------------------------------------------
+# A login is refused (429) for the rest of the window once an account, or a client address, has
+# failed this many times in it; so is any API key from an address with this many failed keys.
+LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=5)
+LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=20)
+LOGIN_FAILURE_WINDOW = env.int("LOGIN_FAILURE_WINDOW", default=900)  # seconds
+API_KEY_FAILURES_PER_ADDRESS = env.int("API_KEY_FAILURES_PER_ADDRESS", default=20)
+API_KEY_FAILURE_WINDOW = env.int("API_KEY_FAILURE_WINDOW", default=300)  # seconds
+# The client's address is REMOTE_ADDR; behind N reverse proxies that each append to
+# X-Forwarded-For, set N and it is the address the outermost of them saw.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
 # --- Outbound calls (SSRF guard) --------------------------------------------------------------
 # Every call to a model backend connects only to addresses this policy allows, checked after DNS
 # (providers/runtime/netguard.py). Cloud metadata, link-local, multicast and the like are always

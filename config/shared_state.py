@@ -40,10 +40,25 @@ def read_together(keys: list[str]) -> Iterator[None]:
     except redis.RedisError:
         values = [None] * len(keys)
     _read_together.found = {k: v.decode() for k, v in zip(keys, values, strict=True) if v}
+    _read_together.asked = frozenset(keys)
     try:
         yield
     finally:
         _read_together.found = {}
+        _read_together.asked = frozenset()
+
+
+def read(key: str) -> str | None:
+    """A key's value: from the enclosing `read_together` when it read the key (no round trip),
+    else from Redis; None when the key is missing or Redis cannot say."""
+    if key in getattr(_read_together, "asked", ()):
+        return _read_together.found.get(key)
+    try:
+        found = client().get(key)
+    except redis.RedisError as exc:
+        logger.warning("Shared state %s unavailable: %s", key, exc)
+        return None
+    return found.decode() if found else None
 
 
 def version(key: str) -> str | None:

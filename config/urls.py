@@ -8,10 +8,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from config.health import healthz
 from invocations import pages as invocation_pages
 from providers import views as provider_views
+from tenants import login, web
 from tenants import pages as tenant_pages
-from tenants import web
 
 provider = "settings/model-providers/<slug:provider>"
+admin.site.login_form = login.AdminLoginForm
 
 settings_pages = [
     path("", RedirectView.as_view(pattern_name="settings-providers"), name="settings"),
@@ -72,8 +73,14 @@ def api_not_found(request: HttpRequest) -> JsonResponse:
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="settings-providers"), name="home"),
     path("healthz", healthz, name="healthz"),
+    # Before admin.site.urls: the admin's own login, answering 429 while locked out.
+    path("admin/login/", login.refused_while_locked(admin.site.login)),
     path("admin/", admin.site.urls),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path(
+        "accounts/login/",
+        login.refused_while_locked(auth_views.LoginView.as_view(form_class=login.LoginForm)),
+        name="login",
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("settings/", include(settings_pages)),

@@ -38,6 +38,7 @@ from providers.models import JobStatus
 from providers.runtime import base as rt
 from providers.runtime.openai_compat import OpenAICompatAdapter
 from tenants import services as tenant_services
+from tenants import throttling
 from tenants.models import ApiKey
 from tenants.principals import Perm, Principal
 
@@ -244,8 +245,11 @@ def authenticate(environ: dict[str, Any]) -> Principal:
             kind="invalid_request_error",
             code="missing_api_key",
         )
+    address = throttling.client_address(environ)
+    throttling.api_key_check(address)
     api_key = tenant_services.api_key_authenticate(raw_key=raw)
     if api_key is None:
+        throttling.api_key_failed(address)
         raise GatewayError(
             401, "Unknown or revoked API key.", kind="invalid_request_error", code="invalid_api_key"
         )
@@ -679,8 +683,12 @@ class Gateway:
                 405, f"{path} takes {wanted}.", kind="invalid_request_error",
                 code="method_not_allowed", allow=wanted,
             )  # fmt: skip
-        # The API keys' and (for a key seen before) its workspace's cache versions, in one read.
-        versions = [tenant_services.KEYS_VERSION]
+        # The API keys' and (for a key seen before) its workspace's cache versions, and the
+        # address's failed keys, in one read.
+        versions = [
+            tenant_services.KEYS_VERSION,
+            throttling.api_key_failures_key(throttling.client_address(environ)),
+        ]
         tenant_id = tenant_services.known_tenant_id(_raw_key(environ))
         if tenant_id is not None:
             versions.append(balancing.version_key(tenant_id))

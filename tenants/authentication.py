@@ -8,7 +8,8 @@ from django.contrib.auth.models import AnonymousUser
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from tenants import selectors, services
+from config import shared_state
+from tenants import selectors, services, throttling
 from tenants.principals import Principal
 
 SESSION_TENANT_KEY = "tenant_id"
@@ -33,8 +34,14 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         raw_key = raw_key.strip()
         if not raw_key:
             raise exceptions.AuthenticationFailed("The Authorization header has no key.")
-        api_key = services.api_key_authenticate(raw_key=raw_key)
+        # The address's failed keys are read with the keys' cache version: no extra round trip.
+        address = throttling.client_address(request.META)
+        reads = [services.KEYS_VERSION, throttling.api_key_failures_key(address)]
+        with shared_state.read_together(reads):
+            throttling.api_key_check(address)
+            api_key = services.api_key_authenticate(raw_key=raw_key)
         if api_key is None:
+            throttling.api_key_failed(address)
             raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
         return ApiKeyUser(), Principal.for_api_key(api_key)
 

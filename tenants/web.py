@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from config import errors
@@ -59,4 +60,8 @@ def switch_workspace(request: HttpRequest) -> HttpResponse:
     except errors.NotFound:
         return redirect("settings-providers")
     request.session[SESSION_TENANT_KEY] = membership.tenant_id
-    return redirect(request.POST.get("next") or "settings-providers")
+    wanted = request.POST.get("next", "")
+    same_site = url_has_allowed_host_and_scheme(
+        wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return redirect(wanted if wanted and same_site else "settings-providers")
