@@ -121,10 +121,32 @@ LOGIN_REDIRECT_URL = "settings-providers"
 LOGOUT_REDIRECT_URL = "login"
 LOCALE_PATHS = [BASE_DIR / "locale"]
 
-# Production hardening: on unless DEBUG, each can be turned off behind a TLS-terminating proxy.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
-CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+
+# Production hardening (`manage.py check --deploy` is clean): HTTPS only, HSTS and Secure cookies,
+# on unless DEBUG. An empty value means unset. scripts/run, serving plain http on this machine,
+# turns them off unless the environment or .env says otherwise.
+def _on_unless_debug(name: str) -> bool:
+    return env.bool(name) if env.str(name, default="") else not DEBUG
+
+
+SECURE_SSL_REDIRECT = _on_unless_debug("SECURE_SSL_REDIRECT")
+SECURE_HSTS_SECONDS = (
+    env.int("SECURE_HSTS_SECONDS")
+    if env.str("SECURE_HSTS_SECONDS", default="")
+    else (0 if DEBUG else 365 * 24 * 3600)
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _on_unless_debug("SECURE_HSTS_INCLUDE_SUBDOMAINS")
+# Asks browsers' preload lists to carry the domain: a promise only its owner can make, so opt-in.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = _on_unless_debug("SESSION_COOKIE_SECURE")
+CSRF_COOKIE_SECURE = _on_unless_debug("CSRF_COOKIE_SECURE")
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips a client's own): trust it.
+# Anywhere else a client could claim https with it, so opt-in.
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https")
+    if env.bool("SECURE_PROXY_SSL_HEADER", default=False)
+    else None
+)
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
