@@ -263,6 +263,8 @@ PROVIDER_CATALOG_DIRS = [
 # --- Product settings -------------------------------------------------------------------------
 API_KEY_LAST_USED_RESOLUTION = env.int("API_KEY_LAST_USED_RESOLUTION", default=60)  # seconds
 HEALTHCHECK_TIMEOUT = env.float("HEALTHCHECK_TIMEOUT", default=1.0)  # seconds per check
+# Requests with this in their X-Healthz-Token header see /healthz's details (empty: none do).
+HEALTHZ_TOKEN = env.str("HEALTHZ_TOKEN", default="")
 
 # --- Outbound calls (SSRF guard) --------------------------------------------------------------
 # Every call to a model backend connects only to addresses this policy allows, checked after DNS

@@ -7,8 +7,9 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.setdefault("MASTER_KEYS", "Vp3xQQiyphcu1vjjKtlEVt1dzDNyGktFBlmXOzOoaHQ=")
 os.environ.setdefault("LOG_FORMAT", "text")
 # Tests speak plain http, as scripts/run serves: no redirect to https, cookies sent over http.
-for _name in ("SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"):
-    os.environ.setdefault(_name, "false")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("SESSION_COOKIE_SECURE", "false")
+os.environ.setdefault("CSRF_COOKIE_SECURE", "false")
 
 from config.settings import *  # noqa: F403
 
