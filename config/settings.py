@@ -188,9 +188,10 @@ UPSTREAM_CALL_DEADLINE = env.int("UPSTREAM_CALL_DEADLINE", default=600)
 # The OpenAI-compatible gateway (/v1): the largest request body it reads (images come inline, as
 # data: URLs), and how long its calls' usage rows may wait in memory before they are written.
 GATEWAY_MAX_BODY = env.int("GATEWAY_MAX_BODY", default=32 * 1024 * 1024)
-# The largest body /api/v1 reads (Django's default, 2.5 MB, is short of a transcription's 25 MB of
-# audio in base64); a larger one is a 413.
-DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("API_MAX_BODY", default=36 * 1024 * 1024)
+# The largest body POST /api/v1/invocations reads: a transcription's 25 MB of audio is 33.4 MB in
+# base64 (images come inline too). Everything else keeps Django's DATA_UPLOAD_MAX_MEMORY_SIZE
+# (2.5 MB). A larger body is a JSON 413.
+INVOCATION_MAX_BODY = env.int("INVOCATION_MAX_BODY", default=36 * 1024 * 1024)
 GATEWAY_USAGE_FLUSH_SECONDS = env.float("GATEWAY_USAGE_FLUSH_SECONDS", default=0.5)
 
 # --- REST API ---------------------------------------------------------------------------------
