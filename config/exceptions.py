@@ -8,13 +8,16 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
 from config import errors
 
 logger = logging.getLogger(__name__)
+
+TOO_LARGE = {"code": "too_large", "message": "The request body is too large."}
 
 
 def _field_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -48,10 +51,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         headers = {"Retry-After": str(max(1, math.ceil(retry_after)))} if retry_after else {}
         return Response({"error": body}, status=exc.http_status, headers=headers)
     if isinstance(exc, RequestDataTooBig):
-        return Response(
-            {"error": {"code": "too_large", "message": "The request body is too large."}},
-            status=413,
-        )
+        return Response({"error": TOO_LARGE}, status=413)
     if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
         return Response({"error": {"code": "invalid", "message": str(exc)}}, status=400)
     if isinstance(exc, Http404):
@@ -82,3 +82,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             headers=headers,
         )
     return None  # Django's 500 handling; the traceback goes to the (redacting) log.
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's 400 handler, for what fails before a view (a middleware reading a body past
+    DATA_UPLOAD_MAX_MEMORY_SIZE, a Host not allowed): under /api/ the API's JSON, else the page."""
+    if not request.path.startswith("/api/"):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        return JsonResponse({"error": TOO_LARGE}, status=413)
+    return JsonResponse({"error": {"code": "bad_request", "message": "Bad request."}}, status=400)

@@ -6,14 +6,16 @@ it cannot be encoded as UTF-8, so it would break every page and response showing
 from __future__ import annotations
 
 import codecs
+import io
 import json
 import math
 import re
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import BaseParser, JSONParser
 
 
 def _finite(text: str) -> float:
@@ -49,6 +51,25 @@ class FiniteJSONParser(JSONParser):
             raise ParseError(f"JSON parse error - {exc}") from exc
         except RecursionError as exc:
             raise ParseError("JSON parse error - nested too deeply.") from exc
+
+
+class InlineMediaJSONParser(BaseParser):
+    """FiniteJSONParser's JSON, up to INVOCATION_MAX_BODY bytes instead of Django's
+    DATA_UPLOAD_MAX_MEMORY_SIZE, for the endpoint that takes audio and images inline. Not a
+    JSONParser: DRF gives those `request.body`, read under Django's limit; this reads the stream.
+    A larger body is RequestDataTooBig (the API's JSON 413)."""
+
+    media_type = "application/json"
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        limit = settings.INVOCATION_MAX_BODY
+        request = parser_context["request"]
+        if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
+            raise RequestDataTooBig(f"The request body is larger than {limit} bytes.")
+        body = stream.read(limit + 1)
+        if len(body) > limit:
+            raise RequestDataTooBig(f"The request body is larger than {limit} bytes.")
+        return FiniteJSONParser().parse(io.BytesIO(body), media_type, parser_context)
 
 
 def _no_constant(name: str) -> Any:

@@ -121,10 +121,32 @@ LOGIN_REDIRECT_URL = "settings-providers"
 LOGOUT_REDIRECT_URL = "login"
 LOCALE_PATHS = [BASE_DIR / "locale"]
 
-# Production hardening: on unless DEBUG, each can be turned off behind a TLS-terminating proxy.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
-CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+
+# Production hardening (`manage.py check --deploy` is clean): HTTPS only, HSTS and Secure cookies,
+# on unless DEBUG. An empty value means unset. scripts/run, serving plain http on this machine,
+# turns them off unless the environment or .env says otherwise.
+def _on_unless_debug(name: str) -> bool:
+    return env.bool(name) if env.str(name, default="") else not DEBUG
+
+
+SECURE_SSL_REDIRECT = _on_unless_debug("SECURE_SSL_REDIRECT")
+SECURE_HSTS_SECONDS = (
+    env.int("SECURE_HSTS_SECONDS")
+    if env.str("SECURE_HSTS_SECONDS", default="")
+    else (0 if DEBUG else 365 * 24 * 3600)
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _on_unless_debug("SECURE_HSTS_INCLUDE_SUBDOMAINS")
+# Asks browsers' preload lists to carry the domain: a promise only its owner can make, so opt-in.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = _on_unless_debug("SESSION_COOKIE_SECURE")
+CSRF_COOKIE_SECURE = _on_unless_debug("CSRF_COOKIE_SECURE")
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips a client's own): trust it.
+# Anywhere else a client could claim https with it, so opt-in.
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https")
+    if env.bool("SECURE_PROXY_SSL_HEADER", default=False)
+    else None
+)
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -168,9 +190,10 @@ UPSTREAM_CALL_DEADLINE = env.int("UPSTREAM_CALL_DEADLINE", default=600)
 # The OpenAI-compatible gateway (/v1): the largest request body it reads (images come inline, as
 # data: URLs), and how long its calls' usage rows may wait in memory before they are written.
 GATEWAY_MAX_BODY = env.int("GATEWAY_MAX_BODY", default=32 * 1024 * 1024)
-# The largest body /api/v1 reads (Django's default, 2.5 MB, is short of a transcription's 25 MB of
-# audio in base64); a larger one is a 413.
-DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("API_MAX_BODY", default=36 * 1024 * 1024)
+# The largest body POST /api/v1/invocations reads: a transcription's 25 MB of audio is 33.4 MB in
+# base64 (images come inline too). Everything else keeps Django's DATA_UPLOAD_MAX_MEMORY_SIZE
+# (2.5 MB). A larger body is a JSON 413.
+INVOCATION_MAX_BODY = env.int("INVOCATION_MAX_BODY", default=36 * 1024 * 1024)
 GATEWAY_USAGE_FLUSH_SECONDS = env.float("GATEWAY_USAGE_FLUSH_SECONDS", default=0.5)
 
 # --- REST API ---------------------------------------------------------------------------------
@@ -243,6 +266,8 @@ PROVIDER_CATALOG_DIRS = [
 # --- Product settings -------------------------------------------------------------------------
 API_KEY_LAST_USED_RESOLUTION = env.int("API_KEY_LAST_USED_RESOLUTION", default=60)  # seconds
 HEALTHCHECK_TIMEOUT = env.float("HEALTHCHECK_TIMEOUT", default=1.0)  # seconds per check
+# Requests with this in their X-Healthz-Token header see /healthz's details (empty: none do).
+HEALTHZ_TOKEN = env.str("HEALTHZ_TOKEN", default="")
 
 # --- Brute-force limits (tenants/throttling.py) -----------------------------------------------
 # A login is refused (429) for the rest of the window once an account, or a client address, has

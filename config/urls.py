@@ -70,6 +70,8 @@ def api_not_found(request: HttpRequest) -> JsonResponse:
     )
 
 
+handler400 = "config.exceptions.bad_request"
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="settings-providers"), name="home"),
     path("healthz", healthz, name="healthz"),

@@ -17,8 +17,8 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config import errors
-from invocations import services, usage
+from config import errors, parsers
+from invocations import codec, services, usage
 from invocations.models import Invocation
 from providers.api import MODEL_TYPES
 from providers.models import JobStatus
@@ -26,7 +26,6 @@ from tenants.api import TenantApi
 from tenants.principals import Perm
 
 MAX_WAIT = 30.0
-MAX_AUDIO_BYTES = 25 * 1024 * 1024
 # The only types a tts invocation's audio is served as (inline, so a page can play it). The type
 # comes from the backend's reply, so anything else (text/html with a script, say) is served as
 # an opaque download: never rendered on our origin.
@@ -127,7 +126,7 @@ class TranscriptionInput(serializers.Serializer):
             raise serializers.ValidationError("Not valid base64.") from exc
         if not decoded:
             raise serializers.ValidationError("The audio is empty.")
-        if len(decoded) > MAX_AUDIO_BYTES:
+        if len(decoded) > codec.MAX_AUDIO_BYTES:
             raise serializers.ValidationError("The audio is larger than 25 MB.")
         return value
 
@@ -275,6 +274,8 @@ class InvocationPagination(LimitOffsetPagination):
 
 
 class InvocationListApi(InvocationApi):
+    parser_classes = [parsers.InlineMediaJSONParser]  # audio and images come inline: 36 MB
+
     @extend_schema(
         request=InvocationInput,
         parameters=[WAIT_PARAMETER],

@@ -11,6 +11,9 @@ from typing import Any
 from config import errors
 from providers.runtime import base as rt
 
+# The largest audio file a transcription takes, on the API and the gateway alike (OpenAI's).
+MAX_AUDIO_BYTES = 25 * 1024 * 1024
+
 
 def chat_request(data: Mapping[str, Any]) -> rt.ChatRequest:
     messages = []

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.files.uploadhandler import MemoryFileUploadHandler, TemporaryFileUploadHandler
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from django.http.request import split_domain_port, validate_host
@@ -551,11 +552,21 @@ def _multipart(call: Call) -> tuple[dict[str, str], dict[str, tuple[str, bytes]]
     handlers = [MemoryFileUploadHandler(), TemporaryFileUploadHandler()]
     try:
         fields, files = MultiPartParser(environ, environ["wsgi.input"], handlers).parse()
-    except (MultiPartParserError, ValueError) as exc:
+    except RequestDataTooBig as exc:  # the fields besides the file past DATA_UPLOAD_MAX_MEMORY_SIZE
+        raise GatewayError(
+            413, "The form fields besides the file are too large.", kind="invalid_request_error"
+        ) from exc
+    except (MultiPartParserError, TooManyFieldsSent, TooManyFilesSent, ValueError) as exc:
         raise openai_wire.invalid("file", f"The multipart body is not valid: {exc}") from exc
     found = {}
     for name, upload in files.items():
         with upload:
+            if upload.size > codec.MAX_AUDIO_BYTES:
+                raise GatewayError(
+                    413,
+                    f"The file is larger than 25 MB ({codec.MAX_AUDIO_BYTES} bytes).",
+                    kind="invalid_request_error",
+                )
             found[name] = (upload.name or "audio", upload.read())
     return fields.dict(), found
 

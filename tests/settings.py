@@ -6,6 +6,10 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 # A fixed Fernet key: tests must be repeatable; production keys come from the environment.
 os.environ.setdefault("MASTER_KEYS", "Vp3xQQiyphcu1vjjKtlEVt1dzDNyGktFBlmXOzOoaHQ=")
 os.environ.setdefault("LOG_FORMAT", "text")
+# Tests speak plain http, as scripts/run serves: no redirect to https, cookies sent over http.
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("SESSION_COOKIE_SECURE", "false")
+os.environ.setdefault("CSRF_COOKIE_SECURE", "false")
 
 from config.settings import *  # noqa: F403
 

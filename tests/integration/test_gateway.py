@@ -19,11 +19,12 @@ import openai
 import pytest
 from rest_framework.test import APIClient
 
+from invocations import codec
 from invocations.models import Invocation
 from providers import selectors, services
 from tenants import services as tenant_services
 from tests.fakes.anthropic_server import AnthropicFake
-from tests.fakes.base import embed_text, text_in_wav
+from tests.fakes.base import embed_text, text_in_wav, wav_with_text
 from tests.fakes.jina_server import JinaFake
 from tests.fakes.ollama_server import OllamaFake
 from tests.fakes.openai_server import OpenAIFake
@@ -615,6 +616,39 @@ def test_gateway_calls_are_listed_with_their_source_and_time(client, tenant) -> 
     listed = api.get("/api/v1/invocations?source=gateway").json()["results"]
     assert [(i["id"], i["source"]) for i in listed] == [(row.pk, "gateway")]
     assert api.get("/api/v1/invocations?source=job").json()["results"] == []
+
+
+def test_transcriptions_take_25_mb_and_refuse_more_in_openais_shape(client, web) -> None:
+    """OpenAI's limit: a 25 MB file is heard, a larger one is a 413; form fields past Django's
+    2.5 MB are a 413 too (they were a 500). Each in OpenAI's error JSON."""
+    rate = 8000  # wav_with_text's: two bytes a frame
+    seconds = (codec.MAX_AUDIO_BYTES - 1000) // (2 * rate)
+    largest = wav_with_text("big", seconds=seconds, rate=rate)
+    assert codec.MAX_AUDIO_BYTES - 20_000 < len(largest) <= codec.MAX_AUDIO_BYTES
+    heard = client.audio.transcriptions.create(
+        model="openai/whisper-1", file=("big.wav", largest, "audio/wav")
+    )
+    assert heard.text == "big"
+    headers = {"Authorization": f"Bearer {client.api_key}"}
+    too_big = httpx.post(
+        f"{web}/v1/audio/transcriptions",
+        headers=headers,
+        data={"model": "openai/whisper-1"},
+        files={"file": ("big.wav", largest + b"\x00" * 20_000, "audio/wav")},
+        timeout=60,
+    )
+    assert too_big.status_code == 413
+    assert too_big.json()["error"]["type"] == "invalid_request_error"
+    assert "25 MB" in too_big.json()["error"]["message"]
+    long_prompt = httpx.post(
+        f"{web}/v1/audio/transcriptions",
+        headers=headers,
+        data={"model": "openai/whisper-1", "prompt": "x" * 2_700_000},
+        files={"file": ("a.wav", wav_with_text("hi"), "audio/wav")},
+        timeout=60,
+    )
+    assert long_prompt.status_code == 413
+    assert long_prompt.json()["error"]["type"] == "invalid_request_error"
 
 
 def test_small_refusals_in_openais_shape(client, web) -> None:

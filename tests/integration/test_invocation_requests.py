@@ -248,7 +248,7 @@ def test_a_lone_surrogate_is_refused_at_the_door(client, key_client) -> None:
 
 
 def test_a_body_too_large_is_a_json_413(client, settings) -> None:
-    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    settings.INVOCATION_MAX_BODY = 1000
     body = {
         "model_type": "llm",
         "input": {"messages": [{"role": "user", "content": "x" * 2000}]},
