@@ -223,7 +223,7 @@ class AnthropicAdapter(Adapter):
         except ValueError as exc:
             raise errors.UpstreamUnavailable(
                 f"The backend answered {response.status_code} with a body that is not JSON: "
-                f"{self.http.bounded(response.text[:200])}"
+                f"{self.http.bounded(response.text, 200)}"
             ) from exc
 
     # --- chat ---------------------------------------------------------------------------------
@@ -316,7 +316,7 @@ class AnthropicAdapter(Adapter):
             if isinstance(data, dict) and data.get("type") == "error":
                 raise self._stream_error(data)
             raise errors.UpstreamUnavailable(
-                f"The backend's reply has no content: {self.http.bounded(json.dumps(data)[:200])}"
+                f"The backend's reply has no content: {self.http.bounded(json.dumps(data), 200)}"
             )
         texts: list[str] = []
         calls: list[ToolCall] = []
@@ -431,7 +431,7 @@ class AnthropicAdapter(Adapter):
             rows = data.get("data") if isinstance(data, dict) else None
             if not isinstance(rows, list):
                 raise errors.UpstreamUnavailable(
-                    f"The model list has no data: {self.http.bounded(json.dumps(data)[:200])}"
+                    f"The model list has no data: {self.http.bounded(json.dumps(data), 200)}"
                 )
             found.extend(
                 DiscoveredModel(model=row["id"], model_type="llm", details=row)

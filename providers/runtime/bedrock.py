@@ -299,7 +299,7 @@ class BedrockAdapter(AwsAdapter):
         message = (data.get("output") or {}).get("message")
         if not isinstance(message, dict):
             raise errors.UpstreamUnavailable(
-                f"Bedrock's reply has no message: {self.http.bounded(json.dumps(data)[:200])}"
+                f"Bedrock's reply has no message: {self.http.bounded(json.dumps(data), 200)}"
             )
         texts, calls = [], []
         for block in message.get("content") or ():
@@ -401,7 +401,7 @@ class BedrockAdapter(AwsAdapter):
         except ValueError as exc:
             raise errors.UpstreamUnavailable(
                 f"Bedrock answered with a body that is not JSON: "
-                f"{self.http.bounded(response.text[:200])}"
+                f"{self.http.bounded(response.text, 200)}"
             ) from exc
         counted = response.headers.get("X-Amzn-Bedrock-Input-Token-Count")
         return data, int(counted) if counted and counted.isdigit() else None

@@ -217,7 +217,7 @@ class CohereAdapter(Adapter):
         message = data.get("message") if isinstance(data, dict) else None
         if not isinstance(message, dict):
             raise errors.UpstreamUnavailable(
-                f"Cohere's reply has no message: {self.http.bounded(json.dumps(data)[:200])}"
+                f"Cohere's reply has no message: {self.http.bounded(json.dumps(data), 200)}"
             )
         text = _text_of(message.get("content"))
         calls = tuple(

@@ -371,7 +371,12 @@ class GenerativeAdapter(Adapter):
         blocked = self._blocked(data)
         if blocked:
             raise blocked
-        candidates = data.get("candidates") or [{}]
+        candidates = data.get("candidates")
+        if not candidates or not isinstance(candidates, list):
+            raise errors.UpstreamUnavailable(
+                f"Google's reply has no candidates: {self.http.bounded(json.dumps(data), 200)}",
+                code="bad_response",
+            )
         candidate = candidates[0]
         parts = (candidate.get("content") or {}).get("parts") or []
         text, calls = self._text(parts), self._calls(parts, 0)
@@ -397,7 +402,9 @@ class GenerativeAdapter(Adapter):
         calls = 0
         finish: str | None = None
         last: Mapping[str, Any] = {}
+        events = 0
         for _, payload in self.http.sse(response):
+            events += 1
             data = self.http.parse(payload)
             if not isinstance(data, dict):
                 continue
@@ -421,6 +428,10 @@ class GenerativeAdapter(Adapter):
                 if candidate.get("finishReason"):
                     reason = str(candidate["finishReason"])
                     finish = FINISH_REASONS.get(reason, reason.lower())
+        if not events:
+            raise errors.UpstreamUnavailable(
+                "Google's answer to a streamed call is not a stream of events.", code="bad_response"
+            )
         if finish is None:
             raise errors.UpstreamConnection("Google's stream ended before its finishReason.")
         yield ChatChunk(

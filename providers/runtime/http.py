@@ -348,9 +348,7 @@ class HttpClient:
             if signed[name] not in self._derived:
                 self._derived.append(signed[name])
                 self._derived.append(signed[name].split(" ", 1)[-1])
-        for value in signed.values():
-            if not isinstance(value, str) or not _HEADER_VALUE.match(value):
-                raise _unsendable_header()
+        _check_header_values(signed)
         redirects = self._redirects.new(
             remove_headers_on_redirect=[*self._redirects.remove_headers_on_redirect, *added]
         )
@@ -361,12 +359,14 @@ class HttpClient:
             return path
         return f"{self.base_url}/{path.lstrip('/')}"
 
-    def bounded(self, text: str) -> str:
+    def bounded(self, text: str, limit: int = MAX_MESSAGE) -> str:
+        """`text` on one line, its secrets masked, then cut to `limit` characters (cut after
+        masking: a secret cut in two would no longer be found)."""
         secrets = self.secrets
         if self._derived:
             secrets = sorted({*secrets, *self._derived}, key=len, reverse=True)
         text = scrub_values(" ".join(str(text).split()), secrets)
-        return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+        return text if len(text) <= limit else text[: limit - 1] + "…"
 
     def error_for(self, response: Response) -> errors.UpstreamError:
         status = response.status_code
@@ -426,13 +426,7 @@ class HttpClient:
             sent.setdefault("Content-Type", "application/x-www-form-urlencoded")
         elif data is not None:
             body = data if isinstance(data, bytes) else str(data).encode()
-        for value in sent.values():
-            if not isinstance(value, str) or not _HEADER_VALUE.match(value):
-                raise _unsendable_header()
-            try:
-                value.encode("latin-1")
-            except UnicodeEncodeError as exc:
-                raise _unsendable_header() from exc
+        _check_header_values(sent)
         return url, body, sent
 
     def request(
@@ -564,7 +558,7 @@ class HttpClient:
         except ValueError as exc:
             raise errors.UpstreamUnavailable(
                 f"The backend answered {response.status_code} with a body that is not JSON: "
-                f"{self.bounded(response.text[:200])}"
+                f"{self.bounded(response.text, 200)}"
             ) from exc
 
     def chunks(self, response: Response) -> Iterator[bytes]:
@@ -621,8 +615,20 @@ class HttpClient:
             return json.loads(payload)
         except ValueError as exc:
             raise errors.UpstreamUnavailable(
-                f"The backend sent a chunk that is not JSON: {self.bounded(payload[:200])}"
+                f"The backend sent a chunk that is not JSON: {self.bounded(payload, 200)}"
             ) from exc
+
+
+def _check_header_values(headers: Mapping[str, str]) -> None:
+    """What requests checks before sending a header, and what HTTP can carry (Latin-1): a
+    credential pasted with a line break or typed in another script is refused, not sent."""
+    for value in headers.values():
+        if not isinstance(value, str) or not _HEADER_VALUE.match(value):
+            raise _unsendable_header()
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError as exc:
+            raise _unsendable_header() from exc
 
 
 def _unsendable_header() -> errors.UpstreamBadRequest:

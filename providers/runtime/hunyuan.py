@@ -264,7 +264,7 @@ class HunyuanAdapter(Adapter):
             reply = read_json(self, response).get("Response")
             if not isinstance(reply, dict):
                 raise errors.UpstreamUnavailable(
-                    f"Hunyuan's answer has no Response: {self.http.bounded(str(reply)[:200])}"
+                    f"Hunyuan's answer has no Response: {self.http.bounded(str(reply), 200)}"
                 )
             if isinstance(reply.get("Error"), dict):
                 return self._failure(reply["Error"])
@@ -373,14 +373,14 @@ def read_json(adapter: Adapter, response: Response) -> dict[str, Any]:
     except ValueError as exc:
         raise errors.UpstreamUnavailable(
             f"The backend answered with a body that is not JSON: "
-            f"{adapter.http.bounded(response.text[:200])}"
+            f"{adapter.http.bounded(response.text, 200)}"
         ) from exc
     finally:
         response.close()
     if not isinstance(data, dict):
         raise errors.UpstreamUnavailable(
             "The backend answered with JSON that is no object: "
-            f"{adapter.http.bounded(str(data)[:200])}"
+            f"{adapter.http.bounded(str(data), 200)}"
         )
     return data
 

@@ -102,7 +102,7 @@ class JinaAdapter(Adapter):
             raise
         if not isinstance(data, dict):
             raise errors.UpstreamUnavailable(
-                f"The backend's reply is not a JSON object: {self.http.bounded(str(data)[:200])}"
+                f"The backend's reply is not a JSON object: {self.http.bounded(str(data), 200)}"
             )
         return data
 

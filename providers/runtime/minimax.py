@@ -115,7 +115,7 @@ class MinimaxAdapter(AnthropicAdapter):
             if not isinstance(rows, list) or len(rows) != len(chunk):
                 raise errors.UpstreamUnavailable(
                     f"Asked MiniMax for {len(chunk)} embeddings, got: "
-                    f"{self.http.bounded(json.dumps(data)[:200])}"
+                    f"{self.http.bounded(json.dumps(data), 200)}"
                 )
             vectors.extend(tuple(float(x) for x in row) for row in rows)
             tally.add(data.get("total_tokens"), chunk)

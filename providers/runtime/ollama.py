@@ -230,7 +230,7 @@ class OllamaAdapter(Adapter):
             if isinstance(data, dict) and data.get("error"):
                 raise self._failed(data)
             raise errors.UpstreamUnavailable(
-                f"The backend's reply has no message: {self.http.bounded(json.dumps(data)[:200])}"
+                f"The backend's reply has no message: {self.http.bounded(json.dumps(data), 200)}"
             )
         if "message" in data:
             message = data.get("message") or {}

@@ -176,7 +176,7 @@ class OpenAICompatAdapter(Adapter):
         choices = data.get("choices") if isinstance(data, dict) else None
         if not choices:
             raise errors.UpstreamUnavailable(
-                f"The backend's reply has no choices: {self.http.bounded(json.dumps(data)[:200])}"
+                f"The backend's reply has no choices: {self.http.bounded(json.dumps(data), 200)}"
             )
         return data, choices[0]
 

@@ -199,7 +199,7 @@ class SageMakerAdapter(AwsAdapter):
         if not choices:
             raise errors.UpstreamUnavailable(
                 "The endpoint's reply is no chat completion: "
-                f"{self.http.bounded(json.dumps(data)[:200])}"
+                f"{self.http.bounded(json.dumps(data), 200)}"
             )
         message = choices[0].get("message") or {}
         text = message.get("content") or ""

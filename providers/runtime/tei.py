@@ -81,7 +81,7 @@ class TEIAdapter(Adapter):
         except ValueError as exc:
             raise errors.UpstreamUnavailable(
                 f"The backend answered {response.status_code} with a body that is not JSON: "
-                f"{self.http.bounded(response.text[:200])}"
+                f"{self.http.bounded(response.text, 200)}"
             ) from exc
 
     @staticmethod

@@ -261,7 +261,7 @@ class TongyiAdapter(Adapter):
         choices = (data.get("output") or {}).get("choices") if isinstance(data, dict) else None
         if not choices:
             raise errors.UpstreamUnavailable(
-                f"DashScope's reply has no choices: {self.http.bounded(json.dumps(data)[:200])}"
+                f"DashScope's reply has no choices: {self.http.bounded(json.dumps(data), 200)}"
             )
         choice = choices[0]
         message = choice.get("message") or {}
@@ -411,6 +411,6 @@ class TongyiAdapter(Adapter):
             timeouts=self.endpoint.timeouts,
             retry=self.endpoint.retry,
             secrets=self.http.secrets,
-            error_message=lambda body: str(body)[:200],
+            error_message=str,  # cut to length after masking, by the client
         )
         return client.request("GET", url).content

@@ -98,7 +98,7 @@ def parse_service_account(value: str) -> dict[str, Any]:
     if not text.startswith("{"):
         try:
             text = base64.b64decode(text + "=" * (-len(text) % 4), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
+        except (binascii.Error, ValueError):  # ValueError: characters base64 has not
             raise _invalid_key("it is neither JSON nor base64 of JSON") from None
     try:
         info = json.loads(text)
@@ -109,6 +109,9 @@ def parse_service_account(value: str) -> dict[str, Any]:
     missing = [k for k in ("client_email", "private_key") if not info.get(k)]
     if missing:
         raise _invalid_key(f"it has no {' or '.join(missing)}")
+    token_uri = info.get("token_uri")
+    if token_uri is not None and not str(token_uri)[:8].lower().startswith(("https://", "http://")):
+        raise _invalid_key("its token_uri is not an http(s) URL")
     return info
 
 

@@ -173,7 +173,7 @@ class XinferenceAdapter(OpenAICompatAdapter):
         if not isinstance(data, dict) or "model_type" not in data:
             raise errors.UpstreamUnavailable(
                 f"The server's description of {uid!r} has no model_type: "
-                f"{self.http.bounded(str(data)[:200])}"
+                f"{self.http.bounded(str(data), 200)}"
             )
         return data
 

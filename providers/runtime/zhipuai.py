@@ -247,7 +247,7 @@ class ZhipuAIAdapter(OpenAICompatAdapter):
             if len(rows) != len(chunk):
                 raise errors.UpstreamUnavailable(
                     f"Asked Zhipu for {len(chunk)} embeddings, got {len(rows)}: "
-                    f"{self.http.bounded(json.dumps(data)[:200])}"
+                    f"{self.http.bounded(json.dumps(data), 200)}"
                 )
             vectors.extend(tuple(float(x) for x in row["embedding"]) for row in rows)
             usage = data.get("usage") or {}

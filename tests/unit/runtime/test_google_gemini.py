@@ -24,6 +24,7 @@ from providers.runtime.base import (
 )
 from providers.runtime.google_gemini import SKIP_SIGNATURE, GeminiAdapter
 from providers.runtime.http import RetryPolicy, Timeouts
+from tests.fakes.base import FakeServer, Reply
 from tests.fakes.google_gemini_server import SIGNATURE, SPEC, GeminiFake
 
 CATALOG = Path(__file__).resolve().parents[3] / "providers" / "catalog"
@@ -330,3 +331,26 @@ def test_the_catalog_form_reaches_the_fake_through_its_spec(settings) -> None:
         aimed = GeminiAdapter(SPEC.aim(where, served.url), http.pool())
         assert aimed.validate("gemini-flash-lite-latest", "llm").details
         assert served.received[-1].header("x-goog-api-key") == "AIza-sample-key"
+
+
+class NotGemini(FakeServer):
+    """A server at the Gemini URL that answers any JSON: not Google's shape."""
+
+    def __init__(self) -> None:
+        super().__init__(api_key=None)
+        self.route("POST", "/v1beta/models/{call}", lambda request: Reply(body={"echo": "x"}))
+
+
+def test_a_reply_without_candidates_is_not_an_answer() -> None:
+    """An empty answer would pass a check of the wrong server: it is a typed protocol error,
+    plain and streamed."""
+    with NotGemini() as server:
+        wrong = adapter(server)
+        for call in (
+            lambda: wrong.validate("gemini-2.5-flash", "llm"),
+            lambda: wrong.chat("gemini-2.5-flash", ask("hello")),
+            lambda: list(wrong.stream("gemini-2.5-flash", ask("hello"))),
+        ):
+            with pytest.raises(errors.UpstreamUnavailable) as caught:
+                call()
+            assert caught.value.code == "bad_response"

@@ -312,3 +312,17 @@ def test_the_catalog_form_reaches_the_fake_through_its_spec(settings) -> None:
             aimed.validate(model, model_type)
         aimed.validate(CLAUDE, "llm")
         assert len(served.token_requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("ключ🔑", "neither JSON nor base64 of JSON"),
+        (json.dumps({**service_account(), "token_uri": "file:///etc/passwd"}), "token_uri"),
+        (json.dumps({**service_account(), "token_uri": "gopher://127.0.0.1:6379/_x"}), "token_uri"),
+    ],
+)
+def test_a_key_that_cannot_be_used_is_a_field_error(value, problem) -> None:
+    with pytest.raises(errors.InvalidInput) as refused:
+        parse_service_account(value)
+    assert problem in refused.value.fields["service_account_key"][0]

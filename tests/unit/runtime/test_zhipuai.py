@@ -24,6 +24,7 @@ from providers.runtime.base import (
 from providers.runtime.http import RetryPolicy, Timeouts
 from providers.runtime.tokens import TokenCache
 from providers.runtime.zhipuai import TOKEN_SECONDS, ZhipuAIAdapter
+from tests.fakes.base import FakeServer, Reply
 from tests.fakes.zhipuai_server import PREFIX, ZhipuFake, vector
 
 KEY_ID, SECRET = "a1b2c3d4e5f6", "s3cretPartOfTheKey"
@@ -332,3 +333,28 @@ def test_timeouts_and_dropped_streams(fake) -> None:
     fake.fail("drop_stream")
     with pytest.raises(errors.UpstreamConnection):
         list(adapter(fake).stream(LLM, ask("a b c d e f")))
+
+
+class EchoingServer(FakeServer):
+    """Answers 200 with the Authorization header it got, in a body long enough to be cut."""
+
+    def __init__(self) -> None:
+        super().__init__(api_key=None)
+        self.route(
+            "POST",
+            PREFIX + "/chat/completions",
+            lambda request: Reply(body={"echo": "x" * 150 + request.header("authorization")}),
+        )
+
+
+def test_a_signed_token_quoted_in_an_error_is_masked_even_where_the_quote_is_cut() -> None:
+    """The JWT made from the key is a working login for minutes: it is masked before the
+    backend's words are cut to length, so no part of it shows."""
+    with EchoingServer() as server:
+        made = adapter(server)
+        with pytest.raises(errors.UpstreamUnavailable) as caught:
+            made.chat("glm-5-turbo", ask("hello"))
+        token = made.http.derived_secrets()[-1]
+        assert token.startswith("eyJ")
+        assert token[:20] not in str(caught.value)
+        assert "***" in str(caught.value)
