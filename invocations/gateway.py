@@ -29,7 +29,7 @@ from django.core.files.uploadhandler import MemoryFileUploadHandler, TemporaryFi
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from django.http.request import split_domain_port, validate_host
 
-from config import errors, query_text, shared_state
+from config import errors, parsers, query_text, shared_state
 from invocations import codec, limits, openai_wire
 from invocations.models import Invocation, Source
 from invocations.recorder import recorder
@@ -549,6 +549,9 @@ def _multipart(call: Call) -> tuple[dict[str, str], dict[str, tuple[str, bytes]]
         fields, files = MultiPartParser(environ, environ["wsgi.input"], handlers).parse()
     except (MultiPartParserError, ValueError) as exc:
         raise openai_wire.invalid("file", f"The multipart body is not valid: {exc}") from exc
+    for name, value in fields.items():
+        if problem := parsers.text_problem(name) or parsers.text_problem(value):
+            raise openai_wire.invalid(name[:64], f"The form field {name[:64]!r} {problem}.")
     found = {}
     for name, upload in files.items():
         with upload:

@@ -103,14 +103,16 @@ def test_fragments_answer_404_or_400_never_500(
     assert ProviderCredential.objects.filter(id=ids["mine"], tenant=tenant).exists()
 
 
-def _gateway(tenant, path: str, body: bytes = b"", query: str = "") -> tuple[int, dict]:
+def _gateway(
+    tenant, path: str, body: bytes = b"", query: str = "", content_type: str = "application/json"
+) -> tuple[int, dict]:
     """One call through the /v1 gateway's WSGI app, in this process (so on the test's database)."""
     _, key = tenant_services.api_key_create(tenant=tenant, name="gw", scopes=["invoke", "read"])
     environ = {
         "REQUEST_METHOD": "POST" if body else "GET",
         "PATH_INFO": path,
         "QUERY_STRING": query,
-        "CONTENT_TYPE": "application/json",
+        "CONTENT_TYPE": content_type,
         "CONTENT_LENGTH": str(len(body)),
         "HTTP_AUTHORIZATION": f"Bearer {key}",
         "wsgi.input": io.BytesIO(body),
@@ -302,3 +304,25 @@ def test_a_well_formed_tool_call_is_queued_in_openais_shape(key_client, openai) 
     )
     assert response.status_code == 202, response.content
     assert Invocation.objects.get().request["messages"][1]["tool_calls"] == [call]
+
+
+@pytest.mark.parametrize("field", ["model", "prompt"])
+def test_a_nul_in_a_gateway_form_field_is_a_400(tenant, field) -> None:
+    form = {"model": "openai/whisper-1", "prompt": "p", field: "a\x00b"}
+    boundary = "b0undary"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        for name, value in form.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n'
+        f"Content-Type: audio/wav\r\n\r\nRIFF....\r\n--{boundary}--\r\n"
+    )
+    status, body = _gateway(
+        tenant,
+        "/v1/audio/transcriptions",
+        "".join(parts).encode(),
+        content_type=f"multipart/form-data; boundary={boundary}",
+    )
+    assert status == 400, body
+    assert (body["error"]["param"], "NUL" in body["error"]["message"]) == (field, True)
