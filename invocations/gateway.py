@@ -29,7 +29,7 @@ from django.core.files.uploadhandler import MemoryFileUploadHandler, TemporaryFi
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from django.http.request import split_domain_port, validate_host
 
-from config import errors, parsers, query_text, shared_state
+from config import errors, parsers, shared_state, text_input
 from invocations import codec, limits, openai_wire
 from invocations.models import Invocation, Source
 from invocations.recorder import recorder
@@ -668,7 +668,7 @@ class Gateway:
 
     def serve(self, environ: dict[str, Any], start_response: StartResponse, path: str) -> Any:
         _check_host(environ)
-        problem = query_text.query_problem(environ.get("QUERY_STRING", ""))
+        problem = text_input.query_problem(environ.get("QUERY_STRING", ""))
         if problem:
             raise GatewayError(400, problem, kind="invalid_request_error", code="invalid_query")
         method = environ.get("REQUEST_METHOD", "GET")

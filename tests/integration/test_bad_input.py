@@ -326,3 +326,21 @@ def test_a_nul_in_a_gateway_form_field_is_a_400(tenant, field) -> None:
     )
     assert status == 400, body
     assert (body["error"]["param"], "NUL" in body["error"]["message"]) == (field, True)
+
+
+@pytest.mark.parametrize(
+    ("url", "form"),
+    [
+        (f"{P}/openai/setup", {"name": "a\x00", "openai_api_key": "sk-test-000000000000"}),
+        (f"{P}/openai/setup", {"name": "n", "openai_api_key": "sk-secret\x00000000"}),
+        (f"{P}/openai/models/add", {"model": "m\x00", "model_type": "llm"}),
+        ("/settings/api-keys/create", {"name": "k\x00"}),
+        ("/settings/members/invite", {"username\x00": "x"}),
+    ],
+)
+def test_a_nul_in_a_page_form_is_a_400_and_saves_nothing(session_client, tenant, url, form):
+    response = session_client(tenant, Role.OWNER).post(url, form)
+    assert response.status_code == 400, response.content[:300]
+    assert b"NUL" in response.content
+    assert b"sk-secret" not in response.content
+    assert not ProviderCredential.objects.exists()
