@@ -53,6 +53,21 @@ SAFE_AUDIO_TYPES = frozenset(
 # --- Input, one shape per model type ------------------------------------------------------------
 
 
+class FunctionCallInput(serializers.Serializer):
+    name = serializers.RegexField(r"^[a-zA-Z0-9_-]{1,64}$")
+    arguments = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="The arguments, a JSON string."
+    )
+
+
+class ToolCallInput(serializers.Serializer):
+    """A tool call an assistant message made earlier, in OpenAI's shape."""
+
+    id = serializers.CharField(required=False, allow_blank=True, default="", max_length=128)
+    type = serializers.ChoiceField(choices=["function"], required=False, default="function")
+    function = FunctionCallInput()
+
+
 class MessageInput(serializers.Serializer):
     role = serializers.ChoiceField(choices=["system", "user", "assistant", "tool"])
     content = serializers.JSONField(
@@ -60,7 +75,7 @@ class MessageInput(serializers.Serializer):
         help_text='Text, or parts: [{"type": "text", "text"}, {"type": "image_url", '
         '"image_url": {"url"}}]',
     )
-    tool_calls = serializers.ListField(child=serializers.DictField(), required=False)
+    tool_calls = ToolCallInput(many=True, required=False)
     tool_call_id = serializers.CharField(required=False)
 
     def validate_content(self, value: Any) -> Any:

@@ -30,7 +30,7 @@ from django.core.files.uploadhandler import MemoryFileUploadHandler, TemporaryFi
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from django.http.request import split_domain_port, validate_host
 
-from config import errors, shared_state
+from config import errors, parsers, shared_state, text_input
 from invocations import codec, limits, openai_wire
 from invocations.models import Invocation, Source
 from invocations.recorder import recorder
@@ -558,6 +558,9 @@ def _multipart(call: Call) -> tuple[dict[str, str], dict[str, tuple[str, bytes]]
         ) from exc
     except (MultiPartParserError, TooManyFieldsSent, TooManyFilesSent, ValueError) as exc:
         raise openai_wire.invalid("file", f"The multipart body is not valid: {exc}") from exc
+    for name, value in fields.items():
+        if problem := parsers.text_problem(name) or parsers.text_problem(value):
+            raise openai_wire.invalid(name[:64], f"The form field {name[:64]!r} {problem}.")
     found = {}
     for name, upload in files.items():
         with upload:
@@ -680,6 +683,9 @@ class Gateway:
 
     def serve(self, environ: dict[str, Any], start_response: StartResponse, path: str) -> Any:
         _check_host(environ)
+        problem = text_input.query_problem(environ.get("QUERY_STRING", ""))
+        if problem:
+            raise GatewayError(400, problem, kind="invalid_request_error", code="invalid_query")
         method = environ.get("REQUEST_METHOD", "GET")
         handler = POSTS.get(path)
         is_models = path == MODELS or path.startswith(MODELS + "/")

@@ -58,7 +58,7 @@ def parse_json(body: bytes) -> dict[str, Any]:
     """The request body as a JSON object, as strict as the API's (config/parsers.py)."""
     try:
         data = parsers.loads(body.decode("utf-8"))
-    except (ValueError, RecursionError) as exc:
+    except ValueError as exc:
         raise errors.InvalidInput(
             f"The body is not valid JSON: {str(exc)[:200]}", code="parse_error"
         ) from exc

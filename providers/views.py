@@ -18,7 +18,7 @@ from config import errors
 from providers import credentials, selectors, services, validation
 from providers.models import CheckStatus, ProviderCredential
 from providers.schema import MODEL_TYPES, FormField, ProviderManifest
-from tenants.web import require_change, workspace_page
+from tenants.web import id_param, require_change, workspace_page
 
 DEFAULT_TYPES = [t for t in MODEL_TYPES if t != "moderation"]
 POLL_STATUSES = {CheckStatus.VALIDATING}
@@ -138,10 +138,10 @@ def provider_setup(request: HttpRequest, provider: str) -> HttpResponse:
     """The set-up dialog: named credentials (activate, edit) and the form to add or edit one."""
     manifest = selectors.manifest_get(provider)
     editing = None
-    credential_id = request.GET.get("credential") or request.POST.get("credential")
-    if credential_id:
+    credential_id = id_param(request, "credential")
+    if credential_id is not None:
         editing = selectors.credential_get(
-            tenant=request.tenant, provider=provider, credential_id=int(credential_id)
+            tenant=request.tenant, provider=provider, credential_id=credential_id
         )
     if request.method == "GET":
         return render(
@@ -198,6 +198,8 @@ def credential_action(
         services.credential_delete(credential=credential, actor=request.principal)
     elif action == "validate":
         validation.validation_queue(target=credential)
+    else:
+        raise errors.NotFound(f"No action {action!r} on a credential.")
     manifest = selectors.manifest_get(provider)
     response = render(request, "providers/_setup.html", _setup_context(request, manifest))
     return _triggers(response, "defaults-changed", f"card-{provider}")
@@ -226,6 +228,8 @@ def model_action(request: HttpRequest, provider: str, model_id: str, action: str
         services.custom_model_delete(custom=view.custom_model, actor=request.principal)
     elif action == "validate" and view.custom_model is not None:
         validation.validation_queue(target=view.custom_model)
+    elif action not in {"delete", "validate"}:
+        raise errors.NotFound(f"No action {action!r} on a model.")
     return _triggers(provider_models(request, provider), "defaults-changed", f"card-{provider}")
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
@@ -20,7 +20,10 @@ from tenants.principals import Perm, Principal
 
 
 def workspace_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Login required; sets request.tenant, request.principal and request.can_change."""
+    """Login required; sets request.tenant, request.principal and request.can_change.
+
+    A fragment asked for something the workspace does not have (another workspace's id, an
+    unknown provider or model) is a 404, and a malformed request a 400, never a 500."""
 
     @login_required
     @wraps(view)
@@ -33,9 +36,27 @@ def workspace_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
         request.tenant = membership.tenant
         request.principal = Principal.for_member(membership)
         request.can_change = request.principal.can(Perm.CHANGE_SETTINGS)
-        return view(request, *args, **kwargs)
+        try:
+            return view(request, *args, **kwargs)
+        except errors.NotFound as exc:
+            raise Http404(exc.message) from exc
+        except errors.InvalidInput as exc:
+            return HttpResponseBadRequest(exc.message, content_type="text/plain; charset=utf-8")
 
     return wrapped
+
+
+def id_param(request: HttpRequest, name: str) -> int | None:
+    """An id from the query string or form (None when absent); InvalidInput when not a number."""
+    raw = request.GET.get(name) or request.POST.get(name)
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise errors.InvalidInput(
+            f"{name} must be a number.", fields={name: ["Not a number."]}
+        ) from None
 
 
 def require_change(request: HttpRequest) -> None:

@@ -194,7 +194,7 @@ def test_control_characters_are_refused_in_form_values(client, xinference) -> No
             "model_type": "llm",
             "credentials": {
                 "server_url": xinference.url,
-                "model_uid": "qwen\u0000",
+                "model_uid": "qwen\u0007",
                 "api_key": BROKEN_KEY,
             },
         },
@@ -202,6 +202,14 @@ def test_control_characters_are_refused_in_form_values(client, xinference) -> No
     )
     assert response.status_code == 400
     assert set(response.json()["error"]["fields"]) == {"model_uid", "api_key"}
+    # A NUL is refused sooner, by the JSON parser (config/parsers.py), which names where it is.
+    response = client.post(
+        "/api/v1/model-providers/xinference/models",
+        {"model": "m", "model_type": "llm", "credentials": {"model_uid": "qwen\u0000"}},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "credentials.model_uid" in response.json()["error"]["message"]
 
 
 def test_a_validation_lost_for_good_leaves_its_target_invalid(client, xinference, settings) -> None:
