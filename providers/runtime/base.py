@@ -78,6 +78,15 @@ class Tool:
     parameters: Mapping[str, Any] = field(default_factory=dict)  # JSON Schema
 
 
+# What a chat call's body builder sets itself: never taken from ChatRequest.parameters.
+RESERVED_PARAMETERS = frozenset(
+    {
+        "model", "messages", "prompt", "input", "stream", "stream_options", "tools",
+        "tool_choice", "functions", "function_call", "n", "best_of",
+    }
+)  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
     messages: tuple[Message, ...]
@@ -90,6 +99,15 @@ class ChatRequest:
     @property
     def system(self) -> str:
         return "\n\n".join(m.text() for m in self.messages if m.role == "system")
+
+    @property
+    def sampling(self) -> dict[str, Any]:
+        """The parameters a body builder may pass on: set ones, none that it sets itself."""
+        return {
+            k: v
+            for k, v in self.parameters.items()
+            if v is not None and k not in RESERVED_PARAMETERS
+        }
 
     @property
     def max_tokens(self) -> int | None:

@@ -161,7 +161,7 @@ class OpenAICompatAdapter(Adapter):
         body: dict[str, Any] = {
             "model": self.model_name(model),
             "prompt": self.prompt(request),
-            **{k: v for k, v in request.parameters.items() if v is not None},
+            **request.sampling,
         }
         if request.stop:
             body["stop"] = list(request.stop)
@@ -253,7 +253,7 @@ class OpenAICompatAdapter(Adapter):
         body: dict[str, Any] = {
             "model": self.model_name(model),
             "messages": [message_json(m) for m in request.messages],
-            **{k: v for k, v in request.parameters.items() if v is not None},
+            **request.sampling,
         }
         if request.stop:
             body["stop"] = list(request.stop)

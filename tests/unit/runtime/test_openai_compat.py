@@ -260,3 +260,24 @@ def test_a_backend_that_ignores_stream_still_gives_its_answer() -> None:
         assert result.usage.prompt_tokens == 4  # the reply's usage (the fake counts words)
         assert not result.usage.counted
         assert streamless.received[-1].json()["stream"] is True  # we did ask for a stream
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_parameters_cannot_replace_what_the_body_sets_itself(fake, stream) -> None:
+    """A second net behind the API's check: parameters never overwrite model or messages, and
+    never switch streaming on or off."""
+    sneaky = {"model": "gpt-5", "messages": [], "stream": not stream, "n": 9, "temperature": 0.2}
+    body = adapter(fake).chat_body("gpt-4o-mini", ask("hi", parameters=sneaky), stream=stream)
+    assert body["model"] == "gpt-4o-mini"
+    assert body["messages"][1] == {"role": "user", "content": "hi"}
+    assert body.get("stream", False) is stream
+    assert "n" not in body
+    assert body["temperature"] == 0.2
+    prompt = adapter(fake).completion_body(
+        "davinci-002", ask("hi", parameters=sneaky), stream=False
+    )
+    assert (prompt["model"], "stream" in prompt, "messages" in prompt) == (
+        "davinci-002",
+        False,
+        False,
+    )
