@@ -1,10 +1,11 @@
 """Invocations: accept a model call as a job, run it in a worker, record result, usage and cost.
 
 `invocation_create` checks everything it can before queueing (input shape, the model exists, is
-enabled and configured), so a bad request is a 400/404/409 and nothing is queued. The worker
-routes the call again (settings may have changed meanwhile: `providers.routing` balances it over
-the model's entries, cools failing ones down and falls back), and stores what came back and who
-answered. Chat is streamed inside the worker to record time to first token.
+enabled and configured, takes the parameters given), so a bad request is a 400/404/409 and nothing
+is queued. The worker routes the call again (settings may have changed meanwhile:
+`providers.routing` balances it over the model's entries, cools failing ones down and falls
+back), and stores what came back and who answered. Chat is streamed inside the worker to record
+time to first token.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from config import errors
-from invocations import codec, limits, tasks
+from invocations import codec, limits, parameters, tasks
 from invocations.models import Invocation
-from providers import balancing, jobs, routing
+from providers import balancing, jobs, routing, selectors
 from providers.models import JobStatus
 from tenants.principals import Principal
 
@@ -64,6 +65,8 @@ def invocation_create(
     route = routing.route(
         tenant_id=tenant.pk, provider=provider, model_type=model_type, model=model
     )  # NotFound / Conflict before anything is queued
+    if model_type == "llm":
+        _check_parameters(route, request.get("parameters") or {})
     hold = limits.admit(tenant, principal.api_key, lambda: codec.estimate(model_type, request))
     held = (hold.minute, hold.tokens) if hold else ()
     try:
@@ -90,6 +93,14 @@ def invocation_create(
         # the same key raced in
         return Invocation.objects.get(tenant=tenant, idempotency_key=idempotency_key), False
     return invocation, True
+
+
+def _check_parameters(route: routing.Route, given: dict[str, Any]) -> None:
+    """The chat parameters against the model's rules: a custom model's own (the provider's
+    manifest has none for it) are the common sampling settings."""
+    predefined = selectors.manifest_get(route.provider).predefined("llm", route.model)
+    custom = any(entry.custom_model_id for entry in route.entries)
+    parameters.check(given, () if custom or predefined is None else predefined.parameter_rules)
 
 
 def _store_audio(tenant_id: int, request: dict[str, Any]) -> dict[str, Any]:

@@ -220,7 +220,7 @@ def test_deep_json_is_a_400_on_the_api_and_at_the_gateway(tenant, key_client, de
 
 def test_json_just_within_the_depth_limit_is_taken(key_client, openai) -> None:
     nested = "[" * (parsers.MAX_DEPTH - 4) + "]" * (parsers.MAX_DEPTH - 4)
-    body = _chat_body(parameters={"a": json.loads(nested)})
+    body = _chat_body(response_format={"a": json.loads(nested)})  # a parameter must be known
     response = key_client().post("/api/v1/invocations", body, format="json")
     assert response.status_code == 202, response.content
 

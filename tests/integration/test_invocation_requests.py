@@ -296,3 +296,57 @@ def test_calls_in_flight_hold_tokens_against_the_per_minute_limit(client, tenant
     assert len(admitted) + len(refused) == 16
     assert "hold" in refused[0].json()["error"]["message"]
     assert int(refused[0]["Retry-After"]) >= 1
+
+
+def test_parameters_the_model_does_not_take_are_a_400_and_queue_nothing(client, tenant) -> None:
+    """The audit's case: `model` among an enabled model's parameters would have called another
+    model at this one's price; `stream`, `messages`, `tools`, `n` would have changed the call."""
+    chat = {"role": "user", "content": "x"}
+    given = {"model": "gpt-5", "messages": [], "stream": False, "tools": [], "n": 3, "seed": 1}
+    response = post(
+        client,
+        {
+            "model_type": "llm",
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "input": {"messages": [chat], "parameters": {**given, "max_tokens": 99_999}},
+        },
+    )
+    assert response.status_code == 400, response.content
+    fields = response.json()["error"]["fields"]
+    assert set(fields) == {f"input.parameters.{name}" for name in [*given, "max_tokens"]}
+    assert fields["input.parameters.max_tokens"] == ["Give a number from 1 to 16384."]
+    assert not Invocation.objects.exists()
+
+    # The workspace's default model is held to its own rules too.
+    default = post(
+        client, {"model_type": "llm", "input": {"messages": [chat], "parameters": given}}
+    )
+    assert default.status_code == 400
+    assert not Invocation.objects.exists()
+
+
+def test_a_custom_model_takes_the_common_sampling_settings(client, tenant) -> None:
+    services.custom_model_create(
+        tenant=tenant,
+        provider="openai",
+        model="ft:gpt-4o-mini:acme::abc123",
+        model_type="llm",
+        values={"openai_api_key": "sk-test-000000000000"},
+        actor=None,
+    )
+    body = {"model_type": "llm", "provider": "openai", "model": "ft:gpt-4o-mini:acme::abc123"}
+    chat = [{"role": "user", "content": "x"}]
+    common = {"temperature": 1, "top_k": 5, "seed": 3, "stop": ["."], "max_tokens": 20}
+    accepted = post(client, {**body, "input": {"messages": chat, "parameters": common}})
+    assert accepted.status_code == 202, accepted.content
+    assert Invocation.objects.get().request["parameters"] == common
+    refused = post(
+        client, {**body, "input": {"messages": chat, "parameters": {"model": "gpt-5", "x": 1}}}
+    )
+    assert refused.status_code == 400
+    assert set(refused.json()["error"]["fields"]) == {
+        "input.parameters.model",
+        "input.parameters.x",
+    }
+    assert Invocation.objects.count() == 1

@@ -98,7 +98,7 @@ def test_chat_is_streamed_in_the_worker_with_usage_cost_and_timings(client, fake
         "gpt-4o-mini",
         {
             "messages": [{"role": "user", "content": "tell me a story"}],
-            "parameters": {"temperature": 0.1},
+            "parameters": {"temperature": 0.1, "top_p": 0.5, "max_tokens": 40},
         },
     )
     assert done["status"] == "succeeded", done
@@ -108,13 +108,35 @@ def test_chat_is_streamed_in_the_worker_with_usage_cost_and_timings(client, fake
     assert done["ttft_ms"] <= done["latency_ms"]
     sent = fake.received[-1].json()
     assert sent["stream"] is True
-    assert sent["temperature"] == 0.1
+    assert (sent["temperature"], sent["top_p"], sent["max_tokens"]) == (0.1, 0.5, 40)
     # gpt-4o-mini: $0.15 in, $0.60 out per 1M tokens.
     assert (
         Decimal(done["cost"])
         == (Decimal(4) * Decimal("0.15") + Decimal(6) * Decimal("0.60")) / 10**6
     )
     assert done["currency"] == "USD"
+
+
+def test_a_model_among_the_parameters_never_reaches_the_backend(client, fake) -> None:
+    """Issue 14 item 4: `parameters: {"model": "gpt-5"}` on gpt-4o-mini sent gpt-5 to the
+    backend at gpt-4o-mini's price. Now a 400: nothing is queued, nothing is sent."""
+    configure(client, fake)
+    sent_before = len(fake.received)
+    body = {
+        "model_type": "llm",
+        "provider": "openai",
+        "model": "gpt-4o-mini",
+        "input": {
+            "messages": [{"role": "user", "content": "hi"}],
+            "parameters": {"model": "gpt-5"},
+        },
+    }
+    response = client.post("/api/v1/invocations?wait=5", body, format="json")
+    assert response.status_code == 400, response.content
+    assert list(response.json()["error"]["fields"]) == ["input.parameters.model"]
+    assert not Invocation.objects.exists()
+    time.sleep(0.2)
+    assert len(fake.received) == sent_before
 
 
 def test_embeddings_rerank_free_audio_jobs(client, fake) -> None:
