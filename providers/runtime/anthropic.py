@@ -33,6 +33,7 @@ from providers.runtime.base import (
     ToolCall,
     ToolCallDelta,
     Usage,
+    arguments_object,
     counted_usage,
 )
 from providers.runtime.http import Response
@@ -99,14 +100,6 @@ def content_blocks(message: Message) -> list[dict[str, Any]]:
     return blocks
 
 
-def _tool_input(arguments: str) -> dict[str, Any]:
-    try:
-        value = json.loads(arguments) if arguments.strip() else {}
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def messages_json(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
     """Our messages as Anthropic turns: no system role, tool results inside user turns, and
     consecutive turns of one role merged (tool results must sit together after a tool_use)."""
@@ -127,7 +120,12 @@ def messages_json(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
             role = "assistant"
             blocks = content_blocks(message)
             blocks += [
-                {"type": "tool_use", "id": c.id, "name": c.name, "input": _tool_input(c.arguments)}
+                {
+                    "type": "tool_use",
+                    "id": c.id,
+                    "name": c.name,
+                    "input": arguments_object(c.arguments),
+                }
                 for c in message.tool_calls
             ]
         else:

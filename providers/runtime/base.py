@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -490,6 +491,16 @@ _mask_methods(Adapter)  # the shared `validate` (and the `unsupported` answers) 
 def count_tokens(text: str) -> int:
     """A rough count for backends that report no usage: ~4 characters a token, at least 1."""
     return max(1, (len(text) + 3) // 4) if text else 0
+
+
+def arguments_object(arguments: str) -> dict[str, Any]:
+    """A tool call's arguments (JSON text, as the model wrote it) as the object protocols that
+    carry them as objects want; text that is no JSON object gives {}."""
+    try:
+        value = json.loads(arguments) if arguments.strip() else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def counted_usage(request: ChatRequest, text: str) -> Usage:

@@ -36,6 +36,7 @@ from providers.runtime.base import (
     ToolCallDelta,
     Usage,
     Validation,
+    arguments_object,
     counted_usage,
 )
 
@@ -91,14 +92,6 @@ def content_blocks(message: Message) -> list[dict[str, Any]]:
     return blocks
 
 
-def _tool_input(arguments: str) -> dict[str, Any]:
-    try:
-        value = json.loads(arguments) if arguments.strip() else {}
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def messages_json(messages: Sequence[Message]) -> list[dict[str, Any]]:
     """Our messages as Converse turns: system apart, tool results in user turns, and turns of one
     role merged (Converse wants user and assistant to alternate)."""
@@ -119,7 +112,13 @@ def messages_json(messages: Sequence[Message]) -> list[dict[str, Any]]:
         elif message.role == "assistant":
             role = "assistant"
             blocks = content_blocks(message) + [
-                {"toolUse": {"toolUseId": c.id, "name": c.name, "input": _tool_input(c.arguments)}}
+                {
+                    "toolUse": {
+                        "toolUseId": c.id,
+                        "name": c.name,
+                        "input": arguments_object(c.arguments),
+                    }
+                }
                 for c in message.tool_calls
             ]
         else:

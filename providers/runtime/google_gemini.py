@@ -29,6 +29,7 @@ from providers.runtime.base import (
     ToolCall,
     ToolCallDelta,
     Usage,
+    arguments_object,
     counted_usage,
 )
 from providers.runtime.http import Response
@@ -100,14 +101,6 @@ def split_call_id(call_id: str) -> tuple[str, str]:
     return call, signature
 
 
-def _arguments(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text) if text.strip() else {}
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def _tool_result(text: str) -> dict[str, Any]:
     """A functionResponse's `response` must be an object: a JSON object passes as it is."""
     try:
@@ -130,7 +123,10 @@ def contents_json(messages: Sequence[Message]) -> list[dict[str, Any]]:
             for call in message.tool_calls:
                 call_id, signature = split_call_id(call.id)
                 names[call.id] = call.name
-                function: dict[str, Any] = {"name": call.name, "args": _arguments(call.arguments)}
+                function: dict[str, Any] = {
+                    "name": call.name,
+                    "args": arguments_object(call.arguments),
+                }
                 if call_id and not call_id.startswith(UNNAMED_CALL):
                     function["id"] = call_id
                 parts.append(

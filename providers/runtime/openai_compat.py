@@ -96,6 +96,19 @@ def _usage(data: Any, request: ChatRequest | None = None, text: str = "") -> Usa
     return Usage(prompt, count_tokens(text), counted=True)
 
 
+def tool_call_deltas(calls: Any) -> tuple[ToolCallDelta, ...]:
+    """The tool-call fragments of an OpenAI-shaped stream delta's `tool_calls`."""
+    return tuple(
+        ToolCallDelta(
+            index=int(c.get("index") or 0),
+            id=c.get("id") or "",
+            name=(c.get("function") or {}).get("name") or "",
+            arguments=(c.get("function") or {}).get("arguments") or "",
+        )
+        for c in calls or ()
+    )
+
+
 def error_code(response: Response) -> str:
     """The `error.code` of an OpenAI-shaped error body ("" when there is none)."""
     try:
@@ -311,15 +324,7 @@ class OpenAICompatAdapter(Adapter):
                 delta = choice.get("delta") or {}
                 text = delta.get("content") or ""
                 produced.append(text)
-                calls = tuple(
-                    ToolCallDelta(
-                        index=c.get("index", 0),
-                        id=c.get("id") or "",
-                        name=(c.get("function") or {}).get("name") or "",
-                        arguments=(c.get("function") or {}).get("arguments") or "",
-                    )
-                    for c in delta.get("tool_calls") or ()
-                )
+                calls = tool_call_deltas(delta.get("tool_calls"))
                 if text or calls or choice.get("finish_reason"):
                     yield ChatChunk(
                         text=text, tool_calls=calls, finish_reason=choice.get("finish_reason")

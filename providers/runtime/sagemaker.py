@@ -43,13 +43,12 @@ from providers.runtime.base import (
     RerankHit,
     RerankResult,
     ToolCall,
-    ToolCallDelta,
     Usage,
     count_tokens,
     counted_usage,
 )
 from providers.runtime.http import HttpClient, Response
-from providers.runtime.openai_compat import function_tools, message_json
+from providers.runtime.openai_compat import function_tools, message_json, tool_call_deltas
 from providers.runtime.tokens import TOKENS, TokenCache
 
 STS_BASE_URL = "https://sts.{region}.amazonaws.com"
@@ -268,15 +267,7 @@ class SageMakerAdapter(AwsAdapter):
                 delta = choice.get("delta") or {}
                 text = delta.get("content") or ""
                 produced.append(text)
-                calls = tuple(
-                    ToolCallDelta(
-                        index=c.get("index", 0),
-                        id=c.get("id") or "",
-                        name=(c.get("function") or {}).get("name") or "",
-                        arguments=(c.get("function") or {}).get("arguments") or "",
-                    )
-                    for c in delta.get("tool_calls") or ()
-                )
+                calls = tool_call_deltas(delta.get("tool_calls"))
                 finish = choice.get("finish_reason")
                 finished = finished or bool(finish)
                 if text or calls or finish:

@@ -37,13 +37,12 @@ from providers.runtime.base import (
     Speech,
     TokenTally,
     ToolCall,
-    ToolCallDelta,
     Usage,
     Validation,
     counted_usage,
 )
 from providers.runtime.http import HttpClient, Response
-from providers.runtime.openai_compat import function_tools
+from providers.runtime.openai_compat import function_tools, tool_call_deltas
 
 TEXT_PATH = "services/aigc/text-generation/generation"
 MULTIMODAL_PATH = "services/aigc/multimodal-generation/generation"
@@ -319,15 +318,7 @@ class TongyiAdapter(Adapter):
             choice = choices[0]
             message = choice.get("message") or {}
             text = _text(message.get("content"))
-            deltas = tuple(
-                ToolCallDelta(
-                    index=int(c.get("index") or 0),
-                    id=c.get("id") or "",
-                    name=(c.get("function") or {}).get("name") or "",
-                    arguments=(c.get("function") or {}).get("arguments") or "",
-                )
-                for c in message.get("tool_calls") or ()
-            )
+            deltas = tool_call_deltas(message.get("tool_calls"))
             produced.append(text)
             finish = _finish(choice.get("finish_reason"))
             if finish:
