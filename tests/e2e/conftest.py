@@ -101,3 +101,21 @@ def log_in(page: Page, username: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/settings/model-providers/")
+
+
+def assert_fits(page: Page, what: str = "") -> None:
+    """The page (and an open dialog) scroll no wider than the viewport: nothing is off screen
+    sideways at this width (issue 13: usable at 390 px)."""
+    widths = page.evaluate(
+        """() => {
+          const d = document.getElementById("dialog");
+          const open = d && d.open ? d.querySelector(".dialog-inner") : null;
+          return {
+            viewport: window.innerWidth,
+            page: document.documentElement.scrollWidth,
+            dialog: open ? open.scrollWidth - open.clientWidth : 0,
+          };
+        }"""
+    )
+    assert widths["page"] <= widths["viewport"], f"{what or page.url} scrolls sideways: {widths}"
+    assert widths["dialog"] <= 0, f"{what or page.url}: the dialog scrolls sideways: {widths}"
