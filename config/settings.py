@@ -179,6 +179,11 @@ CELERY_BEAT_SCHEDULE = {
 JOB_QUEUED_TIMEOUT = env.int("JOB_QUEUED_TIMEOUT", default=300)
 JOB_LEASE_SECONDS = env.float("JOB_LEASE_SECONDS", default=60.0)
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
+# Fairness: at most this many jobs of one workspace run at once across all workers; its others
+# wait in the queue, their tasks sent again every JOB_DEFER_SECONDS, so that a workspace whose
+# backend is slow cannot hold every worker thread (scripts/run starts 64).
+WORKSPACE_JOB_CONCURRENCY = env.int("WORKSPACE_JOB_CONCURRENCY", default=16)
+JOB_DEFER_SECONDS = env.float("JOB_DEFER_SECONDS", default=0.5)
 # Load balancing: seconds an entry rests after a rate limit (or quota) answer, and after any other
 # failure another entry could fix (401/403, 5xx, timeout). Dify's are 60 and 10.
 LB_COOLDOWN_RATE_LIMIT = env.float("LB_COOLDOWN_RATE_LIMIT", default=60.0)
@@ -188,6 +193,11 @@ UPSTREAM_TIMEOUT_MAX = env.int("UPSTREAM_TIMEOUT_MAX", default=600)
 # The longest one backend call may take in all (retries and a streamed answer included), seconds:
 # a backend that trickles a byte at a time is cut off here.
 UPSTREAM_CALL_DEADLINE = env.int("UPSTREAM_CALL_DEADLINE", default=600)
+# A job's own limit, past every call's deadline (a job may try a model's fallbacks in turn): the
+# soft limit ends the job as failed, the hard one ends its process. Celery enforces both in the
+# prefork pool only; in the threads pool scripts/run uses, the calls' deadlines are what end a job.
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("JOB_TIME_LIMIT", default=3 * UPSTREAM_CALL_DEADLINE + 60)
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 # The OpenAI-compatible gateway (/v1): the largest request body it reads (images come inline, as
 # data: URLs), and how long its calls' usage rows may wait in memory before they are written.
 GATEWAY_MAX_BODY = env.int("GATEWAY_MAX_BODY", default=32 * 1024 * 1024)

@@ -14,6 +14,7 @@ import base64
 import contextlib
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -85,7 +86,9 @@ def invocation_create(
                 request=request,
                 idempotency_key=idempotency_key or None,
             )
-            transaction.on_commit(lambda: tasks.run.delay(invocation.pk, *held))
+            transaction.on_commit(
+                lambda: tasks.run.delay(invocation.pk, *held, tenant_id=tenant.pk)
+            )
     except BaseException as exc:
         limits.settle(principal.api_key.pk if principal.api_key else None, 0, hold)
         if not idempotency_key or not isinstance(exc, IntegrityError):
@@ -160,15 +163,31 @@ def _fail(
 
 
 def invocation_run(
-    *, invocation_id: int, hold_minute: int | None = None, hold_tokens: int = 0
+    *,
+    invocation_id: int,
+    tenant_id: int | None = None,
+    defer: Callable[[], object] | None = None,
+    hold_minute: int | None = None,
+    hold_tokens: int = 0,
 ) -> None:
     """Run one invocation through the routed call path (idempotent: a finished one is left
-    alone). `hold_*`: the tokens its admission holds in its key's minute (limits.admit)."""
-    invocation = _claim(invocation_id)
-    if invocation is None:
-        return
-    with jobs.LEASES.held(Invocation, invocation.pk):
-        _run(invocation, hold_minute, hold_tokens)
+    alone). A worker's task passes `defer`, called instead while the workspace has its share of
+    the workers busy (jobs.fair_turn). `hold_*`: the tokens its admission holds in its key's
+    minute (limits.admit)."""
+    turn = (
+        jobs.fair_turn(Invocation, invocation_id, tenant_id)
+        if defer
+        else contextlib.nullcontext(True)
+    )
+    with turn as may_run:
+        if not may_run:
+            defer()
+            return
+        invocation = _claim(invocation_id)
+        if invocation is None:
+            return
+        with jobs.LEASES.held(Invocation, invocation.pk):
+            _run(invocation, hold_minute, hold_tokens)
 
 
 def _run(invocation: Invocation, hold_minute: int | None, hold_tokens: int) -> None:

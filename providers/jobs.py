@@ -6,6 +6,12 @@ the job runs: a running job whose lease has run out is one whose worker died. On
 a queued one, can be claimed; so a task delivered twice (Redis redelivers an unacknowledged task
 after its visibility timeout) or re-sent by the sweep never runs a live job a second time.
 
+Fairness: at most WORKSPACE_JOB_CONCURRENCY jobs of one workspace run at once across all
+workers (`SLOTS`, a sorted set per workspace in Redis whose members the lease thread renews). A
+job that finds its workspace's slots taken is not run: its task is sent again a moment later and
+the worker thread is free for another workspace's job, so one workspace's slow backend cannot
+queue everybody else's jobs behind its own.
+
 The sweep is the second net, driven by the database rows: a job queued past `JOB_QUEUED_TIMEOUT`,
 or running with its lease run out, is queued again, up to `JOB_MAX_ATTEMPTS` tries, then failed
 as `lost`. Running it twice is harmless: every change is a conditional update on the status it saw.
@@ -19,6 +25,7 @@ import os
 import threading
 import time
 import traceback
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
@@ -28,7 +35,7 @@ from django.db import connections, models
 from django.db.models import Q
 from django.utils import timezone
 
-from config import errors
+from config import errors, shared_state
 from config.redact import scrub_values
 from providers.models import JobStatus
 
@@ -56,21 +63,113 @@ def claimable(now: datetime) -> Q:
     return Q(status=JobStatus.QUEUED) | lapsed(now)
 
 
+class WorkspaceSlots:
+    """How many jobs of each workspace run now, across every worker: `mps:running:{tenant}` is a
+    sorted set of "{kind}:{id}:{delivery}" members scored by when they lapse (a lease's length
+    ahead, renewed with the job's lease), so a slot whose worker died frees itself. If Redis cannot
+    be reached the job runs (the broker that delivered it is likely gone too; running beats
+    stalling)."""
+
+    _TAKE = """
+    redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+    if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
+      redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
+      redis.call('EXPIRE', KEYS[1], ARGV[5])
+      return 1
+    end
+    return 0
+    """
+
+    @staticmethod
+    def key(tenant_id: int) -> str:
+        return f"mps:running:{tenant_id}"
+
+    def take(self, tenant_id: int, member: str) -> bool:
+        now = time.time()
+        try:
+            return bool(
+                shared_state.client().eval(
+                    self._TAKE,
+                    1,
+                    self.key(tenant_id),
+                    now,
+                    now + settings.JOB_LEASE_SECONDS,
+                    settings.WORKSPACE_JOB_CONCURRENCY,
+                    member,
+                    int(settings.JOB_LEASE_SECONDS) + 1,
+                )
+            )
+        except Exception:  # noqa: BLE001 - Redis away: run rather than stall (see the class)
+            logger.warning("Could not count the workspace's running jobs; running this one.")
+            return True
+
+    def renew(self, members: Iterable[tuple[int, str]]) -> None:
+        until = time.time() + settings.JOB_LEASE_SECONDS
+        pipe = shared_state.client().pipeline(transaction=False)
+        for tenant_id, member in members:
+            pipe.zadd(self.key(tenant_id), {member: until}, xx=True)
+            pipe.expire(self.key(tenant_id), int(settings.JOB_LEASE_SECONDS) + 1)
+        pipe.execute()
+
+    def release(self, tenant_id: int, member: str) -> None:
+        try:
+            shared_state.client().zrem(self.key(tenant_id), member)
+        except Exception:  # noqa: BLE001 - the slot lapses by itself
+            logger.warning("Could not free a workspace's job slot; it lapses by itself.")
+
+
+SLOTS = WorkspaceSlots()
+
+
+@contextlib.contextmanager
+def fair_turn(model: type[models.Model], pk: int, tenant_id: int | None) -> Iterator[bool]:
+    """Whether job `pk` may run now under its workspace's share of the workers (see the module
+    docstring); the slot is held while the block runs. When it may not, the job is left queued
+    with its sweep clock restarted, for the caller to send its task again a moment later."""
+    if tenant_id is None:  # a task the sweep sent names the job only
+        tenant_id = model.objects.filter(pk=pk).values_list("tenant_id", flat=True).first()
+        if tenant_id is None:  # deleted: nothing will run
+            yield True
+            return
+    # One member per delivery: a task delivered twice must not free the slot of the one running.
+    member = f"{model._meta.model_name}:{pk}:{uuid.uuid4().hex[:12]}"
+    if not SLOTS.take(tenant_id, member):
+        model.objects.filter(pk=pk, status=JobStatus.QUEUED).update(started_at=timezone.now())
+        yield False
+        return
+    try:
+        with LEASES.slot(tenant_id, member):
+            yield True
+    finally:
+        SLOTS.release(tenant_id, member)
+
+
 class Leases:
-    """The jobs this process runs, whose leases one thread renews every third of
-    JOB_LEASE_SECONDS (one UPDATE per job model, whatever the number of jobs)."""
+    """The jobs this process runs, whose leases (and workspace slots) one thread renews every
+    third of JOB_LEASE_SECONDS (one UPDATE per job model, whatever the number of jobs)."""
 
     def __init__(self) -> None:
         self._held: Counter[tuple[type[models.Model], int]] = Counter()
+        self._slots: Counter[tuple[int, str]] = Counter()
         self._lock = threading.Lock()
         self._pid = 0  # the process whose renewing thread runs (a fork starts its own)
 
     @contextlib.contextmanager
     def held(self, model: type[models.Model], pk: int) -> Iterator[None]:
         """Keep `model` row `pk`'s lease while the block runs."""
-        key = (model, pk)
+        with self._counted(self._held, (model, pk)):
+            yield
+
+    @contextlib.contextmanager
+    def slot(self, tenant_id: int, member: str) -> Iterator[None]:
+        """Keep a workspace slot (`SLOTS`) from lapsing while the block runs."""
+        with self._counted(self._slots, (tenant_id, member)):
+            yield
+
+    @contextlib.contextmanager
+    def _counted(self, counter: Counter, key: tuple) -> Iterator[None]:
         with self._lock:
-            self._held[key] += 1
+            counter[key] += 1
             if self._pid != os.getpid():
                 self._pid = os.getpid()
                 threading.Thread(target=self._renew_forever, name="job-leases", daemon=True).start()
@@ -78,19 +177,22 @@ class Leases:
             yield
         finally:
             with self._lock:
-                self._held[key] -= 1
-                if self._held[key] <= 0:
-                    del self._held[key]
+                counter[key] -= 1
+                if counter[key] <= 0:
+                    del counter[key]
 
     def renew(self) -> None:
         with self._lock:
             by_model: dict[type[models.Model], list[int]] = {}
             for model, pk in self._held:
                 by_model.setdefault(model, []).append(pk)
+            slots = list(self._slots)
         for model, pks in by_model.items():
             model.objects.filter(pk__in=pks, status=JobStatus.RUNNING).update(
                 lease_until=lease_end()
             )
+        if slots:
+            SLOTS.renew(slots)
 
     def _renew_forever(self) -> None:
         pid = os.getpid()

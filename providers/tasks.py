@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError
 
 from providers import validation
@@ -16,7 +17,10 @@ from providers import validation
     max_retries=3,
 )
 def validate(job_id: int) -> None:
-    validation.validation_run(job_id=job_id)
+    validation.validation_run(
+        job_id=job_id,
+        defer=lambda: validate.apply_async((job_id,), countdown=settings.JOB_DEFER_SECONDS),
+    )
 
 
 @shared_task(name="providers.sweep_stuck_validations")

@@ -9,6 +9,8 @@ ends it invalid ("check again"), so no card shows "Validating…" forever.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import datetime
 
 from django.db import OperationalError, transaction
@@ -92,14 +94,22 @@ def _claim(job: ValidationJob) -> bool:
     return bool(claimed)
 
 
-def validation_run(*, job_id: int) -> None:
+def validation_run(*, job_id: int, defer: Callable[[], object] | None = None) -> None:
     """Run one validation job (idempotent: a finished job, or one a live worker runs, is left
-    alone)."""
+    alone). A worker's task passes `defer`, called instead while the workspace has its share of
+    the workers busy (jobs.fair_turn)."""
     job = ValidationJob.objects.filter(pk=job_id).first()
-    if job is None or not _claim(job):
+    if job is None:
         return
-    with jobs.LEASES.held(ValidationJob, job.pk):
-        _run(job)
+    turn = jobs.fair_turn(ValidationJob, job.pk, job.tenant_id) if defer else nullcontext(True)
+    with turn as may_run:
+        if not may_run:
+            defer()
+            return
+        if not _claim(job):
+            return
+        with jobs.LEASES.held(ValidationJob, job.pk):
+            _run(job)
 
 
 def _run(job: ValidationJob) -> None:
