@@ -9,6 +9,8 @@ Pure Python (stdlib only), so anything may import it, the runtime adapters inclu
     ├── RateLimited               429 rate_limited (an API key's per-minute limit) or
     │                             budget_exhausted (a monthly budget), with retry_after
     ├── InvalidInput              400, with field errors
+    ├── Unavailable               503 unavailable: a part of the service itself (Redis, the job
+    │                             queue) cannot be reached; nothing was kept, try again
     └── UpstreamError             a model provider's backend failed
         ├── UpstreamAuth          authorization: bad or missing key
         ├── UpstreamRateLimited   rate_limit (retryable, may carry retry_after)
@@ -81,6 +83,15 @@ class InvalidInput(ServiceError):
     ) -> None:
         super().__init__(message or "Invalid input.", code=code)
         self.fields = fields or {}
+
+
+class Unavailable(ServiceError):
+    """The service cannot take the request now (its job queue is away); nothing was kept."""
+
+    code = "unavailable"
+    http_status = 503
+    retryable = True
+    retry_after = 5
 
 
 class UpstreamError(ServiceError):

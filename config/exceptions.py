@@ -6,6 +6,8 @@ import logging
 import math
 from typing import Any
 
+import kombu.exceptions
+import redis
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -18,6 +20,10 @@ from config import errors
 logger = logging.getLogger(__name__)
 
 TOO_LARGE = {"code": "too_large", "message": "The request body is too large."}
+UNAVAILABLE = {
+    "code": "unavailable",
+    "message": "A part of the service (its Redis) cannot be reached just now; try again shortly.",
+}
 
 
 def _field_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -52,6 +58,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"error": body}, status=exc.http_status, headers=headers)
     if isinstance(exc, RequestDataTooBig):
         return Response({"error": TOO_LARGE}, status=413)
+    if isinstance(exc, redis.RedisError | kombu.exceptions.OperationalError):
+        logger.warning("A request failed: Redis cannot be reached (%s)", exc)
+        return Response({"error": UNAVAILABLE}, status=503, headers={"Retry-After": "5"})
     if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
         return Response({"error": {"code": "invalid", "message": str(exc)}}, status=400)
     if isinstance(exc, Http404):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -31,6 +32,8 @@ from invocations.models import Invocation
 from providers import balancing, jobs, routing, selectors
 from providers.models import JobStatus
 from tenants.principals import Principal
+
+logger = logging.getLogger(__name__)
 
 AUDIO_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav", "opus": "audio/ogg", "flac": "audio/flac"}
 
@@ -86,9 +89,7 @@ def invocation_create(
                 request=request,
                 idempotency_key=idempotency_key or None,
             )
-            transaction.on_commit(
-                lambda: tasks.run.delay(invocation.pk, *held, tenant_id=tenant.pk)
-            )
+            transaction.on_commit(lambda: _publish(invocation, held))
     except BaseException as exc:
         limits.settle(principal.api_key.pk if principal.api_key else None, 0, hold)
         if not idempotency_key or not isinstance(exc, IntegrityError):
@@ -96,6 +97,24 @@ def invocation_create(
         # the same key raced in
         return Invocation.objects.get(tenant=tenant, idempotency_key=idempotency_key), False
     return invocation, True
+
+
+def _publish(invocation: Invocation, held: tuple[int, ...]) -> None:
+    """Send the committed job to the workers. If the queue cannot take it (Redis is away), the
+    job is taken back (the row and its stored audio deleted) and the caller gets a 503: nothing
+    was accepted, so a client that tries again later makes no duplicate (its idempotency key is
+    free again)."""
+    try:
+        tasks.run.delay(invocation.pk, *held, tenant_id=invocation.tenant_id)
+    except Exception as exc:  # noqa: BLE001 - kombu's OperationalError, redis errors, ...
+        logger.warning("Invocation %s not queued, taken back (%s)", invocation.pk, exc)
+        Invocation.objects.filter(pk=invocation.pk, status=JobStatus.QUEUED).delete()
+        if invocation.request.get("audio_path"):
+            default_storage.delete(invocation.request["audio_path"])
+        raise errors.Unavailable(
+            "The job queue cannot be reached just now, so the call was not accepted; "
+            "try again in a few seconds."
+        ) from None
 
 
 def _check_parameters(route: routing.Route, given: dict[str, Any]) -> None:

