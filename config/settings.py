@@ -193,6 +193,10 @@ UPSTREAM_TIMEOUT_MAX = env.int("UPSTREAM_TIMEOUT_MAX", default=600)
 # The longest one backend call may take in all (retries and a streamed answer included), seconds:
 # a backend that trickles a byte at a time is cut off here.
 UPSTREAM_CALL_DEADLINE = env.int("UPSTREAM_CALL_DEADLINE", default=600)
+# Requests of one web process that may wait at once in GET/POST /api/v1/invocations?wait=N; past
+# that, such a request answers at once (its job still running), so that waiting requests leave
+# threads for everything else (scripts/run serves 32 threads a process).
+LONG_POLL_MAX_WAITERS = env.int("LONG_POLL_MAX_WAITERS", default=16)
 # A job's own limit, past every call's deadline (a job may try a model's fallbacks in turn): the
 # soft limit ends the job as failed, the hard one ends its process. Celery enforces both in the
 # prefork pool only; in the threads pool scripts/run uses, the calls' deadlines are what end a job.

@@ -255,7 +255,10 @@ class InvocationOutput(serializers.ModelSerializer):
 
 
 WAIT_PARAMETER = OpenApiParameter(
-    "wait", float, description=f"Seconds to wait for the call to finish (<= {MAX_WAIT:g})"
+    "wait",
+    float,
+    description=f"Seconds to wait for the call to finish (<= {MAX_WAIT:g}). A server with many "
+    "requests waiting already answers at once: the job is then still queued or running; ask again.",
 )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -322,10 +323,44 @@ def _announce(invocation_id: int) -> None:
 WAIT_RECHECK = 2.0  # seconds between database checks while waiting, in case a wake-up was lost
 
 
+class _Waiters:
+    """How many requests of this process wait in `invocation_wait` now: at most
+    LONG_POLL_MAX_WAITERS, so that waiting requests cannot hold every web thread."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> bool:
+        with self._lock:
+            if self._count >= settings.LONG_POLL_MAX_WAITERS:
+                return False
+            self._count += 1
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self._count -= 1
+
+
+WAITERS = _Waiters()
+
+
 def invocation_wait(*, invocation: Invocation, seconds: float) -> Invocation:
     """Wait until the invocation finishes or `seconds` pass (long-poll for GET ?wait=): woken by
     the worker through Redis (a blocking pop on a pooled connection), not by polling the
-    database. A woken waiter puts the token back, so every waiter of the job wakes."""
+    database. A woken waiter puts the token back, so every waiter of the job wakes. When this
+    process has LONG_POLL_MAX_WAITERS requests waiting already, it answers at once (the caller
+    sees the job still queued or running, and asks again)."""
+    if not WAITERS.enter():
+        return invocation
+    try:
+        return _wait(invocation, seconds)
+    finally:
+        WAITERS.leave()
+
+
+def _wait(invocation: Invocation, seconds: float) -> Invocation:
     deadline = time.monotonic() + seconds
     key = _done_key(invocation.pk)
     waiting = balancing.client(blocking=True)
