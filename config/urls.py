@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponseRedirect, JsonResponse
+from django.templatetags.static import static
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
@@ -70,11 +71,22 @@ def api_not_found(request: HttpRequest) -> JsonResponse:
     )
 
 
+# The <link rel="icon"> of templates/base.html.
+FAVICON = "providers/icons/openai_api_compatible.svg"
+
+
+def favicon(request: HttpRequest) -> HttpResponseRedirect:
+    """Browsers ask for /favicon.ico whatever the page's <link rel="icon"> says: send them to that
+    icon (a temporary redirect, as the static file's hashed name changes with its content)."""
+    return HttpResponseRedirect(static(FAVICON))
+
+
 handler400 = "config.exceptions.bad_request"
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="settings-providers"), name="home"),
     path("healthz", healthz, name="healthz"),
+    path("favicon.ico", favicon, name="favicon"),
     # Before admin.site.urls: the admin's own login, answering 429 while locked out.
     path("admin/login/", login.refused_while_locked(admin.site.login)),
     path("admin/", admin.site.urls),

@@ -142,6 +142,8 @@ class LoadBalancingEntry(CheckedConfig):
 
     class Meta:
         ordering = ["id"]
+        verbose_name = "load-balancing entry"
+        verbose_name_plural = "load-balancing entries"
         constraints = [
             models.UniqueConstraint(
                 fields=["tenant", "provider", "model_type", "model", "name"],
