@@ -108,7 +108,9 @@ class ProviderOutput(serializers.Serializer):
     )
     configured = serializers.BooleanField()
     status = serializers.CharField(
-        help_text="unconfigured, unchecked, validating, valid or invalid."
+        help_text="unconfigured; validating while a credential or custom model is being "
+        "checked; else valid (all passed), invalid (all failed), partial (some failed) or "
+        "unchecked."
     )
     validated_at = serializers.DateTimeField(allow_null=True)
     last_error = serializers.CharField()
@@ -162,6 +164,7 @@ class ModelOutput(serializers.Serializer):
     load_balancing_enabled = serializers.BooleanField()
     status = serializers.CharField()
     usable = serializers.BooleanField()
+    is_default = serializers.BooleanField(help_text="The workspace's default of its type.")
     deprecated = serializers.BooleanField()
     custom_model_id = serializers.IntegerField(source="custom_model.pk", allow_null=True)
     fallbacks = FallbackField(many=True, help_text="Tried in order when this model fails.")

@@ -110,6 +110,9 @@ class ModelSetting(models.Model):
     fallbacks = models.JSONField(default=list, blank=True)
     # The model's name in the OpenAI-compatible gateway besides provider/model ("" for none).
     alias = models.CharField(max_length=64, blank=True, default="")
+    # It was the workspace's default of its type when it was switched off: switched on again, it
+    # is the default again, unless a default of that type was chosen (or cleared) meanwhile.
+    was_default = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

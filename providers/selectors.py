@@ -19,6 +19,7 @@ from providers import balancing
 from providers import catalog as catalog_module
 from providers.models import (
     AuditLogEntry,
+    CheckedConfig,
     CheckStatus,
     CustomModel,
     DefaultModel,
@@ -106,52 +107,119 @@ def workspace_state(*, tenant: Tenant) -> WorkspaceState:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckSummary:
+    """How the checks of a provider's credentials and custom models stand (issue 13, item 3).
+
+    What counts: every named credential of the provider (the active one and the others: each
+    is checked on its own) and every custom model. Predefined models have no check of their own
+    (they stand or fall with the active credential) and load-balancing entries are shown in
+    their model's dialog, so neither is counted."""
+
+    valid: int = 0
+    invalid: int = 0
+    checking: int = 0
+    unchecked: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.valid + self.invalid + self.checking + self.unchecked
+
+
+@dataclass(frozen=True, slots=True)
+class CheckProblem:
+    """A credential or custom model whose last check failed (or could not finish)."""
+
+    kind: str  # credential | model
+    name: str
+    model_type: str  # "" for a credential
+    status: str
+    error: str
+    active: bool = False  # the provider's active credential
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderView:
     manifest: ProviderManifest
     configured: bool
-    status: str  # unconfigured | unchecked | validating | valid | invalid
+    # unconfigured; validating while anything is being checked; otherwise valid (all valid),
+    # invalid (all failed), partial (some failed, some not) or unchecked.
+    status: str
     active_credential: ProviderCredential | None
     credential_count: int
     custom_model_count: int
-    last_error: str
+    last_error: str  # the worst problem's error ("" for none)
     validated_at: object
     quotas: tuple[ProviderQuota, ...]
+    checks: CheckSummary = CheckSummary()
+    problems: tuple[CheckProblem, ...] = ()  # worst first: the active credential, then by name
+    custom_model_names: tuple[str, ...] = ()
 
     @property
     def model_count(self) -> int:
         return len(self.manifest.models) + self.custom_model_count
 
+    @property
+    def checking(self) -> bool:
+        return self.checks.checking > 0
+
+
+PARTIAL = "partial"
+
+
+def _summary_status(checks: CheckSummary) -> str:
+    if checks.total == 0:
+        return UNCONFIGURED
+    if checks.checking:
+        return CheckStatus.VALIDATING
+    if checks.invalid == checks.total:
+        return CheckStatus.INVALID
+    if checks.invalid:
+        return PARTIAL
+    if checks.valid:
+        return CheckStatus.VALID
+    return CheckStatus.UNCHECKED
+
 
 def _provider_view(manifest: ProviderManifest, state: WorkspaceState) -> ProviderView:
     active = state.active_credential(manifest.provider)
+    named = state.credentials.get(manifest.provider, [])
     custom = state.custom_models.get(manifest.provider, [])
-    if active is not None:
-        status, error, checked = active.status, active.last_error, active.validated_at
-    elif custom:
-        statuses = {m.status for m in custom}
-        if CheckStatus.INVALID in statuses:
-            status = CheckStatus.INVALID
-        elif statuses == {CheckStatus.VALID}:
-            status = CheckStatus.VALID
-        elif CheckStatus.VALIDATING in statuses:
-            status = CheckStatus.VALIDATING
-        else:
-            status = CheckStatus.UNCHECKED
-        failing = [m for m in custom if m.status == CheckStatus.INVALID]
-        error = failing[0].last_error if failing else ""
-        checked = max((m.validated_at for m in custom if m.validated_at), default=None)
-    else:
-        status, error, checked = UNCONFIGURED, "", None
+    rows: list[CheckedConfig] = [*named, *custom]
+    counts = {status: 0 for status in CheckStatus.values}
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    checks = CheckSummary(
+        valid=counts[CheckStatus.VALID],
+        invalid=counts[CheckStatus.INVALID],
+        checking=counts[CheckStatus.VALIDATING],
+        unchecked=counts[CheckStatus.UNCHECKED],
+    )
+    problems = [
+        CheckProblem("credential", c.name, "", c.status, c.last_error, active=c.is_active)
+        for c in named
+        if c.status == CheckStatus.INVALID or (c.last_error and c.status != CheckStatus.VALID)
+    ]
+    problems += [
+        CheckProblem("model", m.model, m.model_type, m.status, m.last_error)
+        for m in custom
+        if m.status == CheckStatus.INVALID or (m.last_error and m.status != CheckStatus.VALID)
+    ]
+    # Worst first: the active credential (every predefined model hangs on it), then what
+    # failed before what could not finish; credentials before models.
+    problems.sort(key=lambda p: (not p.active, p.status != CheckStatus.INVALID))
     return ProviderView(
         manifest=manifest,
         configured=active is not None or bool(custom),
-        status=status,
+        status=_summary_status(checks),
         active_credential=active,
-        credential_count=len(state.credentials.get(manifest.provider, [])),
+        credential_count=len(named),
         custom_model_count=len(custom),
-        last_error=error,
-        validated_at=checked,
+        last_error=problems[0].error if problems else "",
+        validated_at=max((r.validated_at for r in rows if r.validated_at), default=None),
         quotas=tuple(state.quotas.get(manifest.provider, [])),
+        checks=checks,
+        problems=tuple(problems),
+        custom_model_names=tuple(m.model for m in custom),
     )
 
 
@@ -195,6 +263,9 @@ class ModelView:
     alias: str = ""  # its name in the OpenAI-compatible gateway besides provider/model
     own_key: str | None = None  # the cool-down key of its own credentials (none: unconfigured)
     cooldown: balancing.Cooldown | None = None  # its own credentials resting (see with_cooldowns)
+    # The workspace chose it as the default of its type (the models dialog warns before it is
+    # switched off or deleted; switched on again, it is the default again: services).
+    is_default: bool = False
 
     @property
     def id(self) -> str:
@@ -237,6 +308,11 @@ def _context_size(custom: CustomModel) -> int | None:
     return None
 
 
+def _is_default(state: WorkspaceState, provider: str, model_type: str, model: str) -> bool:
+    chosen = state.defaults.get(model_type)
+    return chosen is not None and (chosen.provider, chosen.model) == (provider, model)
+
+
 def iter_models(manifest: ProviderManifest, state: WorkspaceState) -> Iterator[ModelView]:
     active = state.active_credential(manifest.provider)
     credential_ok = active is not None and active.status != CheckStatus.INVALID
@@ -266,6 +342,7 @@ def iter_models(manifest: ProviderManifest, state: WorkspaceState) -> Iterator[M
             )
             if active
             else None,
+            is_default=_is_default(state, manifest.provider, model.model_type, model.model),
         )
     for custom in state.custom_models.get(manifest.provider, []):
         setting = state.settings.get((manifest.provider, custom.model_type, custom.model))
@@ -289,6 +366,7 @@ def iter_models(manifest: ProviderManifest, state: WorkspaceState) -> Iterator[M
             fallbacks=tuple(setting.fallbacks) if setting else (),
             alias=setting.alias if setting else "",
             own_key=balancing.own_key(custom_model_id=custom.pk),
+            is_default=_is_default(state, manifest.provider, custom.model_type, custom.model),
         )
 
 

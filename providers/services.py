@@ -343,15 +343,27 @@ def model_setting_update(
     actor: Principal | None,
 ) -> ModelSetting:
     """Switch a model on or off, switch its load balancing, set its fallback chain, or name it
-    in the OpenAI-compatible gateway (`alias`, "" for none)."""
+    in the OpenAI-compatible gateway (`alias`, "" for none).
+
+    Switching off the workspace's default model drops it as the default (the next usable model
+    stands in) and remembers it; switched on again, it is the default again, unless a default
+    of its type was chosen or cleared meanwhile (`default_model_set`/`_clear` forget it)."""
     chain = _checked_fallbacks(tenant, view, fallbacks) if fallbacks is not None else None
     name = _checked_alias(tenant, view, alias) if alias is not None else None
     setting, _ = ModelSetting.objects.get_or_create(
         tenant=tenant, provider=view.provider, model_type=view.model_type, model=view.model
     )
     changes: dict[str, Any] = {}
+    restore = False
     if enabled is not None and enabled != setting.enabled:
         setting.enabled = changes["enabled"] = enabled
+        if not enabled and view.is_default:
+            setting.was_default = True
+        elif enabled and setting.was_default:
+            setting.was_default = False
+            restore = not DefaultModel.objects.filter(
+                tenant=tenant, model_type=view.model_type
+            ).exists()
     if (
         load_balancing_enabled is not None
         and load_balancing_enabled != setting.load_balancing_enabled
@@ -376,7 +388,26 @@ def model_setting_update(
             changes=changes,
         )
     prune_defaults(tenant)
+    if restore:
+        _default_restore(tenant=tenant, view=view, actor=actor)
     return setting
+
+
+def _default_restore(*, tenant: Tenant, view: selectors.ModelView, actor: Principal | None) -> None:
+    """Make a model switched on again the default it was, if it is usable now."""
+    usable = selectors.available_models(tenant=tenant, model_type=view.model_type)
+    if not any((m.provider, m.model) == (view.provider, view.model) for m in usable):
+        return  # e.g. its credential failed meanwhile: the stand-in stays
+    DefaultModel.objects.create(
+        tenant=tenant, model_type=view.model_type, provider=view.provider, model=view.model
+    )
+    _audit(
+        tenant=tenant,
+        actor=actor,
+        action="default_model.restore",
+        provider=view.provider,
+        target=f"{view.model_type}:{view.model}",
+    )
 
 
 MAX_FALLBACKS = 5
@@ -580,6 +611,7 @@ def default_model_set(
     default, _ = DefaultModel.objects.update_or_create(
         tenant=tenant, model_type=model_type, defaults={"provider": provider, "model": model}
     )
+    _forget_dropped_default(tenant, model_type)
     _audit(
         tenant=tenant,
         actor=actor,
@@ -593,5 +625,14 @@ def default_model_set(
 @transaction.atomic
 def default_model_clear(*, tenant: Tenant, model_type: str, actor: Principal | None) -> None:
     deleted, _ = DefaultModel.objects.filter(tenant=tenant, model_type=model_type).delete()
+    _forget_dropped_default(tenant, model_type)
     if deleted:
         _audit(tenant=tenant, actor=actor, action="default_model.clear", target=model_type)
+
+
+def _forget_dropped_default(tenant: Tenant, model_type: str) -> None:
+    """A default of this type was chosen (or cleared): a model switched off while it was the
+    default no longer comes back as the default when switched on."""
+    ModelSetting.objects.filter(tenant=tenant, model_type=model_type, was_default=True).update(
+        was_default=False
+    )

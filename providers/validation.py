@@ -214,7 +214,7 @@ def _settle_target(
         else (CheckStatus.UNCHECKED if transient else CheckStatus.INVALID),
         "validated_at": now,
         "last_error": (
-            f"The check could not finish ({error.message}); check again."
+            f"The check could not finish: {error.message.rstrip('.')}. Check again."
             if transient
             else error.message
         )

@@ -54,7 +54,7 @@ from urllib3.exceptions import (
 
 from config import errors
 from config.redact import scrub_values
-from providers.runtime import netguard
+from providers.runtime import failures, netguard
 
 MAX_MESSAGE = 300
 MAX_RETRY_AFTER = 30.0
@@ -475,7 +475,7 @@ class HttpClient:
             except errors.UpstreamError as exc:
                 failure: errors.UpstreamError = exc
             except (HTTPError, OSError) as exc:
-                failure = self._failure(exc)
+                failure = self._failure(exc, url)
             else:
                 if response.ok:
                     return response
@@ -496,8 +496,9 @@ class HttpClient:
                 raise failure
             self.sleep(pause)
 
-    def _failure(self, exc: HTTPError | OSError) -> errors.UpstreamError:
-        """What a failure to get an answer is, or raises it when retrying cannot help."""
+    def _failure(self, exc: HTTPError | OSError, url: str) -> errors.UpstreamError:
+        """What a failure to get an answer is, in people's words (failures.py), or raises it
+        when retrying cannot help."""
         reason = exc.reason if isinstance(exc, MaxRetryError) and exc.reason else exc
         refused = netguard.forbidden_in(exc)
         if refused is not None:
@@ -506,16 +507,23 @@ class HttpClient:
             raise errors.UpstreamBadRequest(
                 f"The backend's URL is not valid: {self.bounded(str(reason))}"
             ) from exc
+        host, port = _host_port(exc, url)
         if isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError):
             return errors.UpstreamConnectTimeout(
-                f"Could not connect to the backend in time ({self.bounded(str(reason))})."
+                self.bounded(
+                    failures.connect_timeout_message(
+                        host=host, port=port, seconds=self.timeouts.connect
+                    )
+                )
             )
         if isinstance(reason, (ReadTimeoutError, TimeoutError)):
             return errors.UpstreamTimeout(
-                f"The backend did not answer in time ({self.bounded(str(reason))})."
+                self.bounded(
+                    failures.read_timeout_message(host=host, port=port, seconds=self.timeouts.read)
+                )
             )
         return errors.UpstreamConnection(
-            f"Could not connect to the backend: {self.bounded(str(reason))}"
+            self.bounded(failures.connection_message(exc, host=host, port=port))
         )
 
     def read_body(self, response: Response) -> None:
@@ -535,7 +543,8 @@ class HttpClient:
             response.close()
             self._check_deadline(response)
             raise errors.UpstreamConnection(
-                f"The connection dropped while the backend answered: {self.bounded(str(exc))}"
+                "The connection dropped while the backend answered "
+                f"({self.bounded(failures.drop_reason(exc))})."
             ) from exc
         finally:
             _WATCHDOG.release(response)
@@ -583,7 +592,7 @@ class HttpClient:
         except (HTTPError, OSError) as exc:
             self._check_deadline(response)
             raise errors.UpstreamConnection(
-                f"The connection dropped mid-stream: {self.bounded(str(exc))}"
+                f"The connection dropped mid-stream ({self.bounded(failures.drop_reason(exc))})."
             ) from exc
         finally:
             _WATCHDOG.release(response)
@@ -617,6 +626,20 @@ class HttpClient:
             raise errors.UpstreamUnavailable(
                 f"The backend sent a chunk that is not JSON: {self.bounded(payload, 200)}"
             ) from exc
+
+
+def _host_port(exc: BaseException, url: str) -> tuple[str, int | None]:
+    """Where the failed connection went: the pool that failed (a redirect may have led
+    elsewhere), else the request's URL."""
+    pool = getattr(exc, "pool", None) if isinstance(exc, MaxRetryError) else None
+    if pool is not None and getattr(pool, "host", None):
+        return str(pool.host), pool.port
+    try:
+        parsed = urllib3.util.parse_url(url)
+    except LocationValueError:
+        return "the backend", None
+    default = 443 if (parsed.scheme or "").lower() == "https" else 80
+    return parsed.host or "the backend", parsed.port or default
 
 
 def _check_header_values(headers: Mapping[str, str]) -> None:

@@ -33,7 +33,7 @@ import certifi
 import websocket
 
 from config import errors
-from providers.runtime import netguard
+from providers.runtime import failures, netguard
 from providers.runtime.base import Adapter, ChatChunk, ChatRequest, ChatResult, Endpoint, Usage
 from providers.runtime.http import USER_AGENT, Pool
 
@@ -152,10 +152,12 @@ class SparkAdapter(Adapter):
         except netguard.ForbiddenAddress as exc:
             raise errors.UpstreamForbiddenAddress(self.http.bounded(str(exc))) from exc
         except TimeoutError as exc:
-            raise errors.UpstreamConnectTimeout("Could not connect to Spark in time.") from exc
+            raise errors.UpstreamConnectTimeout(
+                failures.connect_timeout_message(host=host, port=port, seconds=timeout)
+            ) from exc
         except OSError as exc:
             raise errors.UpstreamConnection(
-                f"Could not connect to Spark: {self.http.bounded(str(exc))}"
+                self.http.bounded(failures.connection_message(exc, host=host, port=port))
             ) from exc
         try:
             if secure:

@@ -79,22 +79,64 @@
     if (form) applyShowOn(form.parentElement || form);
   });
 
-  // Provider search and model-type filter (client side: all cards are on the page).
+  // hx-confirm on a switch: answered no, the switch goes back to where it was.
+  document.addEventListener("htmx:confirm", (event) => {
+    const el = event.detail.elt;
+    if (!event.detail.question || !el.matches("input[type=checkbox]")) return;
+    event.preventDefault();
+    if (window.confirm(event.detail.question)) event.detail.issueRequest(true);
+    else el.checked = !el.checked;
+  });
+
+  // Provider search and model-type filter (client side: all cards are on the page). A card
+  // matches when every word searched is in its data-search text (names, descriptions, model
+  // names); a group whose cards are all hidden hides its heading too; the live region under the
+  // toolbar says when nothing matches.
   function filterCards() {
     const search = document.getElementById("provider-search");
     const type = document.getElementById("provider-type");
     if (!search || !type) return;
-    const needle = search.value.trim().toLowerCase();
-    document.querySelectorAll(".card[data-name]").forEach((card) => {
-      const byName = !needle || card.dataset.name.includes(needle);
+    const query = search.value.trim();
+    const words = query.toLowerCase().split(/\s+/).filter(Boolean);
+    let shown = 0;
+    document.querySelectorAll(".card[data-search]").forEach((card) => {
+      const text = card.dataset.search;
+      const byText = words.every((word) => text.includes(word));
       const byType = !type.value || card.dataset.types.split(" ").includes(type.value);
-      card.hidden = !(byName && byType);
+      card.hidden = !(byText && byType);
+      if (!card.hidden) shown += 1;
     });
+    document.querySelectorAll("[data-card-group]").forEach((group) => {
+      group.hidden = !group.querySelector(".card[data-search]:not([hidden])");
+    });
+    const result = document.getElementById("provider-search-result");
+    if (result) {
+      let message = "";
+      if (!shown && words.length) message = result.dataset.noMatch.replace("{query}", query);
+      else if (!shown) message = result.dataset.noTypeMatch;
+      if (result.textContent !== message) result.textContent = message;
+    }
   }
   document.addEventListener("input", (event) => {
     if (event.target.id === "provider-search") filterCards();
   });
   document.addEventListener("change", (event) => {
     if (event.target.id === "provider-type") filterCards();
+  });
+  // A card refreshed by htmx (its checks, a change) keeps the search applied and its list of
+  // what failed open if it was.
+  const openProblems = new Set();
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    const card = event.detail.target;
+    if (!card || !card.matches || !card.matches(".card[data-search]")) return;
+    if (card.querySelector("details.problems[open]")) openProblems.add(card.id);
+    else openProblems.delete(card.id);
+  });
+  document.addEventListener("htmx:afterSwap", (event) => {
+    const id = event.detail.target && event.detail.target.id;
+    if (!id || !id.startsWith("card-")) return;
+    const details = document.querySelector(`#${CSS.escape(id)} details.problems`);
+    if (details && openProblems.has(id)) details.open = true;
+    filterCards();
   });
 })();

@@ -93,14 +93,15 @@ def test_configure_xinference_end_to_end(workspace, xinference, new_page) -> Non
         embedding.select_option(label="Xorbits Inference · bge")
     expect(page.locator("#default-text-embedding")).to_have_value("xinference/bge")
     assert DefaultModel.objects.get(model_type="text-embedding").model == "bge"
-    expect(page.locator("#card-xinference .status")).to_have_text(re.compile("Valid"))
+    expect(page.locator("#card-xinference .check-summary")).to_have_text("2 valid")
     screenshot(page, "03-providers-configured")
     page.reload()  # configured providers first, as a user coming back sees them
     expect(page.locator("#card-xinference")).to_be_visible()
     screenshot(page, "readme-providers-page", full_page=False)  # docs/providers-page.png
 
-    # Disable the model: it leaves the default selector.
+    # Disable the model (it is the default: a warning asks first): it leaves the default selector.
     page.locator("#card-xinference").get_by_role("button", name=re.compile("models")).click()
+    page.once("dialog", lambda dialog: dialog.accept())
     with page.expect_response(lambda r: r.url.endswith("/disable")):
         page.locator("dialog tr[data-model='bge']").get_by_role("checkbox").uncheck()
     expect(page.locator("dialog tr[data-model='bge']").get_by_role("checkbox")).not_to_be_checked()

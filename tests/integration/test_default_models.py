@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from providers import selectors
-from providers.models import DefaultModel
+from providers.models import CheckStatus, DefaultModel, ProviderCredential
 
 pytestmark = pytest.mark.django_db
 
@@ -128,3 +128,81 @@ def test_models_endpoint_filters_by_type_and_feature(client) -> None:
     assert all("vision" in m["features"] for m in vision)
     assert client.get("/api/v1/models?model_type=image").status_code == 400
     assert client.get("/api/v1/models?feature=telepathy").status_code == 400
+
+
+# --- A default switched off comes back when switched on (issue 13, item 8) -------------------
+
+
+def set_enabled(client, provider, model_type, model, enabled: bool):
+    url = f"/api/v1/model-providers/{provider}/models/{selectors.model_id(model_type, model)}"
+    response = client.patch(url, {"enabled": enabled}, format="json")
+    assert response.status_code == 200, response.content
+    return response
+
+
+def test_the_default_comes_back_when_its_model_is_switched_on_again(client, tenant) -> None:
+    configure_openai(client)
+    put_default(client, "llm", "openai", "gpt-4o")
+    set_enabled(client, "openai", "llm", "gpt-4o", False)
+    assert defaults(client)["llm"][2] == "fallback"  # another model stands in meanwhile
+
+    set_enabled(client, "openai", "llm", "gpt-4o", True)
+    assert defaults(client)["llm"] == ("openai", "gpt-4o", "configured")
+    actions = [e.action for e in selectors.audit_log(tenant=tenant).order_by("id")]
+    assert actions[-1] == "default_model.restore"
+
+
+def test_a_default_chosen_meanwhile_wins(client) -> None:
+    configure_openai(client)
+    put_default(client, "llm", "openai", "gpt-4o")
+    set_enabled(client, "openai", "llm", "gpt-4o", False)
+    put_default(client, "llm", "openai", "gpt-4o-mini")
+
+    set_enabled(client, "openai", "llm", "gpt-4o", True)
+    assert defaults(client)["llm"] == ("openai", "gpt-4o-mini", "configured")
+
+
+def test_a_default_cleared_meanwhile_stays_cleared(client) -> None:
+    configure_openai(client)
+    put_default(client, "llm", "openai", "gpt-4o")
+    set_enabled(client, "openai", "llm", "gpt-4o", False)
+    put_default(client, "llm", None, None)
+
+    set_enabled(client, "openai", "llm", "gpt-4o", True)
+    assert not DefaultModel.objects.exists()
+    assert defaults(client)["llm"][2] == "fallback"
+
+
+def test_only_the_model_that_was_the_default_comes_back(client) -> None:
+    """Switching another model off and on does not make it the default; switching the default's
+    model off twice over (off, on, off, on) restores it each time."""
+    configure_openai(client)
+    add_embedding(client)
+    put_default(client, "text-embedding", "xinference", "bge-m3")
+    set_enabled(client, "openai", "text-embedding", "text-embedding-3-small", False)
+    set_enabled(client, "openai", "text-embedding", "text-embedding-3-small", True)
+    assert defaults(client)["text-embedding"] == ("xinference", "bge-m3", "configured")
+
+    for _ in range(2):
+        set_enabled(client, "xinference", "text-embedding", "bge-m3", False)
+        assert defaults(client)["text-embedding"][1] != "bge-m3"
+        set_enabled(client, "xinference", "text-embedding", "bge-m3", True)
+        assert defaults(client)["text-embedding"] == ("xinference", "bge-m3", "configured")
+
+
+def test_a_model_switched_on_while_unusable_does_not_come_back(client, tenant) -> None:
+    """Its credential failed meanwhile: the stand-in stays rather than an unusable default."""
+    credential = configure_openai(client)
+    put_default(client, "llm", "openai", "gpt-4o")
+    set_enabled(client, "openai", "llm", "gpt-4o", False)
+    ProviderCredential.objects.filter(pk=credential["id"]).update(status=CheckStatus.INVALID)
+
+    set_enabled(client, "openai", "llm", "gpt-4o", True)
+    assert not DefaultModel.objects.exists()
+
+
+def test_the_models_view_says_which_model_is_the_default(client, tenant) -> None:
+    configure_openai(client)
+    put_default(client, "llm", "openai", "gpt-4o")
+    views = selectors.provider_models(tenant=tenant, provider="openai")
+    assert [(v.model_type, v.model) for v in views if v.is_default] == [("llm", "gpt-4o")]

@@ -323,5 +323,5 @@ def test_a_check_cut_short_by_a_rate_limit_leaves_the_model_usable(client, xinfe
     xinference.fail("429", times=10, retry_after=0)
     model = settled(client, "xinference", _add_qwen(client, xinference, max_retries="0"))
     assert model["status"] == "unchecked"
-    assert model["last_error"].startswith("The check could not finish (429")
+    assert model["last_error"].startswith("The check could not finish: 429")
     assert model["usable"] is True
