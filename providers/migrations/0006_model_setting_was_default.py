@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('providers', '0004_job_leases'),
+        ('providers', '0005_load_balancing_entry_verbose_names'),
     ]
 
     operations = [
