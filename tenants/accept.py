@@ -68,7 +68,7 @@ def _joined(request: HttpRequest, membership: Membership) -> HttpResponse:
     request.session[SESSION_TENANT_KEY] = membership.tenant_id
     messages.success(
         request,
-        _("Welcome to “%(workspace)s”. You are a member, as %(role)s.")
+        _("Welcome to %(workspace)s. You are a member, as %(role)s.")
         % {"workspace": membership.tenant.name, "role": membership.get_role_display()},
     )
     return redirect("settings-providers")

@@ -204,7 +204,7 @@ def test_a_new_person_sets_a_password_and_joins_with_the_role(
     assert opened["Location"] == reverse("invitation")  # the token leaves the address bar
     page = newcomer.get(reverse("invitation"))
     assert page.status_code == 200
-    assert "Join “Acme”" in page.content.decode()
+    assert "Join Acme" in page.content.decode()
     assert token not in page.content.decode()
 
     joined = newcomer.post(
@@ -220,7 +220,7 @@ def test_a_new_person_sets_a_password_and_joins_with_the_role(
     assert Membership.objects.get(user=user).role == Role.ADMIN
     assert newcomer.session[SESSION_TENANT_KEY] == tenant.pk
     welcome = newcomer.get(reverse("settings-providers")).content.decode()
-    assert "Welcome to “Acme”. You are a member, as Admin." in welcome
+    assert "Welcome to Acme. You are a member, as Admin." in welcome
     invitation = Invitation.objects.get()
     assert invitation.accepted_by == user
     assert invitation.accepted_at is not None
