@@ -284,6 +284,27 @@ HEALTHCHECK_TIMEOUT = env.float("HEALTHCHECK_TIMEOUT", default=1.0)  # seconds p
 # Requests with this in their X-Healthz-Token header see /healthz's details (empty: none do).
 HEALTHZ_TOKEN = env.str("HEALTHZ_TOKEN", default="")
 
+# --- E-mail (invitations to a workspace) ------------------------------------------------------
+# Unset: the console backend when DEBUG (each e-mail is printed by the web process, so a developer
+# can open the link), SMTP otherwise. Tests use Django's in-memory backend.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="") or (
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend"
+)
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)  # STARTTLS, usually port 587
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)  # TLS from the start, usually port 465
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)  # seconds: the invite page waits for it
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="webmaster@localhost")
+# An invitation's link works this many days; a workspace sends at most this many invitations
+# (new or resent) an hour.
+INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)
+INVITATIONS_PER_HOUR = env.int("INVITATIONS_PER_HOUR", default=20)
+
 # --- Brute-force limits (tenants/throttling.py) -----------------------------------------------
 # A login is refused (429) for the rest of the window once an account, or a client address, has
 # failed this many times in it; so is any API key from an address with this many failed keys.

@@ -9,7 +9,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from config.health import healthz
 from invocations import pages as invocation_pages
 from providers import views as provider_views
-from tenants import login, web
+from tenants import accept, login, web
 from tenants import pages as tenant_pages
 
 provider = "settings/model-providers/<slug:provider>"
@@ -39,6 +39,16 @@ settings_pages = [
         "members/<int:membership_id>/remove",
         tenant_pages.member_remove,
         name="settings-members-remove",
+    ),
+    path(
+        "members/invitations/<int:invitation_id>/resend",
+        tenant_pages.invitation_resend,
+        name="settings-invitation-resend",
+    ),
+    path(
+        "members/invitations/<int:invitation_id>/revoke",
+        tenant_pages.invitation_revoke,
+        name="settings-invitation-revoke",
     ),
 ]
 provider_fragments = [
@@ -96,6 +106,9 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # An invitation's link; it hands over to the token-less page at once (tenants.accept).
+    path("invite/<str:token>/", accept.open_link, name="invitation-open"),
+    path("invite/", accept.invitation_page, name="invitation"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("settings/", include(settings_pages)),
     *provider_fragments,

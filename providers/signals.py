@@ -9,6 +9,7 @@ from django.db.models.signals import post_delete, post_save
 
 from providers import balancing
 from providers.models import (
+    AuditLogEntry,
     CustomModel,
     DefaultModel,
     LoadBalancingEntry,
@@ -16,6 +17,7 @@ from providers.models import (
     ProviderCredential,
     ProviderQuota,
 )
+from tenants import audit
 from tenants.models import Tenant
 
 ROUTING_MODELS = (
@@ -37,8 +39,21 @@ def _tenant_saved(sender: type, instance: Tenant, created: bool, **kwargs: Any) 
         balancing.settings_changed(instance.pk)
 
 
+def _member_change(sender: type, tenant: Tenant, **entry: Any) -> None:
+    """Members and invitations (tenants.audit) go to the same audit log."""
+    AuditLogEntry.objects.create(
+        tenant=tenant,
+        actor=entry["user"],
+        api_key=entry["api_key"],
+        action=entry["action"],
+        target=entry["target"],
+        changes=entry["changes"],
+    )
+
+
 def connect() -> None:
     for model in ROUTING_MODELS:
         post_save.connect(_changed, sender=model, dispatch_uid=f"routing-{model.__name__}-save")
         post_delete.connect(_changed, sender=model, dispatch_uid=f"routing-{model.__name__}-del")
     post_save.connect(_tenant_saved, sender=Tenant, dispatch_uid="routing-tenant")
+    audit.member_change.connect(_member_change, dispatch_uid="audit-member-change")

@@ -18,7 +18,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
 from tenants import crypto, services
-from tenants.models import ApiKey, ApiKeyScope, Membership, Tenant
+from tenants.models import ApiKey, ApiKeyScope, Invitation, Membership, Tenant
 
 
 class MembershipInline(admin.TabularInline):
@@ -160,3 +160,33 @@ class ApiKeyAdmin(admin.ModelAdmin):
         for api_key in queryset:
             services.api_key_revoke(api_key=api_key)
         self.message_user(request, _("Revoked %(n)d key(s).") % {"n": queryset.count()})
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Read-only: invitations are sent from the members page, where the link goes by e-mail (the
+    token's hash is not shown here)."""
+
+    list_display = ["email", "tenant", "role", "sent_at", "expires_at", "accepted_at", "revoked_at"]
+    list_filter = ["role"]
+    search_fields = ["email", "tenant__name"]
+    list_select_related = ["tenant"]
+    fields = [
+        "tenant",
+        "email",
+        "role",
+        "invited_by",
+        "created_at",
+        "sent_at",
+        "expires_at",
+        "accepted_at",
+        "accepted_by",
+        "revoked_at",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -13,15 +13,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
 from config import errors
-from tenants import selectors, services
+from tenants import invitations, selectors, services
 from tenants.models import ApiKey, ApiKeyScope, Membership, Role
 from tenants.principals import Perm
 from tenants.web import workspace_page
@@ -142,8 +145,19 @@ def _members_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
     role_choices = [
         (value, label) for value, label in Role.choices if is_owner or value != Role.OWNER
     ]
+    now = timezone.now()
+    invitation_rows = [
+        {
+            "invitation": invitation,
+            "status": invitation.status_at(now),
+            "can_edit": can_manage and (is_owner or invitation.role != Role.OWNER),
+        }
+        for invitation in selectors.invitation_list_open(tenant=request.tenant)
+    ]
     context: dict[str, Any] = {
         "rows": rows,
+        "invitations": invitation_rows,
+        "invitation_days": settings.INVITATION_MAX_AGE_DAYS,
         "can_manage": can_manage,
         "role_choices": role_choices,
         "invite_user": "",
@@ -174,22 +188,89 @@ def members_page(request: HttpRequest) -> HttpResponse:
     return render(request, "settings/members.html", _members_context(request))
 
 
+def _link_for(request: HttpRequest) -> invitations.LinkFor:
+    return lambda token: request.build_absolute_uri(reverse("invitation-open", args=[token]))
+
+
 @require_POST
 @workspace_page
 def member_invite(request: HttpRequest) -> HttpResponse:
+    """One field: an e-mail address gets an invitation by e-mail (whether or not it has an
+    account, which is never told); a username adds that existing account at once."""
     _require(request, Perm.MANAGE_MEMBERS)
     identifier = request.POST.get("user", "").strip()[:254]
     role = request.POST.get("role", "")
     try:
-        membership = services.member_invite(
-            tenant=request.tenant, identifier=identifier, role=role, actor=request.principal
+        if "@" in identifier:
+            invitation = invitations.invitation_create(
+                tenant=request.tenant,
+                email=identifier,
+                role=role,
+                actor=request.principal,
+                link_for=_link_for(request),
+            )
+        else:
+            membership = services.member_add(
+                tenant=request.tenant, username=identifier, role=role, actor=request.principal
+            )
+    except errors.ServiceError as exc:
+        fields = getattr(exc, "fields", None)
+        if fields and "email" in fields:  # the form's one field is "user"
+            exc.fields = {("user" if k == "email" else k): v for k, v in fields.items()}
+        return _members_error(request, exc, invite_user=identifier, invite_role=role)
+    if "@" in identifier:
+        messages.success(
+            request,
+            _("An invitation to join as %(role)s was sent to %(email)s.")
+            % {"email": invitation.email, "role": invitation.get_role_display()},
+        )
+    else:
+        messages.success(
+            request,
+            _("%(name)s is now a member of this workspace, as %(role)s.")
+            % {"name": membership.user.get_username(), "role": membership.get_role_display()},
+        )
+    return redirect("settings-members")
+
+
+@require_POST
+@workspace_page
+def invitation_resend(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    _require(request, Perm.MANAGE_MEMBERS)
+    try:
+        invitation = invitations.invitation_resend(
+            tenant=request.tenant,
+            invitation_id=invitation_id,
+            actor=request.principal,
+            link_for=_link_for(request),
         )
     except errors.ServiceError as exc:
-        return _members_error(request, exc, invite_user=identifier, invite_role=role)
+        return _members_error(request, exc)
     messages.success(
         request,
-        _("%(name)s is now a member of this workspace, as %(role)s.")
-        % {"name": membership.user.get_username(), "role": membership.get_role_display()},
+        _(
+            "The invitation was sent again to %(email)s, with a new link; "
+            "the old link no longer works."
+        )
+        % {"email": invitation.email},
+    )
+    return redirect("settings-members")
+
+
+@require_POST
+@workspace_page
+def invitation_revoke(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    _require(request, Perm.MANAGE_MEMBERS)
+    try:
+        invitation = invitations.invitation_revoke(
+            tenant=request.tenant, invitation_id=invitation_id, actor=request.principal
+        )
+    except errors.ServiceError as exc:
+        return _members_error(request, exc)
+    messages.success(
+        request,
+        _("The invitation to %(email)s is revoked; its link no longer works.")
+        % {"email": invitation.email},
     )
     return redirect("settings-members")
 

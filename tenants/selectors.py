@@ -6,7 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
 from config import errors
-from tenants.models import ApiKey, Membership, Tenant
+from tenants.models import ApiKey, Invitation, Membership, Tenant
 
 
 def membership_list_for_user(*, user: AbstractBaseUser) -> QuerySet[Membership]:
@@ -39,3 +39,23 @@ def api_key_get(*, tenant: Tenant, key_id: int) -> ApiKey:
     if api_key is None:
         raise errors.NotFound("No such API key in this workspace.")
     return api_key
+
+
+def invitation_list_open(*, tenant: Tenant) -> QuerySet[Invitation]:
+    """The workspace's invitations neither accepted nor revoked (expired ones included: they
+    may be resent)."""
+    return Invitation.objects.filter(
+        tenant=tenant, accepted_at__isnull=True, revoked_at__isnull=True
+    ).select_related("invited_by")
+
+
+def invitation_by_token_hash(*, invitation_id: int, hashed: str) -> Invitation | None:
+    return (
+        Invitation.objects.select_related("tenant")
+        .filter(pk=invitation_id, token_hash=hashed)
+        .first()
+    )
+
+
+def invitation_by_token(*, hashed: str) -> Invitation | None:
+    return Invitation.objects.select_related("tenant").filter(token_hash=hashed).first()

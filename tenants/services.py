@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from config import errors, shared_state
-from tenants import apikeys, crypto, vault
+from tenants import apikeys, audit, crypto, vault
 from tenants.fields import SecretsJSONField, secret_place
 from tenants.models import ApiKey, ApiKeyScope, Membership, Role, Tenant
 from tenants.principals import Principal
@@ -303,8 +303,8 @@ def master_key_rotate() -> int:
 
 
 # --- Members ----------------------------------------------------------------------------------
-# Invited, re-roled and removed by owners and admins from the settings page. Accounts are not
-# created here: an invitation names an existing, active user by username or e-mail address.
+# Added (an existing account, by username), re-roled and removed by owners and admins from the
+# settings page; people are invited by e-mail in `tenants.invitations`. Every change is audited.
 # Rules: only owners make owners or change or remove an owner; a workspace always keeps at least
 # one owner (so its last owner can neither be demoted nor removed, not even by themselves).
 
@@ -351,51 +351,40 @@ def _is_last_owner(membership: Membership) -> bool:
     )
 
 
-def _find_user(identifier: str) -> AbstractBaseUser:
-    """The active account whose username (exactly) or e-mail address (any case) is given."""
+def _find_user(username: str) -> AbstractBaseUser:
+    """The active account with this username (exactly). Never looked up by e-mail address: an
+    address gets an invitation whether or not it has an account (`tenants.invitations`), so the
+    page never tells whether one does."""
     user_model = get_user_model()
-    users = user_model._default_manager.filter(is_active=True)
-    found = users.filter(**{user_model.USERNAME_FIELD: identifier}).first()
-    if found is not None:
-        return found
-    if "@" in identifier:
-        by_email = list(
-            users.filter(**{f"{user_model.get_email_field_name()}__iexact": identifier})[:2]
-        )
-        if len(by_email) == 1:
-            return by_email[0]
-        if by_email:
-            raise errors.InvalidInput(
-                fields={
-                    "user": [
-                        _("Several accounts use this e-mail address. Invite by username instead.")
-                    ]
-                }
-            )
-    raise errors.InvalidInput(
-        fields={
-            "user": [
-                _(
-                    "No account has this username or e-mail address. "
-                    "Only people who already have an account can be invited."
-                )
-            ]
-        }
+    found = (
+        user_model._default_manager.filter(is_active=True)
+        .filter(**{user_model.USERNAME_FIELD: username})
+        .first()
     )
-
-
-def member_invite(*, tenant: Tenant, identifier: str, role: str, actor: Principal) -> Membership:
-    """Add an existing user to the workspace with `role`."""
-    _require_manage_members(actor)
-    identifier = identifier.strip()
-    if not identifier:
+    if found is None:
         raise errors.InvalidInput(
-            fields={"user": [_("Enter the username or e-mail address of an existing account.")]}
+            fields={
+                "user": [
+                    _(
+                        "No account has this username. To invite someone without an account, "
+                        "enter their e-mail address."
+                    )
+                ]
+            }
         )
+    return found
+
+
+def member_add(*, tenant: Tenant, username: str, role: str, actor: Principal) -> Membership:
+    """Add an existing account, named by its username, to the workspace with `role`."""
+    _require_manage_members(actor)
+    username = username.strip()
+    if not username:
+        raise errors.InvalidInput(fields={"user": [_("Enter a username or an e-mail address.")]})
     _check_role(role)
     if role == Role.OWNER and actor.role != Role.OWNER:
         raise errors.PermissionDenied(_("Only owners can make someone an owner."))
-    user = _find_user(identifier)
+    user = _find_user(username)
     with transaction.atomic():
         _lock_tenant(tenant)
         if Membership.objects.filter(tenant=tenant, user=user).exists():
@@ -407,7 +396,15 @@ def member_invite(*, tenant: Tenant, identifier: str, role: str, actor: Principa
                     ]
                 }
             )
-        return Membership.objects.create(tenant=tenant, user=user, role=role)
+        membership = Membership.objects.create(tenant=tenant, user=user, role=role)
+        audit.record(
+            tenant=tenant,
+            actor=actor,
+            action="member.add",
+            target=user.get_username(),
+            changes={"role": role},
+        )
+        return membership
 
 
 def member_role_set(
@@ -433,8 +430,15 @@ def member_role_set(
                     "Make someone else an owner before changing this role."
                 )
             )
-        membership.role = role
+        previous, membership.role = membership.role, role
         membership.save(update_fields=["role"])
+        audit.record(
+            tenant=tenant,
+            actor=actor,
+            action="member.role",
+            target=membership.user.get_username(),
+            changes={"role": [previous, role]},
+        )
         return membership
 
 
@@ -454,4 +458,11 @@ def member_remove(*, tenant: Tenant, membership_id: int, actor: Principal) -> Me
                 )
             )
         membership.delete()
+        audit.record(
+            tenant=tenant,
+            actor=actor,
+            action="member.remove",
+            target=membership.user.get_username(),
+            changes={"role": membership.role},
+        )
         return membership

@@ -24,6 +24,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from config import errors, shared_state
 
@@ -137,3 +138,32 @@ def api_key_check(address: str) -> None:
 
 def api_key_failed(address: str) -> None:
     _count_failure([api_key_failures_key(address)], settings.API_KEY_FAILURE_WINDOW)
+
+
+# --- Invitations ----------------------------------------------------------------------------------
+
+
+def invitations_key(tenant_id: int) -> str:
+    return f"mps:invitations:{tenant_id}"
+
+
+def invitation_sent(tenant_id: int) -> None:
+    """Count one invitation e-mail of the workspace, or raise RateLimited (counting nothing) when
+    it has sent INVITATIONS_PER_HOUR in the hour since its first. Redis down: not limited."""
+    key, window = invitations_key(tenant_id), 3600
+    limit = settings.INVITATIONS_PER_HOUR
+    try:
+        count = shared_state.client().get(key)
+        if count is not None and int(count) >= limit:
+            left = _seconds_left(key, window)
+            raise errors.RateLimited(
+                _(
+                    "This workspace has sent %(count)s invitations within an hour, the most it "
+                    "may; try again in %(minutes)s min."
+                )
+                % {"count": limit, "minutes": -(-left // 60)},
+                retry_after=left,
+            )
+        shared_state.client().pipeline().set(key, 0, ex=window, nx=True).incr(key).execute()
+    except redis.RedisError as exc:
+        logger.warning("Invitations not counted (Redis: %s)", exc)
