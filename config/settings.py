@@ -300,6 +300,8 @@ EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)  # STARTTLS, usually po
 EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)  # TLS from the start, usually port 465
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)  # seconds: the invite page waits for it
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="webmaster@localhost")
+# The file backend's folder (scripts/run uses it when no mail server is configured).
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default="") or str(DATA_DIR / "mail")
 # An invitation's link works this many days; a workspace sends at most this many invitations
 # (new or resent) an hour.
 INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)
