@@ -109,6 +109,12 @@ class ServiceFormAdmin(admin.ModelAdmin):
     def principal(self, request: HttpRequest, obj: Any) -> Principal:
         return admin_forms.operator_principal(request.user, obj.tenant)
 
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        # Rows that go with it (validation jobs, entries) are the service's to delete; their own
+        # admins being read-only does not stop an operator who may delete this one.
+        deleted, counts, _perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected
+
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         for obj in queryset.select_related("tenant"):
             self.delete_model(request, obj)

@@ -153,7 +153,11 @@ def schema_field(form_field: FormField) -> forms.Field:
         widget = type(
             widget_class.__name__,
             (widget_class,),
-            {"option_show_on": {o.value: _conditions(o.show_on) for o in form_field.options}},
+            {
+                "option_show_on": {
+                    o.value: _conditions(o.show_on) for o in form_field.options if o.show_on
+                }
+            },
         )(attrs)
         initial = form_field.default if isinstance(form_field.default, str) else None
         return SchemaChoiceField(choices=choices, widget=widget, initial=initial, **common)
@@ -271,9 +275,9 @@ class ServiceForm(forms.ModelForm):
         raise NotImplementedError
 
 
-def _build(base: type[ServiceForm], model: type, **attrs: Any) -> type[ServiceForm]:
+def _build(base: type[ServiceForm], model_class: type, /, **attrs: Any) -> type[ServiceForm]:
     """A form class for this request: `attrs` holds its context and its declared fields."""
-    meta = type("Meta", (), {"model": model, "fields": []})
+    meta = type("Meta", (), {"model": model_class, "fields": []})
     return type(base.__name__, (base,), {"Meta": meta, **attrs})
 
 
