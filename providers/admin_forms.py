@@ -300,7 +300,7 @@ def _tenant_field(*, reshapes: bool) -> forms.ModelChoiceField:
     """The workspace, chosen first; the add page reloads (or carries it along) when it changes."""
     return forms.ModelChoiceField(
         queryset=Tenant.objects.order_by("name"),
-        label=_("workspace"),
+        label=_("Workspace"),
         widget=forms.Select(attrs={"data-reload" if reshapes else "data-carry": ""}),
     )
 
@@ -405,7 +405,7 @@ def credential_form(*, operator: AbstractBaseUser, obj: Any, source: Any) -> typ
         attrs.update(
             tenant=_tenant_field(reshapes=False),
             provider=_choice(
-                _("provider"),
+                _("Provider"),
                 [
                     (m.provider, provider_label(m))
                     for m in selectors.catalog()
@@ -421,13 +421,13 @@ def credential_form(*, operator: AbstractBaseUser, obj: Any, source: Any) -> typ
         manifest=manifest,
         schema=schema,
         name=forms.CharField(
-            label=_("credential name"),
+            label=_("Credential name"),
             max_length=100,
             required=False,
             help_text=_("“Default” when left empty."),
         ),
         make_active=forms.BooleanField(
-            label=_("make it the active credential"),
+            label=_("Make it the active credential"),
             required=False,
             help_text=_("A provider's first credential is made active anyway."),
         ),
@@ -444,7 +444,14 @@ def credential_form(*, operator: AbstractBaseUser, obj: Any, source: Any) -> typ
             )
         )
     if obj is not None:
-        check = ["status", "last_error", "validated_at", "created_by", "created_at", "updated_at"]
+        check = [
+            "status_badge",
+            "last_error",
+            "last_checked",
+            "created_by",
+            "created_at",
+            "updated_at",
+        ]
         fieldsets.append(_check_section(check))
         readonly += check
     attrs.update(admin_fieldsets=fieldsets, admin_readonly=readonly)
@@ -493,15 +500,15 @@ def custom_model_form(*, operator: AbstractBaseUser, obj: Any, source: Any) -> t
         attrs.update(
             tenant=_tenant_field(reshapes=False),
             provider=_choice(
-                _("provider"),
+                _("Provider"),
                 [(m.provider, provider_label(m)) for m in customizable],
                 reshapes=True,
             ),
             model_type=forms.ChoiceField(
-                label=_("model type"), choices=[(t, model_type_label(t)) for t in types]
+                label=_("Model type"), choices=[(t, model_type_label(t)) for t in types]
             ),
             model=forms.CharField(
-                label=_text(model_schema.model_label) if model_schema else _("model"),
+                label=_text(model_schema.model_label) if model_schema else _("Model"),
                 max_length=255,
                 widget=forms.TextInput(
                     attrs={"placeholder": _text(model_schema.model_placeholder)}
@@ -527,7 +534,7 @@ def custom_model_form(*, operator: AbstractBaseUser, obj: Any, source: Any) -> t
             )
         )
     if obj is not None:
-        check = ["status", "last_error", "validated_at", "check_details", "created_at"]
+        check = ["status_badge", "last_error", "last_checked", "check_details", "created_at"]
         fieldsets.append(_check_section(check))
         readonly += check
     attrs.update(admin_fieldsets=fieldsets, admin_readonly=readonly)
@@ -549,7 +556,7 @@ class LoadBalancingEntryForm(ServiceForm):
 
     def save_through_service(self) -> Any:
         if self.view is None:
-            raise errors.NotFound(str(_("Choose a model.")))
+            raise errors.NotFound(str(_("Choose one of the workspace's models.")))
         tenant = self.chosen_tenant()
         # The model's state now (the form was built from a snapshot).
         view = _model_view(tenant, self.view.provider, self.view.model_type, self.view.model)
@@ -589,8 +596,8 @@ def lb_entry_form(*, operator: AbstractBaseUser, obj: Any, source: Any) -> type[
     provider or credentials of its own, weight and switch. Change: weight, switch, and its own
     credentials (with hints) if it has them."""
     attrs: dict[str, Any] = {"operator": operator}
-    weight = forms.IntegerField(label=_("weight"), initial=1, help_text=_("From 1 to 100."))
-    enabled = forms.BooleanField(label=_("enabled"), required=False, initial=True)
+    weight = forms.IntegerField(label=_("Weight"), initial=1, help_text=_("From 1 to 100."))
+    enabled = forms.BooleanField(label=_("Enabled"), required=False, initial=True)
     if obj is not None:
         view = next(
             (
@@ -622,18 +629,18 @@ def lb_entry_form(*, operator: AbstractBaseUser, obj: Any, source: Any) -> type[
             model_type_fixed=view.model_type if view else "",
             tenant=_tenant_field(reshapes=True),
             provider=_choice(
-                _("provider"),
+                _("Provider"),
                 [(m.provider, provider_label(m)) for m in selectors.catalog()],
                 reshapes=True,
             ),
             model=_choice(
-                _("model"),
+                _("Model"),
                 [(m.id, f"{m.model} · {model_type_label(m.model_type)}") for m in models],
                 reshapes=True,
             ),
-            name=forms.CharField(label=_("name"), max_length=100, required=False),
+            name=forms.CharField(label=_("Name"), max_length=100, required=False),
             credential=forms.ChoiceField(
-                label=_("credential"),
+                label=_("Credential"),
                 required=False,
                 choices=[
                     ("", _("Its own credentials (below)")),
@@ -659,7 +666,7 @@ def lb_entry_form(*, operator: AbstractBaseUser, obj: Any, source: Any) -> type[
             )
         )
     if obj is not None:
-        check = ["status", "last_error", "validated_at", "created_at"]
+        check = ["status_badge", "last_error", "last_checked", "created_at"]
         fieldsets.append(_check_section(check))
         readonly += check
     attrs.update(admin_fieldsets=fieldsets, admin_readonly=readonly)
@@ -686,7 +693,7 @@ class ModelSettingForm(ServiceForm):
 
     def save_through_service(self) -> Any:
         if self.view is None:
-            raise errors.NotFound(str(_("Choose a model.")))
+            raise errors.NotFound(str(_("Choose one of the workspace's models.")))
         tenant = self.chosen_tenant()
         view = _model_view(tenant, self.view.provider, self.view.model_type, self.view.model)
         chain = []
@@ -748,12 +755,12 @@ def model_setting_form(*, operator: AbstractBaseUser, obj: Any, source: Any) -> 
             view=view,
             tenant=_tenant_field(reshapes=True),
             provider=_choice(
-                _("provider"),
+                _("Provider"),
                 [(m.provider, provider_label(m)) for m in selectors.catalog()],
                 reshapes=True,
             ),
             model=_choice(
-                _("model"),
+                _("Model"),
                 [(m.id, f"{m.model} · {model_type_label(m.model_type)}") for m in models],
                 reshapes=True,
             ),
@@ -767,15 +774,15 @@ def model_setting_form(*, operator: AbstractBaseUser, obj: Any, source: Any) -> 
     choices = _fallback_choices(tenant, view, current) if tenant and view else []
     for position, name in enumerate(FALLBACK_FIELDS, start=1):
         attrs[name] = forms.ChoiceField(
-            label=_("fallback %(n)d") % {"n": position},
+            label=_("Fallback %(n)d") % {"n": position},
             required=False,
             choices=[("", "—"), *choices],
         )
     attrs.update(
-        enabled=forms.BooleanField(label=_("enabled"), required=False, initial=True),
-        load_balancing_enabled=forms.BooleanField(label=_("load balancing"), required=False),
+        enabled=forms.BooleanField(label=_("Enabled"), required=False, initial=True),
+        load_balancing_enabled=forms.BooleanField(label=_("Load balancing"), required=False),
         alias=forms.CharField(
-            label=_("gateway alias"),
+            label=_("Gateway alias"),
             required=False,
             max_length=64,
             help_text=_("Another name for this model in the OpenAI-compatible /v1 API."),
@@ -841,7 +848,7 @@ def default_model_form(*, operator: AbstractBaseUser, obj: Any, source: Any) -> 
         attrs.update(
             tenant=_tenant_field(reshapes=True),
             model_type=_choice(
-                _("model type"), [(t, model_type_label(t)) for t in DEFAULT_TYPES], reshapes=True
+                _("Model type"), [(t, model_type_label(t)) for t in DEFAULT_TYPES], reshapes=True
             ),
             shape={"tenant": str(tenant.pk) if tenant else "", "model_type": model_type},
         )
@@ -854,7 +861,7 @@ def default_model_form(*, operator: AbstractBaseUser, obj: Any, source: Any) -> 
     attrs.update(
         model_type_chosen=model_type,
         choice=forms.ChoiceField(
-            label=_("model"),
+            label=_("Model"),
             choices=[("", "—"), *_model_choices(usable)],
             help_text=_("Enabled models of this type from the workspace's configured providers."),
         ),

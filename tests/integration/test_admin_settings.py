@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Permission
 
 from providers import credentials, selectors, services
 from providers.models import (
@@ -422,3 +423,19 @@ def test_an_lb_entry_edit_keeps_its_secret(operator, tenant, configured) -> None
     [audit] = operator_entries(operator, "lb_entry.update")
     assert audit.changes["weight"] == 5
     assert "openai_api_key" not in audit.changes  # the hint came back: the secret is unchanged
+
+
+def test_a_viewer_sees_values_as_hints_and_no_inputs(operator, tenant, django_user_model) -> None:
+    add_openai_credential(operator, tenant)
+    credential = ProviderCredential.objects.get(tenant=tenant)
+    viewer = django_user_model.objects.create_user(username="viewer", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_providercredential"))
+    operator.force_login(viewer)
+    html = page(operator.get(f"{CREDENTIALS}{credential.pk}/change/"))
+    assert credential.masked["openai_api_key"] in html
+    assert 'name="openai_api_key"' not in html
+    assert 'name="_save"' not in html
+    assert operator.get(f"{CREDENTIALS}add/").status_code == 403
+    assert (
+        operator.post(f"{CREDENTIALS}{credential.pk}/delete/", {"post": "yes"}).status_code == 403
+    )
