@@ -11,7 +11,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
 
-from providers import credentials, selectors, services
+from providers import admin_forms, credentials, selectors, services
 from providers.models import (
     AuditLogEntry,
     CheckStatus,
@@ -439,3 +439,28 @@ def test_a_viewer_sees_values_as_hints_and_no_inputs(operator, tenant, django_us
     assert (
         operator.post(f"{CREDENTIALS}{credential.pk}/delete/", {"post": "yes"}).status_code == 403
     )
+
+
+def test_no_manifest_field_collides_with_the_admin_forms_own_fields(tenant) -> None:
+    """Schema fields sit beside the forms' own fields under their variable names."""
+    own = {
+        "tenant",
+        "provider",
+        "name",
+        "make_active",
+        "model_type",
+        "model",
+        "credential",
+        "weight",
+        "enabled",
+        "load_balancing_enabled",
+        "alias",
+        "choice",
+        "form_shape",
+        *admin_forms.FALLBACK_FIELDS,
+    }
+    for manifest in selectors.catalog():
+        schema = manifest.provider_credential_schema + (
+            manifest.model_credential_schema.fields if manifest.model_credential_schema else ()
+        )
+        assert not own & {f.variable for f in schema}, manifest.provider
