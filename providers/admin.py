@@ -1,16 +1,19 @@
-"""Operators' admin for provider settings.
+"""Operators' admin for provider settings: a full settings screen for any workspace.
 
-Secrets never show: the `config` (sealed envelopes) and `masked` fields are not fields of any form
-here; form values appear only through `credentials.shown`, with secrets as their obfuscated hints.
-Credentials and custom models are made and changed through the product, which checks the forms;
-the admin shows them, re-validates them, and lets operators adjust what needs no form: quota
-limits, load-balancing weights, model switches. Those writes go through the services (or write an
-audit entry) like the product's own.
+Credentials, custom models, load-balancing entries, model settings (switches, alias, fallbacks)
+and default models are added and changed with the product's own forms: the provider's schema
+form generated per request (providers/admin_forms.py), saved through the same services as the
+API and the pages, so checks, encryption, validation queueing and the audit entry (naming the
+operator) are the product's. Secrets never show: the sealed `config` and `masked` are not fields
+of any form; secret inputs carry only the obfuscated hint, and Django's change messages name the
+fields changed, never their values. Quota limits are adjusted here too; validation jobs, the audit
+log and invocations are read-only.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -19,10 +22,11 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
 from config import errors
-from providers import balancing, credentials, selectors, services, validation
+from providers import admin_forms, balancing, credentials, selectors, services, validation
 from providers.models import (
     AuditLogEntry,
     CheckedConfig,
@@ -34,9 +38,7 @@ from providers.models import (
     ProviderQuota,
     ValidationJob,
 )
-
-# Shown on every page of a checked config; `config` and `masked` are never among them.
-_CHECK_FIELDS = ["status", "last_error", "validated_at", "form_values", "created_at", "updated_at"]
+from tenants.principals import Principal
 
 
 def _pretty_json(value: Any) -> str:
@@ -58,25 +60,95 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class CheckedConfigAdmin(admin.ModelAdmin):
-    """Credentials, custom models, load-balancing entries: status and obfuscated values only.
+class ServiceFormAdmin(admin.ModelAdmin):
+    """Add and change pages whose form is built per request (`form_builder`, see
+    providers/admin_forms.py) and saved through the services while it validates; deletes go
+    through the services too. The operator is the actor of every audit entry."""
 
-    Rows are created (and their forms checked) by the product, so there is no add here, and no
-    delete (the product's delete also hands over the active credential and prunes defaults)."""
-
-    exclude = ["config", "masked"]
+    form_builder: Callable[..., type[admin_forms.ServiceForm]]
     list_select_related = ["tenant"]
+
+    class Media:
+        js = ["js/admin.js"]
+        css = {"all": ["css/admin.css"]}
+
+    def _form(self, request: HttpRequest, obj: Any) -> type[admin_forms.ServiceForm]:
+        # Built once per request and object: the page asks for fieldsets, form and read-only names.
+        cache = request.__dict__.setdefault("_service_forms", {})
+        key = (self.model, obj.pk if obj is not None else None)
+        if key not in cache:
+            source = request.POST if request.method == "POST" else request.GET
+            cache[key] = type(self).form_builder(operator=request.user, obj=obj, source=source)
+        return cache[key]
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        return self._form(request, obj)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = self._form(request, obj).admin_fieldsets
+        if obj is not None and not self.has_change_permission(request, obj):
+            # A viewer sees the values (secrets as hints), not the inputs.
+            values = [f for f in ("form_values",) if hasattr(self, f)]
+            return [*fieldsets, (_("Form values"), {"fields": values})] if values else fieldsets
+        return fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self._form(request, obj).admin_readonly
+
+    def save_form(self, request: HttpRequest, form: Any, change: bool) -> Any:
+        return form.saved  # written by the service while the form validated
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        pass
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        pass
+
+    def principal(self, request: HttpRequest, obj: Any) -> Principal:
+        return admin_forms.operator_principal(request.user, obj.tenant)
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        # Rows that go with it (validation jobs, entries) are the service's to delete; their own
+        # admins being read-only does not stop an operator who may delete this one.
+        deleted, counts, _perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for obj in queryset.select_related("tenant"):
+            self.delete_model(request, obj)
+
+    @admin.display(description=_("provider"), ordering="provider")
+    def provider_name(self, obj: Any) -> str:
+        manifest = selectors.catalog().get(obj.provider)
+        return admin_forms.provider_label(manifest) if manifest else obj.provider
+
+
+class CheckedConfigAdmin(ServiceFormAdmin):
+    """Credentials, custom models, load-balancing entries: the schema form (secrets as hints),
+    their check's status, and a re-validate action."""
+
     actions = ["revalidate"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     def has_revalidate_permission(self, request: HttpRequest) -> bool:
-        # The model's change permission, even where the change page itself is view-only.
-        return admin.ModelAdmin.has_change_permission(self, request)
+        return self.has_change_permission(request)
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_badge(self, obj: CheckedConfig) -> str:
+        return format_html(
+            '<span class="check-status check-status-{}">{}</span>',
+            obj.status,
+            obj.get_status_display(),
+        )
+
+    @admin.display(description=_("last checked"), ordering="validated_at")
+    def last_checked(self, obj: CheckedConfig) -> Any:
+        return obj.validated_at
+
+    @admin.display(description=_("last error"))
+    def error_summary(self, obj: CheckedConfig) -> str:
+        return Truncator(obj.last_error).chars(80) if obj.last_error else ""
 
     @admin.display(description=_("form values (secrets obfuscated)"))
     def form_values(self, obj: CheckedConfig) -> str:
@@ -113,178 +185,102 @@ class CheckedConfigAdmin(admin.ModelAdmin):
             )
 
 
+_STATUS_COLUMNS = ["status_badge", "last_checked", "error_summary"]
+
+
 @admin.register(ProviderCredential)
 class ProviderCredentialAdmin(CheckedConfigAdmin):
-    list_display = ["name", "tenant", "provider", "is_active", "status", "validated_at"]
+    form_builder = staticmethod(admin_forms.credential_form)
+    list_display = ["name", "tenant", "provider_name", "is_active", *_STATUS_COLUMNS]
     list_filter = ["status", "provider", "is_active"]
     search_fields = ["name", "provider", "tenant__name"]
-    fields = ["tenant", "provider", "name", "is_active", "created_by", *_CHECK_FIELDS]
-    readonly_fields = fields
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # renames, new values, activation: through the product, which checks them
+    def delete_model(self, request: HttpRequest, obj: ProviderCredential) -> None:
+        # The product's delete: the newest other credential takes over; stale defaults go.
+        services.credential_delete(credential=obj, actor=self.principal(request, obj))
 
 
 @admin.register(CustomModel)
 class CustomModelAdmin(CheckedConfigAdmin):
-    list_display = ["model", "model_type", "tenant", "provider", "status", "validated_at"]
+    form_builder = staticmethod(admin_forms.custom_model_form)
+    list_display = ["model", "model_type", "tenant", "provider_name", *_STATUS_COLUMNS]
     list_filter = ["status", "provider", "model_type"]
     search_fields = ["model", "provider", "tenant__name"]
-    fields = ["tenant", "provider", "model", "model_type", *_CHECK_FIELDS, "check_details"]
-    readonly_fields = fields
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description=_("details reported by the last check"))
     def check_details(self, obj: CustomModel) -> str:
         return _pretty_json(obj.details)
 
-
-class LoadBalancingEntryForm(forms.ModelForm):
-    class Meta:
-        model = LoadBalancingEntry
-        fields = ["weight", "enabled"]
-
-    def clean_weight(self) -> int:
-        weight = self.cleaned_data["weight"]
-        if not 1 <= weight <= 100:
-            raise forms.ValidationError(_("Give a weight from 1 to 100."))
-        return weight
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        entry = self.instance
-        try:
-            self.view = selectors.model_get(
-                tenant=entry.tenant,
-                provider=entry.provider,
-                model_key=selectors.model_id(entry.model_type, entry.model),
-            )
-        except errors.ServiceError as exc:
-            raise forms.ValidationError(exc.message) from exc
-        return cleaned
+    def delete_model(self, request: HttpRequest, obj: CustomModel) -> None:
+        services.custom_model_delete(custom=obj, actor=self.principal(request, obj))
 
 
 @admin.register(LoadBalancingEntry)
 class LoadBalancingEntryAdmin(CheckedConfigAdmin):
-    form = LoadBalancingEntryForm
+    form_builder = staticmethod(admin_forms.lb_entry_form)
     list_display = [
         "name",
         "model",
         "tenant",
-        "provider",
+        "provider_name",
         "weight",
         "enabled",
-        "status",
-        "validated_at",
+        *_STATUS_COLUMNS,
     ]
     list_filter = ["status", "provider", "model_type", "enabled"]
     search_fields = ["name", "model", "provider", "tenant__name"]
-    fields = [
-        "tenant",
-        "provider",
-        "model_type",
-        "model",
-        "name",
-        "credential",
-        "weight",
-        "enabled",
-        "cooling_down",
-        *_CHECK_FIELDS,
-    ]
-    readonly_fields = [f for f in fields if f not in ("weight", "enabled")]
 
-    @admin.display(description="Cooling down")
+    @admin.display(description=_("cooling down"))
     def cooling_down(self, obj: LoadBalancingEntry) -> str:
         key = balancing.lb_entry_key(obj.pk)
         found = balancing.cooldowns(obj.tenant_id, [key]).get(key)
         return f"{found.reason} until {found.ends_at:%Y-%m-%d %H:%M:%S} UTC" if found else "—"
 
-    def save_model(
-        self, request: HttpRequest, obj: LoadBalancingEntry, form: Any, change: bool
-    ) -> None:
-        services.lb_entry_update(
-            entry=obj,
-            view=form.view,
-            weight=form.cleaned_data["weight"],
-            enabled=form.cleaned_data["enabled"],
-            actor=None,
-        )
-
-
-class ModelSettingForm(forms.ModelForm):
-    class Meta:
-        model = ModelSetting
-        fields = ["enabled", "load_balancing_enabled"]
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        setting = self.instance
-        try:
-            self.view = selectors.model_get(
-                tenant=setting.tenant,
-                provider=setting.provider,
-                model_key=selectors.model_id(setting.model_type, setting.model),
-            )
-        except errors.ServiceError as exc:
-            raise forms.ValidationError(exc.message) from exc
-        return cleaned
+    def delete_model(self, request: HttpRequest, obj: LoadBalancingEntry) -> None:
+        services.lb_entry_delete(entry=obj, actor=self.principal(request, obj))
 
 
 @admin.register(ModelSetting)
-class ModelSettingAdmin(admin.ModelAdmin):
-    """Editable switches; rows appear when the product first changes a model's defaults."""
+class ModelSettingAdmin(ServiceFormAdmin):
+    """A model's switches, gateway alias and fallback chain. A model without a row has the
+    defaults (enabled, no load balancing, no fallbacks); adding a row sets them for a model."""
 
-    form = ModelSettingForm
+    form_builder = staticmethod(admin_forms.model_setting_form)
     list_display = [
         "model",
         "model_type",
         "tenant",
-        "provider",
+        "provider_name",
         "enabled",
         "load_balancing_enabled",
+        "fallback_chain",
+        "alias",
         "updated_at",
     ]
     list_filter = ["enabled", "load_balancing_enabled", "provider", "model_type"]
-    search_fields = ["model", "provider", "tenant__name"]
-    list_select_related = ["tenant"]
-    fields = [
-        "tenant",
-        "provider",
-        "model_type",
-        "model",
-        "enabled",
-        "load_balancing_enabled",
-        "updated_at",
-    ]
-    readonly_fields = ["tenant", "provider", "model_type", "model", "updated_at"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+    search_fields = ["model", "provider", "alias", "tenant__name"]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+        return False  # a row is the model's settings: switch them instead
 
-    def save_model(self, request: HttpRequest, obj: ModelSetting, form: Any, change: bool) -> None:
-        # Through the service: disabling a model also drops a default that named it.
-        services.model_setting_update(
-            tenant=obj.tenant,
-            view=form.view,
-            enabled=form.cleaned_data["enabled"],
-            load_balancing_enabled=form.cleaned_data["load_balancing_enabled"],
-            actor=None,
-        )
+    @admin.display(description=_("fallbacks"))
+    def fallback_chain(self, obj: ModelSetting) -> str:
+        return " → ".join(f"{f['provider']}/{f['model']}" for f in obj.fallbacks) or "—"
 
 
 @admin.register(DefaultModel)
-class DefaultModelAdmin(ReadOnlyAdmin):
-    """Read-only: a default must name a usable model, which the product's setter checks."""
+class DefaultModelAdmin(ServiceFormAdmin):
+    """A workspace's default model per type: one of its usable models (the service checks)."""
 
-    list_display = ["tenant", "model_type", "provider", "model", "updated_at"]
+    form_builder = staticmethod(admin_forms.default_model_form)
+    list_display = ["tenant", "model_type", "provider_name", "model", "updated_at"]
     list_filter = ["model_type", "provider"]
     search_fields = ["model", "provider", "tenant__name"]
-    list_select_related = ["tenant"]
+
+    def delete_model(self, request: HttpRequest, obj: DefaultModel) -> None:
+        services.default_model_clear(
+            tenant=obj.tenant, model_type=obj.model_type, actor=self.principal(request, obj)
+        )
 
 
 def _provider_choices() -> list[tuple[str, str]]:
