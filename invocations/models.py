@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from providers.models import (
     CustomModel,
@@ -17,8 +18,8 @@ from tenants.models import ApiKey, Tenant
 
 
 class Source(models.TextChoices):
-    JOB = "job", "job"  # POST /api/v1/invocations, run by a worker
-    GATEWAY = "gateway", "gateway"  # the OpenAI-compatible /v1, answered in the request
+    JOB = "job", _("Job")  # POST /api/v1/invocations, run by a worker
+    GATEWAY = "gateway", _("Gateway")  # the OpenAI-compatible /v1, answered in the request
 
 
 class Invocation(models.Model):

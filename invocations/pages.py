@@ -23,8 +23,23 @@ from tenants.web import workspace_page
 # The palette of static/css/app.css (--primary, --bad and a lighter primary).
 BLUE, RED, LIGHT_BLUE = "#2563eb", "#dc2626", "#93c5fd"
 
-WIDTH, HEIGHT = 720, 220
 LEFT, RIGHT, TOP, BOTTOM = 56, 8, 12, 28
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A chart's drawing area in viewBox units, and how many x-axis labels fit in it. The page
+    draws each chart twice, wide and narrow, and CSS shows the one that fits: scaled down to a
+    phone, the wide one's 11-unit text would be about 5 px high."""
+
+    width: int
+    height: int
+    x_labels: int
+    font_size: int
+
+
+WIDE = Frame(width=720, height=220, x_labels=8, font_size=11)
+NARROW = Frame(width=360, height=240, x_labels=4, font_size=13)  # about 1:1 on a 390 px phone
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,13 +69,25 @@ def _compact(n: int) -> str:
 
 
 def _bucket_label(bucket: usage.Bucket, *, hourly: bool, long: bool = False) -> str:
+    """ "Nov 27" / "11月27日" (the language's MONTH_DAY_FORMAT, see config/formats), "14:00",
+    or both for an hour's long label."""
     local = timezone.localtime(bucket.start)
+    day = formats.date_format(local, "MONTH_DAY_FORMAT")
     if hourly:
-        return formats.date_format(local, "M j, H:i" if long else "H:i")
-    return formats.date_format(local, "M j")
+        hour = formats.time_format(local, "H:i")
+        return f"{day} {hour}" if long else hour
+    return day
 
 
-def _bar_chart(
+def _bar_chart(*, chart_id: str, **drawing: Any) -> dict[str, Any]:
+    """A chart's wide drawing, whose keys it shares, and under "drawings" that one and a narrow
+    one for phones."""
+    wide = _draw_bars(chart_id=chart_id, frame=WIDE, **drawing)
+    narrow = _draw_bars(chart_id=f"{chart_id}-narrow", frame=NARROW, **drawing)
+    return {**wide, "drawings": [wide, narrow]}
+
+
+def _draw_bars(
     *,
     chart_id: str,
     title: str,
@@ -68,15 +95,16 @@ def _bar_chart(
     buckets: Sequence[usage.Bucket],
     series: Sequence[Series],
     hourly: bool,
+    frame: Frame,
 ) -> dict[str, Any]:
     """Geometry for a stacked bar chart, one bar per bucket, `series` stacked bottom up."""
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    plot_w, plot_h = frame.width - LEFT - RIGHT, frame.height - TOP - BOTTOM
     highest = max((sum(getattr(b, s.attr) for s in series) for b in buckets), default=0)
     ticks = _nice_ticks(highest)
     top = ticks[-1]
     slot = plot_w / max(len(buckets), 1)
     bar_w = max(slot * 0.7, 1)
-    label_every = max(1, math.ceil(len(buckets) / 8))
+    label_every = max(1, math.ceil(len(buckets) / frame.x_labels))
     baseline = TOP + plot_h
     bars, x_labels = [], []
     for i, bucket in enumerate(buckets):
@@ -111,12 +139,13 @@ def _bar_chart(
         "id": chart_id,
         "title": title,
         "description": description,
-        "width": WIDTH,
-        "height": HEIGHT,
+        "width": frame.width,
+        "height": frame.height,
+        "font_size": frame.font_size,
         "left": LEFT,
-        "right": WIDTH - RIGHT,
+        "right": frame.width - RIGHT,
         "baseline": baseline,
-        "label_y": HEIGHT - 8,
+        "label_y": frame.height - 8,
         "bars": bars,
         "x_labels": x_labels,
         "y_ticks": y_ticks,

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from config import errors
 from providers import outbound
@@ -66,24 +67,24 @@ def _matches(condition: ShowOn, values: Mapping[str, Any], model_type: str | Non
 
 def _check_url(value: str) -> str | None:
     if any(c.isspace() for c in value):
-        return "Enter a URL without spaces."
+        return _("Enter a URL without spaces.")
     try:
         parts = urlsplit(value)
         port = parts.port  # a port out of range or not a number raises here
     except ValueError:
-        return "Enter a valid URL."
+        return _("Enter a valid URL.")
     if parts.scheme not in {"http", "https"} or not parts.hostname or port == 0:
-        return "Enter a full http:// or https:// URL."
+        return _("Enter a full http:// or https:// URL.")
     try:  # the host as it goes on the wire: 169。254。169。254 is 169.254.169.254
         host = parts.hostname.encode("idna").decode("ascii")
     except UnicodeError:
-        return "Enter a valid host name."
+        return _("Enter a valid host name.")
     # An early, friendly refusal (SSRF): metadata names and literal addresses in every spelling
     # (2852039166, 0xa9fea9fe, [::ffff:169.254.169.254], a trailing dot...), without DNS. What a
     # name resolves to is judged when connecting (providers/runtime/netguard.py).
     problem = netguard.host_refusal(host, outbound.policy())
     if problem:
-        return f"This host cannot be used: {problem}."
+        return _("This host cannot be used: %(problem)s.") % {"problem": problem}
     return None
 
 
@@ -96,14 +97,16 @@ def _coerce(
             return raw, None
         if isinstance(raw, str) and raw.lower() in {"true", "false"}:
             return raw.lower() == "true", None
-        return None, "Must be true or false."
+        return None, _("Must be true or false.")
     if isinstance(raw, bool) or not isinstance(raw, str | int | float):
-        return None, "Must be text."
+        return None, _("Must be text.")
     value = str(raw).strip()
     if _CONTROL.search(value):
-        return None, "Remove control characters (line breaks, tabs, NUL) from this value."
+        return None, _("Remove control characters (line breaks, tabs, NUL) from this value.")
     if len(value) > form_field.max_length:
-        return None, f"Ensure this value has at most {form_field.max_length} characters."
+        return None, _("Ensure this value has at most %(limit)d characters.") % {
+            "limit": form_field.max_length
+        }
     if form_field.type in {"select", "radio"}:
         allowed = [
             o.value
@@ -111,7 +114,10 @@ def _coerce(
             if all(_matches(c, values, model_type) for c in o.show_on)
         ]
         if value not in allowed:
-            return None, f"{value!r} is not a valid choice ({', '.join(allowed)})."
+            return None, _("%(value)r is not a valid choice (%(allowed)s).") % {
+                "value": value,
+                "allowed": ", ".join(allowed),
+            }
     if value and form_field.format == "url":
         problem = _check_url(value)
         if problem:
@@ -123,18 +129,18 @@ def _coerce(
 
 def _check_number(form_field: FormField, value: str) -> str | None:
     if not _INTEGER.match(value):
-        return "Enter a whole number."
+        return _("Enter a whole number.")
     low, high = form_field.min, form_field.max
     if form_field.format == "seconds":
         low = max(low or 1, 1)
         high = min(high or settings.UPSTREAM_TIMEOUT_MAX, settings.UPSTREAM_TIMEOUT_MAX)
     number = int(value)
     if low is not None and high is not None and not low <= number <= high:
-        return f"Enter a number from {low} to {high}."
+        return _("Enter a number from %(low)d to %(high)d.") % {"low": low, "high": high}
     if low is not None and number < low:
-        return f"Enter a number of at least {low}."
+        return _("Enter a number of at least %(low)d.") % {"low": low}
     if high is not None and number > high:
-        return f"Enter a number of at most {high}."
+        return _("Enter a number of at most %(high)d.") % {"high": high}
     return None
 
 
@@ -152,7 +158,7 @@ def clean_form(
     declared = {f.variable: f for f in fields}
     for name in submitted:
         if name not in declared:
-            problems[name] = ["Unknown field for this form."]
+            problems[name] = [_("Unknown field for this form.")]
 
     stored_config = stored.config if stored is not None else {}
     stored_masked = stored.masked if stored is not None else {}
@@ -178,7 +184,7 @@ def clean_form(
             continue
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             if form_field.required:
-                problems.setdefault(name, []).append("This field is required.")
+                problems.setdefault(name, []).append(_("This field is required."))
             continue
         value, problem = _coerce(form_field, raw, raw_values, model_type)
         if problem:
@@ -188,7 +194,7 @@ def clean_form(
         else:
             cleaned.plain[name] = value
     if problems:
-        raise errors.InvalidInput("Some credential fields are not valid.", fields=problems)
+        raise errors.InvalidInput(_("Some credential fields are not valid."), fields=problems)
     return cleaned
 
 

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext
 
 from config import errors
 from providers import credentials, selectors, validation
@@ -99,7 +100,10 @@ def credential_create(
     cleaned = credentials.clean_form(_provider_form(manifest), values)
     name = name.strip() or "Default"
     if ProviderCredential.objects.filter(tenant=tenant, provider=provider, name=name).exists():
-        raise _name_conflict(f"A credential named {name!r} already exists for this provider.")
+        raise _name_conflict(
+            gettext("A credential named %(name)r already exists for this provider.")
+            % {"name": name}
+        )
     has_active = ProviderCredential.objects.filter(
         tenant=tenant, provider=provider, is_active=True
     ).exists()
@@ -153,7 +157,10 @@ def credential_update(
             tenant=credential.tenant, provider=credential.provider, name=name
         ).exclude(pk=credential.pk)
         if taken.exists():
-            raise _name_conflict(f"A credential named {name!r} already exists for this provider.")
+            raise _name_conflict(
+                gettext("A credential named %(name)r already exists for this provider.")
+                % {"name": name}
+            )
         changes["name"] = name
         credential.name = name
     credential.save()
@@ -245,13 +252,16 @@ def custom_model_create(
     _check_model_type(manifest, model_type)
     model = model.strip()
     if not model:
-        raise errors.InvalidInput(fields={"model": ["A model needs a name."]})
+        raise errors.InvalidInput(fields={"model": [gettext("A model needs a name.")]})
     cleaned = credentials.clean_form(form, values, model_type=model_type)
     exists = CustomModel.objects.filter(
         tenant=tenant, provider=provider, model_type=model_type, model=model
     ).exists()
     if exists or (model_type, model) in {(m.model_type, m.model) for m in manifest.models}:
-        raise _name_conflict(f"This provider already has the {model_type} model {model!r}.")
+        raise _name_conflict(
+            gettext("This provider already has the %(model_type)s model %(model)r.")
+            % {"model_type": model_type, "model": model}
+        )
     try:
         with transaction.atomic():
             custom = CustomModel.objects.create(
@@ -259,7 +269,8 @@ def custom_model_create(
             )
     except IntegrityError as exc:  # a concurrent create won the race
         raise _name_conflict(
-            f"This provider already has the {model_type} model {model!r}."
+            gettext("This provider already has the %(model_type)s model %(model)r.")
+            % {"model_type": model_type, "model": model}
         ) from exc
     credentials.seal(custom, cleaned)
     custom.save(update_fields=["config", "masked"])
@@ -475,7 +486,7 @@ def _lb_form(manifest: ProviderManifest, view: selectors.ModelView) -> tuple[For
 
 def _check_weight(weight: int) -> None:
     if not 1 <= weight <= 100:
-        raise errors.InvalidInput(fields={"weight": ["Give a weight from 1 to 100."]})
+        raise errors.InvalidInput(fields={"weight": [gettext("Give a weight from 1 to 100.")]})
 
 
 @transaction.atomic
@@ -516,7 +527,10 @@ def lb_entry_create(
         "model": view.model,
     }
     if LoadBalancingEntry.objects.filter(**scope, name=name).exists():
-        raise _name_conflict(f"This model already has a load-balancing entry named {name!r}.")
+        raise _name_conflict(
+            gettext("This model already has a load-balancing entry named %(name)r.")
+            % {"name": name}
+        )
     entry = LoadBalancingEntry.objects.create(
         **scope, name=name, credential=credential, weight=weight, enabled=enabled
     )
@@ -606,7 +620,9 @@ def default_model_set(
     if not any((m.provider, m.model) == (provider, model) for m in usable):
         raise errors.InvalidInput(
             f"{provider}/{model} is not an enabled, configured {model_type} model.",
-            fields={"model": ["Pick an enabled model of this type from a configured provider."]},
+            fields={
+                "model": [gettext("Pick an enabled model of this type from a configured provider.")]
+            },
         )
     default, _ = DefaultModel.objects.update_or_create(
         tenant=tenant, model_type=model_type, defaults={"provider": provider, "model": model}

@@ -70,8 +70,8 @@ def test_configure_xinference_end_to_end(workspace, xinference, new_page) -> Non
     add_xinference_model(page, xinference.url, "llm", "qwen", "qwen2.5-instruct", XINF_KEY)
     row = page.locator("dialog tr[data-model='qwen']")
     expect(row).to_be_visible()
-    expect(row.locator(".status")).to_have_text("valid")
-    expect(row).to_contain_text("32768")  # the context length the server reported
+    expect(row.locator(".status")).to_have_text("Valid")
+    expect(row).to_contain_text("32K")  # the context length the server reported (32768)
     screenshot(page, "02-xinference-models")
 
     # Add a model, then make it the default embedding model.
@@ -83,7 +83,7 @@ def test_configure_xinference_end_to_end(workspace, xinference, new_page) -> Non
     add_dialog.get_by_label("Model UID").fill("bge-m3")
     add_dialog.get_by_label("API Key").fill(XINF_KEY)
     add_dialog.get_by_role("button", name="Save").click()
-    expect(page.locator("dialog tr[data-model='bge'] .status")).to_have_text("valid")
+    expect(page.locator("dialog tr[data-model='bge'] .status")).to_have_text("Valid")
     page.keyboard.press("Escape")
     expect(page.locator("dialog#dialog")).to_be_hidden()
 
@@ -112,7 +112,7 @@ def test_configure_xinference_end_to_end(workspace, xinference, new_page) -> Non
     # A wrong key: the provider's own error is shown.
     add_xinference_model(page, xinference.url, "rerank", "ranker", "bge-reranker", "xk-wrong")
     wrong = page.locator("dialog tr[data-model='ranker']")
-    expect(wrong.locator(".status")).to_have_text("invalid")
+    expect(wrong.locator(".status")).to_have_text("Invalid")
     expect(wrong).to_contain_text("Could not validate credentials")
     screenshot(page, "04-provider-error")
     assert "xk-wrong" not in page.content()
@@ -178,7 +178,7 @@ def test_fallbacks_in_the_models_dialog(workspace, xinference, new_page) -> None
     log_in(page, "ada", PASSWORD)
     add_xinference_model(page, xinference.url, "llm", "qwen", "qwen2.5-instruct", XINF_KEY)
     dialog = page.locator("dialog#dialog")
-    expect(dialog.locator("tr[data-model='qwen'] .status")).to_have_text("valid")
+    expect(dialog.locator("tr[data-model='qwen'] .status")).to_have_text("Valid")
     dialog.get_by_role("button", name="Add model").click()
     dialog.get_by_label("Model type").select_option("llm")
     dialog.get_by_label("Model Name").fill("qwen-backup")
@@ -186,7 +186,7 @@ def test_fallbacks_in_the_models_dialog(workspace, xinference, new_page) -> None
     dialog.get_by_label("Model UID").fill("qwen2.5-instruct")
     dialog.get_by_label("API Key").fill(XINF_KEY)
     dialog.get_by_role("button", name="Save").click()
-    expect(dialog.locator("tr[data-model='qwen-backup'] .status")).to_have_text("valid")
+    expect(dialog.locator("tr[data-model='qwen-backup'] .status")).to_have_text("Valid")
 
     dialog.locator("tr[data-model='qwen']").get_by_role("button", name="Load balancing").click()
     expect(dialog.get_by_role("heading", name="Fallbacks")).to_be_visible()
