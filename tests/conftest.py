@@ -6,6 +6,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.middleware.csrf import _get_new_csrf_string
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from tenants import services
@@ -76,6 +77,14 @@ def session_client(make_member: Callable[..., User]) -> Callable[..., APIClient]
         return client
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """Each test starts in the default language: a page request in 简体中文 leaves it active on
+    the thread (LocaleMiddleware activates, nothing deactivates), which would leak into the next."""
+    with translation.override(settings.LANGUAGE_CODE):
+        yield
 
 
 @pytest.fixture(autouse=True)
