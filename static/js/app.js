@@ -31,7 +31,11 @@
     if (event.detail.target.id === "dialog-body") {
       const d = dialog();
       if (!d.open) d.showModal();
-      const first = d.querySelector("[autofocus], input:not([type=hidden]), select, textarea, button");
+      // The first field (not the close button): [autofocus], else a form's first control,
+      // else any control.
+      const field = "input:not([type=hidden]):not([disabled]), select:not([disabled]), textarea";
+      const first = d.querySelector("[autofocus]") || d.querySelector(`form ${field}`) ||
+        d.querySelector(`${field}, button`);
       if (first) first.focus();
       applyShowOn(d);
     }
