@@ -59,6 +59,7 @@ provider_fragments = [
         provider_views.credential_action,
         name="settings-credential-action",
     ),
+    path(f"{provider}/checks/<int:job_id>", provider_views.check_status, name="settings-check"),
     path(f"{provider}/models", provider_views.provider_models, name="settings-provider-models"),
     path(f"{provider}/models/add", provider_views.add_model, name="settings-add-model"),
     path(

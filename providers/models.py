@@ -53,6 +53,13 @@ class ProviderCredential(CheckedConfig):
 
     name = models.CharField(_("name"), max_length=100)
     is_active = models.BooleanField(default=False)
+    # A pending revision of an active credential (the settings page): new values held, secrets
+    # sealed, until their check succeeds; the values in `config` stay in use meanwhile.
+    # `pending_masked` holds every secret's hint; a secret named there but not in `pending`
+    # keeps the stored one.
+    pending = SecretsJSONField(default=dict, blank=True)
+    pending_masked = models.JSONField(default=dict, blank=True)
+    pending_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -260,6 +267,9 @@ class ValidationJob(models.Model):
     lb_entry = models.ForeignKey(
         LoadBalancingEntry, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
+    # What a success does besides the verdict: "" nothing more; "take_over" makes the credential
+    # active; "revision" checks the credential's pending revision and applies it.
+    purpose = models.CharField(max_length=10, blank=True, default="")
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
     valid = models.BooleanField(null=True)
     error_code = models.CharField(max_length=40, blank=True, default="")

@@ -7,10 +7,11 @@ import re
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext
 
 from config import errors
-from providers import credentials, selectors, validation
+from providers import credentials, revisions, selectors, validation
 from providers.models import (
     AuditLogEntry,
     CheckedConfig,
@@ -78,10 +79,15 @@ def model_form(manifest: ProviderManifest) -> tuple[FormField, ...]:
     return manifest.model_credential_schema.fields
 
 
-def _check_later(target: CheckedConfig) -> None:
+def checkable(provider: str) -> bool:
+    """Whether the provider's protocol family can be called, so a check can run."""
+    return selectors.manifest_get(provider).runtime.family in registry.ADAPTERS
+
+
+def _check_later(target: CheckedConfig, *, purpose: str = "") -> None:
     """Queue a validation of what was just saved, when its protocol family can be called."""
-    if selectors.manifest_get(target.provider).runtime.family in registry.ADAPTERS:
-        validation.validation_queue(target=target)
+    if checkable(target.provider):
+        validation.validation_queue(target=target, purpose=purpose)
 
 
 def _name_conflict(message: str) -> errors.Conflict:
@@ -91,11 +97,25 @@ def _name_conflict(message: str) -> errors.Conflict:
 # --- Provider credentials ---------------------------------------------------------------------
 
 
+def _working(credential: ProviderCredential | None) -> bool:
+    """A credential whose last check succeeded: one typo must not replace it unchecked."""
+    return credential is not None and credential.status == CheckStatus.VALID
+
+
 @transaction.atomic
 def credential_create(
-    *, tenant: Tenant, provider: str, name: str, values: dict[str, Any], actor: Principal | None
+    *,
+    tenant: Tenant,
+    provider: str,
+    name: str,
+    values: dict[str, Any],
+    actor: Principal | None,
+    take_over: bool = False,
 ) -> ProviderCredential:
-    """Add a named credential; the provider's first one becomes active. Status starts unchecked."""
+    """Add a named credential; the provider's first one becomes active. Status starts unchecked.
+
+    With `take_over` (the settings page) the new credential is to become the active one: at once
+    when the provider has no working active credential, else only when its check succeeds."""
     manifest = selectors.manifest_get(provider)
     cleaned = credentials.clean_form(_provider_form(manifest), values)
     name = name.strip() or "Default"
@@ -104,19 +124,22 @@ def credential_create(
             gettext("A credential named %(name)r already exists for this provider.")
             % {"name": name}
         )
-    has_active = ProviderCredential.objects.filter(
+    active = ProviderCredential.objects.filter(
         tenant=tenant, provider=provider, is_active=True
-    ).exists()
+    ).first()
+    at_once = active is None or (take_over and not _working(active))
+    if at_once and active is not None:
+        ProviderCredential.objects.filter(pk=active.pk).update(is_active=False)
     credential = ProviderCredential.objects.create(
         tenant=tenant,
         provider=provider,
         name=name,
-        is_active=not has_active,
+        is_active=at_once,
         created_by=actor.membership.user if actor and actor.membership else None,
     )
     credentials.seal(credential, cleaned)
     credential.save(update_fields=["config", "masked"])
-    _check_later(credential)
+    _check_later(credential, purpose="take_over" if take_over and not at_once else "")
     _audit(
         tenant=tenant,
         actor=actor,
@@ -136,15 +159,43 @@ def credential_update(
     name: str | None = None,
     partial: bool,
     actor: Principal | None,
+    hold: bool = False,
 ) -> ProviderCredential:
-    """Replace (PUT) or patch (PATCH) a credential. Changed values put it back to unchecked."""
+    """Replace (PUT) or patch (PATCH) a credential. Changed values put it back to unchecked.
+
+    With `hold` (the settings page), new values for the active credential, while it works, are
+    held as a pending revision (`providers.revisions`) and replace the stored ones only when
+    their check succeeds; meanwhile calls keep using the stored values."""
     manifest = selectors.manifest_get(credential.provider)
     before = credentials.shown(credential)
     changes: dict[str, Any] = {}
-    if values is not None or not partial:
+    revising = (
+        hold and credential.is_active and _working(credential) and checkable(credential.provider)
+    )
+    if revising and values is not None:
+        sent = dict(values)
         cleaned = credentials.clean_form(
-            _provider_form(manifest), values or {}, stored=credential, partial=partial
+            _provider_form(manifest),
+            revisions.carried(credential, sent),
+            stored=credential,
+            partial=partial,
         )
+        changes = cleaned.changed_fields(before)
+        if changes or revisions.carried_names(credential, sent):
+            revisions.stash(credential, cleaned, sent=sent)
+            changes["pending"] = True
+        else:
+            revisions.clear(credential)  # the stored values again: nothing to check
+    elif values is not None or not partial:
+        sent = dict(values or {})
+        cleaned = credentials.clean_form(
+            _provider_form(manifest),
+            revisions.carried(credential, sent),
+            stored=credential,
+            partial=partial,
+        )
+        revisions.take_carried(credential, cleaned, sent=sent)
+        revisions.clear(credential)  # newer values than any revision
         changes = cleaned.changed_fields(before)
         credentials.seal(credential, cleaned)
         if changes:
@@ -164,7 +215,9 @@ def credential_update(
         changes["name"] = name
         credential.name = name
     credential.save()
-    if credential.status == CheckStatus.UNCHECKED:
+    if changes.get("pending"):
+        _check_later(credential, purpose="revision")
+    elif credential.status == CheckStatus.UNCHECKED:
         _check_later(credential)
     _audit(
         tenant=credential.tenant,
@@ -176,6 +229,27 @@ def credential_update(
     )
     prune_defaults(credential.tenant)
     return credential
+
+
+@transaction.atomic
+def credential_revision_apply(*, credential_id: int) -> None:
+    """A revision's check succeeded: its values replace the stored ones (validation calls this;
+    a revision replaced or dropped since is left alone)."""
+    credential = ProviderCredential.objects.select_for_update().filter(pk=credential_id).first()
+    if credential is None or not revisions.has_revision(credential):
+        return
+    revisions.apply(credential)
+    credential.status = CheckStatus.VALID
+    credential.last_error = ""
+    credential.validated_at = timezone.now()
+    credential.save()
+    _audit(
+        tenant=credential.tenant,
+        actor=None,
+        action="credential.revision_applied",
+        provider=credential.provider,
+        target=credential.name,
+    )
 
 
 @transaction.atomic
@@ -237,6 +311,55 @@ def _check_model_type(manifest: ProviderManifest, model_type: str) -> None:
         )
 
 
+def _checked_model_form(
+    manifest: ProviderManifest,
+    form: tuple[FormField, ...],
+    model: str,
+    model_type: str,
+    values: dict[str, Any],
+    *,
+    stored: CustomModel | None = None,
+    partial: bool = False,
+) -> credentials.CleanedForm:
+    """The model form's values, or one InvalidInput with every field's errors at once."""
+    problems: dict[str, list[str]] = {}
+    try:
+        _check_model_type(manifest, model_type)
+    except errors.InvalidInput as exc:
+        problems.update(exc.fields)
+    if not model:
+        problems["model"] = [gettext("A model needs a name.")]
+    try:
+        cleaned = credentials.clean_form(
+            form, values, model_type=model_type, stored=stored, partial=partial
+        )
+    except errors.InvalidInput as exc:
+        problems.update(exc.fields)
+    if problems:
+        raise errors.InvalidInput(gettext("Some fields are not valid."), fields=problems)
+    return cleaned
+
+
+def _check_model_free(
+    tenant: Tenant,
+    manifest: ProviderManifest,
+    model_type: str,
+    model: str,
+    *,
+    renamed: CustomModel | None = None,
+) -> None:
+    taken = CustomModel.objects.filter(
+        tenant=tenant, provider=manifest.provider, model_type=model_type, model=model
+    )
+    if renamed is not None:
+        taken = taken.exclude(pk=renamed.pk)
+    if taken.exists() or (model_type, model) in {(m.model_type, m.model) for m in manifest.models}:
+        raise _name_conflict(
+            gettext("This provider already has the %(model_type)s model %(model)r.")
+            % {"model_type": model_type, "model": model}
+        )
+
+
 @transaction.atomic
 def custom_model_create(
     *,
@@ -249,19 +372,9 @@ def custom_model_create(
 ) -> CustomModel:
     manifest = selectors.manifest_get(provider)
     form = model_form(manifest)
-    _check_model_type(manifest, model_type)
     model = model.strip()
-    if not model:
-        raise errors.InvalidInput(fields={"model": [gettext("A model needs a name.")]})
-    cleaned = credentials.clean_form(form, values, model_type=model_type)
-    exists = CustomModel.objects.filter(
-        tenant=tenant, provider=provider, model_type=model_type, model=model
-    ).exists()
-    if exists or (model_type, model) in {(m.model_type, m.model) for m in manifest.models}:
-        raise _name_conflict(
-            gettext("This provider already has the %(model_type)s model %(model)r.")
-            % {"model_type": model_type, "model": model}
-        )
+    cleaned = _checked_model_form(manifest, form, model, model_type, values)
+    _check_model_free(tenant, manifest, model_type, model)
     try:
         with transaction.atomic():
             custom = CustomModel.objects.create(
@@ -288,14 +401,32 @@ def custom_model_create(
 
 @transaction.atomic
 def custom_model_update(
-    *, custom: CustomModel, values: dict[str, Any], partial: bool, actor: Principal | None
+    *,
+    custom: CustomModel,
+    values: dict[str, Any],
+    partial: bool,
+    actor: Principal | None,
+    model: str | None = None,
 ) -> CustomModel:
+    """Change a custom model's form values (the model UID, the key...) or, with `model`, its
+    name: its settings, load-balancing entries, default and the fallbacks naming it follow."""
     manifest = selectors.manifest_get(custom.provider)
     before = credentials.shown(custom)
-    cleaned = credentials.clean_form(
-        model_form(manifest), values, model_type=custom.model_type, stored=custom, partial=partial
+    new_name = custom.model if model is None else model.strip()
+    cleaned = _checked_model_form(
+        manifest,
+        model_form(manifest),
+        new_name,
+        custom.model_type,
+        values,
+        stored=custom,
+        partial=partial,
     )
     changes = cleaned.changed_fields(before)
+    if new_name != custom.model:
+        _check_model_free(custom.tenant, manifest, custom.model_type, new_name, renamed=custom)
+        _rename_model(custom, new_name)
+        changes["model"] = new_name
     credentials.seal(custom, cleaned)
     if changes:
         custom.status = CheckStatus.UNCHECKED
@@ -315,6 +446,30 @@ def custom_model_update(
     )
     prune_defaults(custom.tenant)
     return custom
+
+
+def _rename_model(custom: CustomModel, new_name: str) -> None:
+    """Move what names the model (provider, type, name) to its new name."""
+    scope = {
+        "tenant": custom.tenant,
+        "provider": custom.provider,
+        "model_type": custom.model_type,
+        "model": custom.model,
+    }
+    ModelSetting.objects.filter(**scope).update(model=new_name)
+    LoadBalancingEntry.objects.filter(**scope).update(model=new_name)
+    DefaultModel.objects.filter(**scope).update(model=new_name)
+    old = {"provider": custom.provider, "model": custom.model}
+    for setting in ModelSetting.objects.filter(
+        tenant=custom.tenant, model_type=custom.model_type
+    ).exclude(fallbacks=[]):
+        if old in setting.fallbacks:
+            setting.fallbacks = [
+                {"provider": custom.provider, "model": new_name} if f == old else f
+                for f in setting.fallbacks
+            ]
+            setting.save(update_fields=["fallbacks", "updated_at"])
+    custom.model = new_name
 
 
 @transaction.atomic
@@ -561,9 +716,23 @@ def lb_entry_update(
     weight: int | None = None,
     enabled: bool | None = None,
     values: dict[str, Any] | None = None,
+    name: str | None = None,
     actor: Principal | None,
 ) -> LoadBalancingEntry:
     changes: dict[str, Any] = {}
+    if name is not None and name.strip() and name.strip() != entry.name:
+        taken = LoadBalancingEntry.objects.filter(
+            tenant=entry.tenant,
+            provider=entry.provider,
+            model_type=entry.model_type,
+            model=entry.model,
+            name=name.strip(),
+        ).exclude(pk=entry.pk)
+        if taken.exists():
+            raise _name_conflict(
+                f"This model already has a load-balancing entry named {name.strip()!r}."
+            )
+        entry.name = changes["name"] = name.strip()
     if weight is not None:
         _check_weight(weight)
         entry.weight = changes["weight"] = weight

@@ -19,7 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from config import errors
-from providers import balancing, jobs, routing, selectors, services, tasks
+from providers import balancing, jobs, revisions, routing, selectors, services, tasks
 from providers.models import (
     CheckedConfig,
     CheckStatus,
@@ -33,21 +33,30 @@ from providers.runtime import registry
 
 logger = logging.getLogger(__name__)
 
+# ValidationJob.purpose: what a success does besides the verdict.
+TAKE_OVER = "take_over"  # the credential becomes the active one
+REVISION = "revision"  # the credential's pending revision is checked, and applied
 
-def _what_to_check(target: CheckedConfig) -> tuple[str, str]:
+
+def _what_to_check(target: CheckedConfig, purpose: str = "") -> tuple[str, str]:
     if isinstance(target, ProviderCredential):
         manifest = selectors.manifest_get(target.provider)
-        return routing.validation_model(manifest, target.config)
+        values = target.pending if purpose == REVISION else target.config
+        return routing.validation_model(manifest, values)
     if isinstance(target, CustomModel | LoadBalancingEntry):
         return target.model_type, target.model
     raise TypeError(f"Cannot validate {type(target).__name__}")
 
 
 def validation_queue(
-    *, target: CheckedConfig, model_type: str | None = None, model: str | None = None
+    *,
+    target: CheckedConfig,
+    model_type: str | None = None,
+    model: str | None = None,
+    purpose: str = "",
 ) -> ValidationJob:
     """Write the job, mark the target as being checked, and enqueue once the data is committed."""
-    job = validation_create(target=target, model_type=model_type, model=model)
+    job = validation_create(target=target, model_type=model_type, model=model, purpose=purpose)
     transaction.on_commit(lambda: _publish(job.pk))
     return job
 
@@ -62,14 +71,35 @@ def _publish(job_id: int) -> None:
         logger.warning("Validation job %s not queued now, the sweep will send it (%s)", job_id, exc)
 
 
+def job_latest(*, target: CheckedConfig, since: datetime) -> ValidationJob | None:
+    """The newest check of `target` queued at or after `since` (what a save just queued)."""
+    return (
+        ValidationJob.objects.filter(**{_field(target): target}, created_at__gte=since)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def job_get(*, tenant_id: int, provider: str, job_id: int) -> ValidationJob:
+    job = ValidationJob.objects.filter(tenant_id=tenant_id, provider=provider, pk=job_id).first()
+    if job is None:
+        raise errors.NotFound("No such check.")
+    return job
+
+
 def validation_create(
-    *, target: CheckedConfig, model_type: str | None = None, model: str | None = None
+    *,
+    target: CheckedConfig,
+    model_type: str | None = None,
+    model: str | None = None,
+    purpose: str = "",
 ) -> ValidationJob:
     """Write the job and mark the target as being checked. A provider credential is checked with
-    `model` when given, else as `_what_to_check` says."""
+    `model` when given, else as `_what_to_check` says. A revision's check leaves the credential
+    as it is: its stored values stay in use until the revision passes."""
     registry.adapter_class(selectors.manifest_get(target.provider).runtime.family)  # supported?
     if model_type is None or model is None:
-        model_type, model = _what_to_check(target)
+        model_type, model = _what_to_check(target, purpose)
     kind = {
         ProviderCredential: "credential",
         CustomModel: "custom_model",
@@ -80,8 +110,11 @@ def validation_create(
         provider=target.provider,
         model_type=model_type,
         model=model,
+        purpose=purpose,
         **{kind: target},
     )
+    if purpose == REVISION:
+        return job
     # .update(): the check does not change the row's values, so its updated_at (the key of the
     # decrypted-credential cache) stays.
     type(target).objects.filter(pk=target.pk).update(status=CheckStatus.VALIDATING)
@@ -139,7 +172,13 @@ def _run(job: ValidationJob) -> None:
             else target
         )
         manifest = selectors.manifest_get(job.provider)
-        adapter = routing.adapter_for(manifest, row)
+        if job.purpose == REVISION:
+            if not revisions.has_revision(target):
+                raise errors.Conflict("Those changes were replaced or dropped; save again.")
+            where = routing.endpoint(manifest, revisions.reveal(target))
+            adapter = routing.adapter_for_endpoint(manifest, where)
+        else:
+            adapter = routing.adapter_for(manifest, row)
         secrets = adapter.secret_values()
         result = adapter.validate(job.model, job.model_type)
         details = dict(result.details)
@@ -200,10 +239,14 @@ def _settle_target(
     if target is None:
         return
     kind = type(target)
-    newer = ValidationJob.objects.filter(
-        **{_field(target): target}, created_at__gt=job.created_at
-    ).exists()
-    if newer:
+    newer = ValidationJob.objects.filter(**{_field(target): target}, created_at__gt=job.created_at)
+    if job.purpose == REVISION:
+        # The stored values stay as they are; only a pass changes them (the job keeps a failure).
+        if error is None and not newer.filter(purpose=REVISION).exists():
+            services.credential_revision_apply(credential_id=target.pk)
+            balancing.settings_changed(target.tenant_id)
+        return
+    if newer.exclude(purpose=REVISION).exists():
         return  # a later check of newer values owns the verdict
     # A check cut short by the backend's passing state (a rate limit, a 5xx, a timeout) says
     # nothing against the credentials: they stay usable, unchecked, with what happened.
@@ -230,6 +273,10 @@ def _settle_target(
             balancing.rested(target.tenant_id, balancing.lb_entry_key(target.pk))
         elif isinstance(target, CustomModel):
             balancing.rested(target.tenant_id, balancing.own_key(custom_model_id=target.pk))
+    if fields["status"] == CheckStatus.VALID and job.purpose == TAKE_OVER:
+        target.refresh_from_db()
+        if not target.is_active:
+            services.credential_activate(credential=target, actor=None)
     if fields["status"] == CheckStatus.INVALID:
         services.prune_defaults(target.tenant)
 

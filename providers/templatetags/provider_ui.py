@@ -7,11 +7,14 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django import template
 from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.timesince import timesince
 from django.utils.translation import get_language, gettext, gettext_lazy
 
 from providers import selectors
@@ -100,6 +103,15 @@ def check_summary(view: Any) -> str:
 
 
 @register.filter
+def checked_when(when: datetime) -> str:
+    """When a card's last check ended: "checked just now" in its first minute (not "0 minutes
+    ago"), then "checked 5 minutes ago"."""
+    if timezone.now() - when < timedelta(minutes=1):
+        return gettext("checked just now")
+    return gettext("checked %(when)s ago") % {"when": timesince(when)}
+
+
+@register.filter
 def search_text(view: Any) -> str:
     """What the provider search matches a card by, lower-cased: the provider's key, names and
     descriptions in both languages, its catalog models' names and labels, and this workspace's
@@ -130,6 +142,23 @@ _STATUS_LABELS = {
 def status_label(status: str) -> str:
     """A check's status (CheckStatus) as a word: `validating` -> "Checking…"."""
     return str(_STATUS_LABELS.get(status, status))
+
+
+_FAILURE_LABELS = {
+    "rate_limit": gettext_lazy("Rate limited"),
+    "quota": gettext_lazy("Quota used up"),
+    "authorization": gettext_lazy("Key refused"),
+    "server_unavailable": gettext_lazy("Server error"),
+    "bad_response": gettext_lazy("Server error"),
+    "connection": gettext_lazy("Unreachable"),
+    "timeout": gettext_lazy("Timed out"),
+}
+
+
+@register.filter
+def failure_label(code: str) -> str:
+    """Why an entry rests (an upstream error code) as words: `rate_limit` -> "Rate limited"."""
+    return str(_FAILURE_LABELS.get(code, code))
 
 
 _FEATURE_LABELS = {

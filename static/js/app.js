@@ -3,6 +3,11 @@
 (function () {
   "use strict";
   const dialog = () => document.getElementById("dialog");
+  // htmx "settles" a swap by copying class, style, width and height from each old element to
+  // the new one of the same id. The page sets no inline style (the CSP forbids it), but the
+  // browser may leave an empty style="" on an input it filled; copying that is refused under
+  // the CSP. Settle without it.
+  if (window.htmx) window.htmx.config.attributesToSettle = ["class", "width", "height"];
 
   // <select data-submit-on-change>: its form is sent when it changes (htmx forms included).
   document.addEventListener("change", (event) => {
@@ -31,7 +36,12 @@
     if (event.detail.target.id === "dialog-body") {
       const d = dialog();
       if (!d.open) d.showModal();
-      const first = d.querySelector("[autofocus], input:not([type=hidden]), select, textarea, button");
+      // The first field (not the close button): [data-autofocus] (not the browser's autofocus,
+      // which it applies later, while someone may be typing), else a form's first control, else
+      // any control.
+      const field = "input:not([type=hidden]):not([disabled]), select:not([disabled]), textarea";
+      const first = d.querySelector("[data-autofocus]") || d.querySelector(`form ${field}`) ||
+        d.querySelector(`${field}, button`);
       if (first) first.focus();
       applyShowOn(d);
     }

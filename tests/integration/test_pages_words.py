@@ -68,7 +68,7 @@ def test_the_type_filter_and_badges_name_model_types(owner) -> None:
     assert '<option value="text-embedding">Text embedding</option>' in page
     assert '<option value="speech2text">Speech to text</option>' in page
     assert '<span class="badge" data-model-type="tts">Text to speech</span>' in page
-    assert '>tts</span>' not in page
+    assert ">tts</span>" not in page
     zh = owner.get("/settings/model-providers/", **ZH).content.decode()
     assert '<option value="text-embedding">文本嵌入</option>' in zh
 
