@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from config import errors
 from providers import outbound
@@ -65,6 +66,36 @@ def _matches(condition: ShowOn, values: Mapping[str, Any], model_type: str | Non
     return value == condition.value
 
 
+# The address guard (providers/runtime/netguard.py, without Django) words its refusals in
+# English; a form shows them in the user's language (tests/unit/test_translations.py checks
+# that every refusal the guard can give is listed here).
+REFUSALS = (
+    gettext_noop("cloud metadata addresses are never allowed"),
+    gettext_noop("cloud metadata host names are never allowed"),
+    gettext_noop("unspecified addresses are never allowed"),
+    gettext_noop("link-local addresses are never allowed"),
+    gettext_noop("multicast addresses are never allowed"),
+    gettext_noop("broadcast addresses are never allowed"),
+    gettext_noop("reserved addresses are never allowed"),
+    gettext_noop("loopback addresses are not allowed on this server"),
+    gettext_noop("private network addresses are not allowed on this server"),
+)
+_LEADS_TO = re.compile(r"(?P<reason>.+) \(it leads to (?P<address>\S+)\)")
+_DENIED = re.compile(r"(?P<network>\S+) is denied on this server")
+
+
+def refusal_words(reason: str) -> str:
+    """netguard's refusal in the user's language (an unknown one as written)."""
+    if found := _LEADS_TO.fullmatch(reason):
+        return _("%(reason)s (it leads to %(address)s)") % {
+            "reason": refusal_words(found["reason"]),
+            "address": found["address"],
+        }
+    if found := _DENIED.fullmatch(reason):
+        return _("%(network)s is denied on this server") % {"network": found["network"]}
+    return _(reason) if reason in REFUSALS else reason
+
+
 def _check_url(value: str) -> str | None:
     if any(c.isspace() for c in value):
         return _("Enter a URL without spaces.")
@@ -84,7 +115,7 @@ def _check_url(value: str) -> str | None:
     # name resolves to is judged when connecting (providers/runtime/netguard.py).
     problem = netguard.host_refusal(host, outbound.policy())
     if problem:
-        return _("This host cannot be used: %(problem)s.") % {"problem": problem}
+        return _("This host cannot be used: %(problem)s.") % {"problem": refusal_words(problem)}
     return None
 
 

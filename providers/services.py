@@ -543,7 +543,7 @@ def model_setting_update(
         with transaction.atomic():
             setting.save()
     except IntegrityError as exc:  # the same alias, given to another model at the same moment
-        raise errors.InvalidInput(fields={"alias": [ALIAS_TAKEN]}) from exc
+        raise errors.InvalidInput(fields={"alias": [_alias_taken()]}) from exc
     if changes:
         _audit(
             tenant=tenant,
@@ -578,8 +578,10 @@ def _default_restore(*, tenant: Tenant, view: selectors.ModelView, actor: Princi
 
 MAX_FALLBACKS = 5
 ALIAS = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
-ALIAS_RULE = "1 to 64 letters, digits and . _ : - (no /), starting with a letter or digit."
-ALIAS_TAKEN = "Another model of this workspace has this alias."
+
+
+def _alias_taken() -> str:
+    return gettext("Another model of this workspace has this alias.")
 
 
 def _checked_alias(tenant: Tenant, view: selectors.ModelView, alias: str) -> str:
@@ -588,14 +590,18 @@ def _checked_alias(tenant: Tenant, view: selectors.ModelView, alias: str) -> str
     if not alias:
         return ""
     if not ALIAS.fullmatch(alias) or alias.lower() == "default":
-        raise errors.InvalidInput(fields={"alias": [f"Give {ALIAS_RULE} Not 'default'."]})
+        rule = gettext(
+            "Give 1 to 64 letters, digits and . _ : - (no /), starting with a letter or digit. "
+            "Not 'default'."
+        )
+        raise errors.InvalidInput(fields={"alias": [rule]})
     taken = (
         ModelSetting.objects.filter(tenant=tenant, alias=alias)
         .exclude(provider=view.provider, model_type=view.model_type, model=view.model)
         .exists()
     )
     if taken:
-        raise errors.InvalidInput(fields={"alias": [ALIAS_TAKEN]})
+        raise errors.InvalidInput(fields={"alias": [_alias_taken()]})
     return alias
 
 
@@ -741,7 +747,11 @@ def lb_entry_update(
     if values is not None:
         if entry.credential_id is not None:
             raise errors.InvalidInput(
-                fields={"credentials": ["This entry uses a named credential: edit that instead."]}
+                fields={
+                    "credentials": [
+                        gettext("This entry uses a named credential: edit that instead.")
+                    ]
+                }
             )
         manifest = selectors.manifest_get(view.provider)
         cleaned = credentials.clean_form(

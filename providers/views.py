@@ -512,11 +512,11 @@ def _changed_fallbacks(view: selectors.ModelView, action: str, form: Any) -> lis
     """The chain after a dialog action: add (a "provider/model" choice), remove or move up one."""
     chain = [dict(f) for f in view.fallbacks]
     if action == "fallback-add":
-        provider, _, model = form.get("fallback", "").partition("/")
+        provider, _slash, model = form.get("fallback", "").partition("/")
         return [*chain, {"provider": provider, "model": model}]
     position = int(form.get("position", -1))
     if not 0 <= position < len(chain):
-        raise errors.InvalidInput("That fallback is no longer in the list.")
+        raise errors.InvalidInput(_("That fallback is no longer in the list."))
     moved = chain.pop(position)
     if action == "fallback-up":
         chain.insert(max(0, position - 1), moved)

@@ -13,6 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import models, transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from config import errors, shared_state
 from tenants import apikeys, audit, crypto, vault
@@ -25,7 +26,7 @@ def tenant_create(*, name: str, slug: str = "", owner: AbstractBaseUser | None =
     """Create a workspace with a fresh key pair, and make `owner` its owner."""
     name = name.strip()
     if not name:
-        raise errors.InvalidInput(fields={"name": ["A workspace needs a name."]})
+        raise errors.InvalidInput(fields={"name": [_("A workspace needs a name.")]})
     key_pair = crypto.generate_key_pair(vault.master_keyring())
     with transaction.atomic():
         tenant = Tenant.objects.create(
@@ -50,8 +51,8 @@ def _unique_slug(text: str) -> str:
 
 def membership_set(*, tenant: Tenant, user: AbstractBaseUser, role: str) -> Membership:
     if role not in Role.values:
-        raise errors.InvalidInput(fields={"role": [f"Unknown role {role!r}."]})
-    membership, _ = Membership.objects.update_or_create(
+        raise errors.InvalidInput(fields={"role": [_("Unknown role %(role)r.") % {"role": role}]})
+    membership, _created = Membership.objects.update_or_create(
         tenant=tenant, user=user, defaults={"role": role}
     )
     return membership
@@ -81,7 +82,9 @@ def api_key_create(
     unknown = sorted(set(scopes) - set(ApiKeyScope.values))
     if unknown or not scopes:
         message = (
-            f"Unknown scopes: {', '.join(unknown)}." if unknown else "Give at least one scope."
+            _("Unknown scopes: %(scopes)s.") % {"scopes": ", ".join(unknown)}
+            if unknown
+            else _("Give at least one scope.")
         )
         raise errors.InvalidInput(fields={"scopes": [message]})
     if granted_by is not None and granted_by.api_key is not None:
@@ -102,10 +105,10 @@ def api_key_create(
     if raw_key is None:
         raw_key = apikeys.new_raw_key()
     elif not apikeys.is_well_formed(raw_key):
-        raise errors.InvalidInput(fields={"key": ["Not a well-formed API key."]})
+        raise errors.InvalidInput(fields={"key": [_("Not a well-formed API key.")]})
     api_key = ApiKey.objects.create(
         tenant=tenant,
-        name=name.strip() or "API key",
+        name=name.strip() or _("API key"),
         prefix=apikeys.visible_prefix(raw_key),
         key_hash=apikeys.hash_key(raw_key),
         scopes=sorted(set(scopes)),
@@ -309,7 +312,6 @@ def master_key_rotate() -> int:
 # one owner (so its last owner can neither be demoted nor removed, not even by themselves).
 
 from django.contrib.auth import get_user_model  # noqa: E402
-from django.utils.translation import gettext as _  # noqa: E402
 
 from tenants.principals import Perm  # noqa: E402
 

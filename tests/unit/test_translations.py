@@ -1,11 +1,18 @@
-"""简体中文 is complete: every message of the .po is translated (none fuzzy), and the compiled .mo
-the service loads says the same."""
+"""简体中文 is complete: every message of the .po is translated (none fuzzy), the compiled .mo
+the service loads says the same, and the address guard's refusals (worded without Django) reach
+a form translated."""
 
 from __future__ import annotations
 
 import gettext
+import ipaddress
 import re
 from pathlib import Path
+
+from django.utils import translation
+
+from providers import credentials
+from providers.runtime import netguard
 
 LOCALE = Path(__file__).resolve().parents[2] / "locale" / "zh_Hans" / "LC_MESSAGES"
 
@@ -47,3 +54,26 @@ def test_the_compiled_catalog_matches_the_source() -> None:
         if "%(" not in msgid and "\\" not in msgid and catalog.gettext(msgid) != msgstr
     ]
     assert stale == [], "run: msgfmt -o locale/zh_Hans/LC_MESSAGES/django.mo <the .po>"
+
+
+def test_every_refusal_of_the_address_guard_reads_in_simplified_chinese() -> None:
+    """The guard (netguard, without Django) words its refusals in English; a URL field's error
+    shows them translated: every refusal it can give, the composed ones included."""
+    strict = netguard.AddressPolicy(
+        allow_loopback=False,
+        allow_private=False,
+        denied_networks=(ipaddress.ip_network("203.0.113.0/24"),),
+    )
+    reasons = {netguard.refusal(network.network_address, strict) for network, _ in netguard._RANGES}
+    reasons |= {
+        netguard.name_refusal("metadata.google.internal"),
+        netguard.refusal(ipaddress.ip_address("203.0.113.5"), strict),  # a denied network
+        netguard.refusal(ipaddress.ip_address("2002:7f00:1::1"), strict),  # 6to4 to 127.0.0.1
+    }
+    assert None not in reasons
+    assert len(reasons) >= 11
+    with translation.override("zh-hans"):
+        shown = {reason: credentials.refusal_words(reason) for reason in reasons}
+    addresses = re.compile(r"[0-9a-f:.]+/\d+|\d+(?:\.\d+){3}")
+    english = {r: s for r, s in shown.items() if re.search(r"[A-Za-z]", addresses.sub("", s))}
+    assert english == {}, "list the refusal in providers/credentials.py REFUSALS, translate it"
