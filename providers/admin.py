@@ -18,6 +18,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import display_for_value
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -45,6 +46,25 @@ def _pretty_json(value: Any) -> str:
     if not value:
         return "-"
     return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+class ProviderFilter(admin.SimpleListFilter):
+    """The change lists' provider filter, naming each provider as the forms do ("OpenAI
+    (openai)"), not by its bare key."""
+
+    title = _("provider")
+    parameter_name = "provider"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        keys = model_admin.get_queryset(request).order_by().values_list("provider", flat=True)
+        catalog = selectors.catalog()
+        return [
+            (key, admin_forms.provider_label(manifest) if (manifest := catalog.get(key)) else key)
+            for key in sorted(set(keys) - {""})
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(provider=self.value()) if self.value() else queryset
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -143,8 +163,9 @@ class CheckedConfigAdmin(ServiceFormAdmin):
         )
 
     @admin.display(description=_("last checked"), ordering="validated_at")
-    def last_checked(self, obj: CheckedConfig) -> Any:
-        return obj.validated_at
+    def last_checked(self, obj: CheckedConfig) -> str:
+        # Localised, and "-" when never checked, on the change form as in the list.
+        return display_for_value(obj.validated_at, self.get_empty_value_display())
 
     @admin.display(description=_("last error"))
     def error_summary(self, obj: CheckedConfig) -> str:
@@ -192,7 +213,7 @@ _STATUS_COLUMNS = ["status_badge", "last_checked", "error_summary"]
 class ProviderCredentialAdmin(CheckedConfigAdmin):
     form_builder = staticmethod(admin_forms.credential_form)
     list_display = ["name", "tenant", "provider_name", "is_active", *_STATUS_COLUMNS]
-    list_filter = ["status", "provider", "is_active"]
+    list_filter = ["status", ProviderFilter, "is_active"]
     search_fields = ["name", "provider", "tenant__name"]
 
     def delete_model(self, request: HttpRequest, obj: ProviderCredential) -> None:
@@ -204,7 +225,7 @@ class ProviderCredentialAdmin(CheckedConfigAdmin):
 class CustomModelAdmin(CheckedConfigAdmin):
     form_builder = staticmethod(admin_forms.custom_model_form)
     list_display = ["model", "model_type", "tenant", "provider_name", *_STATUS_COLUMNS]
-    list_filter = ["status", "provider", "model_type"]
+    list_filter = ["status", ProviderFilter, "model_type"]
     search_fields = ["model", "provider", "tenant__name"]
 
     @admin.display(description=_("details reported by the last check"))
@@ -227,7 +248,7 @@ class LoadBalancingEntryAdmin(CheckedConfigAdmin):
         "enabled",
         *_STATUS_COLUMNS,
     ]
-    list_filter = ["status", "provider", "model_type", "enabled"]
+    list_filter = ["status", ProviderFilter, "model_type", "enabled"]
     search_fields = ["name", "model", "provider", "tenant__name"]
 
     @admin.display(description=_("cooling down"))
@@ -257,7 +278,7 @@ class ModelSettingAdmin(ServiceFormAdmin):
         "alias",
         "updated_at",
     ]
-    list_filter = ["enabled", "load_balancing_enabled", "provider", "model_type"]
+    list_filter = ["enabled", "load_balancing_enabled", ProviderFilter, "model_type"]
     search_fields = ["model", "provider", "alias", "tenant__name"]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -274,7 +295,7 @@ class DefaultModelAdmin(ServiceFormAdmin):
 
     form_builder = staticmethod(admin_forms.default_model_form)
     list_display = ["tenant", "model_type", "provider_name", "model", "updated_at"]
-    list_filter = ["model_type", "provider"]
+    list_filter = ["model_type", ProviderFilter]
     search_fields = ["model", "provider", "tenant__name"]
 
     def delete_model(self, request: HttpRequest, obj: DefaultModel) -> None:
@@ -318,7 +339,7 @@ class ProviderQuotaAdmin(admin.ModelAdmin):
 
     form = ProviderQuotaForm
     list_display = ["tenant", "provider", "quota_type", "used", "limit", "updated_at"]
-    list_filter = ["quota_type", "provider"]
+    list_filter = ["quota_type", ProviderFilter]
     search_fields = ["tenant__name", "provider"]
     list_select_related = ["tenant"]
     autocomplete_fields = ["tenant"]
@@ -357,7 +378,7 @@ class ProviderQuotaAdmin(admin.ModelAdmin):
 @admin.register(AuditLogEntry)
 class AuditLogEntryAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "tenant", "action", "provider", "target", "actor", "api_key"]
-    list_filter = ["action", "provider"]
+    list_filter = ["action", ProviderFilter]
     search_fields = ["action", "target", "provider", "tenant__name"]
     list_select_related = ["tenant", "actor", "api_key"]
     date_hierarchy = "created_at"
@@ -378,7 +399,7 @@ class ValidationJobAdmin(ReadOnlyAdmin):
         "latency_ms",
         "attempts",
     ]
-    list_filter = ["status", "valid", "provider", "model_type", "error_code"]
+    list_filter = ["status", "valid", ProviderFilter, "model_type", "error_code"]
     search_fields = ["model", "provider", "tenant__name"]
     list_select_related = ["tenant"]
     date_hierarchy = "created_at"

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class TenantsConfig(AppConfig):
     name = "tenants"
-    verbose_name = "Workspaces"
+    verbose_name = _("Workspaces")
 
     def ready(self) -> None:
         # Bind the project's Celery app in every Django process (web, tests, commands), so that

@@ -14,13 +14,19 @@ class Tenant(models.Model):
     name = models.CharField(_("name"), max_length=100)
     slug = models.SlugField(_("slug"), max_length=60, unique=True)
     public_key = models.TextField(_("public key (PEM)"), editable=False)
-    wrapped_private_key = models.BinaryField(editable=False)
-    key_version = models.PositiveIntegerField(default=1, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
+    wrapped_private_key = models.BinaryField(editable=False, verbose_name=_("wrapped private key"))
+    key_version = models.PositiveIntegerField(
+        default=1, editable=False, verbose_name=_("key version")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     # What the workspace's model calls may cost in a calendar month (UTC), counting the costs in
     # `budget_currency` (the catalog prices each model in one currency); None: no budget.
-    monthly_budget = models.DecimalField(max_digits=16, decimal_places=8, null=True, blank=True)
-    budget_currency = models.CharField(max_length=3, default="USD")
+    monthly_budget = models.DecimalField(
+        max_digits=16, decimal_places=8, null=True, blank=True, verbose_name=_("monthly budget")
+    )
+    budget_currency = models.CharField(
+        max_length=3, default="USD", verbose_name=_("budget currency")
+    )
 
     class Meta:
         ordering = ["name"]
@@ -40,13 +46,20 @@ class Role(models.TextChoices):
 
 class Membership(models.Model):
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        verbose_name=_("user"),
     )
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("tenant")
+    )
     role = models.CharField(_("role"), max_length=10, choices=Role.choices, default=Role.MEMBER)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
         constraints = [
             models.UniqueConstraint(fields=["user", "tenant"], name="membership_unique_user_tenant")
         ]
@@ -65,23 +78,40 @@ class ApiKeyScope(models.TextChoices):
 class ApiKey(models.Model):
     """A tenant API key. Only its SHA-256 is stored; the key itself is shown once, at creation."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="api_keys", verbose_name=_("tenant")
+    )
     name = models.CharField(_("name"), max_length=100)
     prefix = models.CharField(_("prefix"), max_length=16, unique=True, editable=False)
-    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    key_hash = models.CharField(
+        max_length=64, unique=True, editable=False, verbose_name=_("key hash")
+    )
     scopes = models.JSONField(_("scopes"), default=list)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
-    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    last_used_at = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("last used at")
+    )
+    revoked_at = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("revoked at")
+    )
     # Per-minute limits on model calls made with this key (None: unlimited), shared by every
     # process through Redis (invocations.limits).
     rpm_limit = models.PositiveIntegerField(_("requests per minute"), null=True, blank=True)
     tpm_limit = models.PositiveIntegerField(_("tokens per minute"), null=True, blank=True)
-    monthly_budget = models.DecimalField(max_digits=16, decimal_places=8, null=True, blank=True)
-    budget_currency = models.CharField(max_length=3, default="USD")
+    monthly_budget = models.DecimalField(
+        max_digits=16, decimal_places=8, null=True, blank=True, verbose_name=_("monthly budget")
+    )
+    budget_currency = models.CharField(
+        max_length=3, default="USD", verbose_name=_("budget currency")
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -101,21 +131,39 @@ class Invitation(models.Model):
     token is stored: the token is in the e-mail alone, and a resend makes a new one (the old
     link stops working)."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="invitations", verbose_name=_("tenant")
+    )
     email = models.EmailField(_("e-mail address"))
     role = models.CharField(_("role"), max_length=10, choices=Role.choices, default=Role.MEMBER)
-    token_hash = models.CharField(max_length=64, unique=True, editable=False)
-    invited_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    token_hash = models.CharField(
+        max_length=64, unique=True, editable=False, verbose_name=_("token hash")
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("invited by"),
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     sent_at = models.DateTimeField(_("sent"))
     expires_at = models.DateTimeField(_("expires"))
-    accepted_at = models.DateTimeField(null=True, blank=True, editable=False)
-    accepted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    accepted_at = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("accepted at")
     )
-    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("accepted by"),
+    )
+    revoked_at = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("revoked at")
+    )
 
     class Meta:
         ordering = ["-sent_at", "-id"]

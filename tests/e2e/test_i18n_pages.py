@@ -1,6 +1,8 @@
 """简体中文 in real Chromium: the pages a workspace admin reads (providers, the set-up dialog with
-its field errors, usage with calls in it, API keys, members) show no English from our message
-catalog, Django's or DRF's; and the usage page reads at 390 px (issue 13 items 4 and 6).
+its field errors and with a failed check, the models dialog with custom models, Discover models,
+usage with calls in it, API keys, members with an invitation, the invitation's page and e-mail,
+the Django admin's change forms) show no English from our message catalog, Django's or DRF's;
+and the usage page reads at 390 px (issue 13 items 4 and 6).
 
 How the check works: take the text the browser renders (body, which holds an open dialog), cut
 out what is data rather than words of ours (the catalog's own 简体中文 texts, which may name
@@ -18,24 +20,31 @@ from decimal import Decimal
 from functools import cache
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.utils import timezone
+from django.core import mail
+from django.utils import timezone, translation
 from playwright.sync_api import Page, expect
 
 from invocations.models import Invocation
 from providers import selectors
+from providers import services as provider_services
 from providers.schema import I18n
-from tenants import services
-from tenants.models import Role
+from tenants import invitations, services
+from tenants.models import Membership, Role
+from tenants.principals import Principal
 from tests.e2e.conftest import assert_fits, log_in, screenshot
+from tests.fakes.openai_server import OpenAIFake
+from tests.fakes.xinference_server import XinferenceFake
 
 PASSWORD = "correct-horse-battery"
 
 # Names, units and acronyms a Chinese page writes in Latin letters, and this test's own data
 # (workspace, users, key names).
 ALLOWED = {
-    # the language switcher names each language in its own name
+    # the language switcher names each language in its own name; Django's admin names Django
     "English",
+    "Django",
     # acronyms and units
     "API",
     "ID",
@@ -57,7 +66,10 @@ ALLOWED = {
     "ada",
     "mo",
     "Batch",
+    "newbie",
 }
+OPENAI_KEY = "sk-i18n-good-key-000001"
+XINF_KEY = "xk-i18n-0001"
 _ADDRESS = re.compile(r"\S+@\S+|https?://\S*|/\S*")  # e-mail addresses, URLs, paths
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.'\u2019-]*")
 
@@ -105,10 +117,38 @@ def visible_text(page: Page) -> str:
     return page.locator("body").inner_text()
 
 
-def assert_all_chinese(page: Page, what: str) -> None:
+def assert_all_chinese(page: Page, what: str, *, data: tuple[str, ...] = ()) -> None:
     code = tuple(page.locator("code").all_inner_texts())  # API names, key prefixes: as written
-    words = untranslated_words(visible_text(page), data=code)
+    words = untranslated_words(visible_text(page), data=(*code, *data))
     assert words == [], f"{what} shows English in 简体中文: {sorted(set(words))}"
+
+
+def in_chinese(page: Page, base_url: str) -> Page:
+    """A page whose browser has chosen 简体中文 (the switcher's cookie) before its first request."""
+    page.context.add_cookies(
+        [{"name": settings.LANGUAGE_COOKIE_NAME, "value": "zh-hans", "url": base_url}]
+    )
+    return page
+
+
+def invite(tenant, email: str, base_url: str) -> str:
+    """An invitation made by the owner in 简体中文, as the members page makes it; its link."""
+    owner = Membership.objects.get(tenant=tenant, user__username="ada")
+    links = []
+
+    def link_for(token: str) -> str:
+        links.append(f"{base_url}/invite/{token}/")
+        return links[-1]
+
+    with translation.override("zh-hans"):
+        invitations.invitation_create(
+            tenant=tenant,
+            email=email,
+            role=Role.EDITOR,
+            actor=Principal.for_member(owner),
+            link_for=link_for,
+        )
+    return links[-1]
 
 
 def test_the_check_finds_english_and_lets_names_through() -> None:
@@ -172,8 +212,15 @@ def add_usage(tenant) -> None:
         )
 
 
-def test_simplified_chinese_pages_have_no_untranslated_english(workspace, new_page) -> None:
+def test_simplified_chinese_pages_have_no_untranslated_english(
+    workspace, new_page, live_server
+) -> None:
     add_usage(workspace)
+    mail.outbox.clear()
+    link = invite(workspace, "new@example.com", live_server.url)
+    # The e-mail, written in the inviter's language: only the link, names and a date are Latin.
+    (sent,) = mail.outbox
+    assert untranslated_words(f"{sent.subject}\n{sent.body}") == [], sent.body
     page = new_page()
     log_in(page, "ada", PASSWORD)
     page.get_by_label("Language").select_option("zh-hans")
@@ -199,14 +246,155 @@ def test_simplified_chinese_pages_have_no_untranslated_english(workspace, new_pa
         ("/settings/usage/", "the usage page"),
         ("/settings/usage/?period=24h", "the usage page, hourly"),
         ("/settings/api-keys/", "the API keys page"),
-        ("/settings/members/", "the members page"),
+        ("/settings/members/", "the members page, with an invitation"),
     ):
         page.goto(path)
         assert_all_chinese(page, what)
+    expect(page.locator("#invitations")).to_contain_text("new@example.com")
+    screenshot(page, "i18n-members-zh-hans")
     page.goto("/settings/usage/")
     expect(page.locator("#usage-by-model")).to_contain_text("通义千问")  # provider labels
     page.locator("#usage-by-model").scroll_into_view_if_needed()
     screenshot(page, "i18n-usage-zh-hans")
+
+    # The invitation's page, opened from the e-mail by someone without an account, and its
+    # sign-up form with Django's own field errors.
+    invitee = in_chinese(new_page(), live_server.url)
+    invitee.goto(link)
+    expect(invitee.get_by_role("heading", name="加入 Acme")).to_be_visible()
+    assert_all_chinese(invitee, "the invitation page")
+    invitee.locator("#id_username").fill("newbie")
+    invitee.locator("#id_password1").fill(PASSWORD)
+    invitee.locator("#id_password2").fill("not the same")
+    invitee.get_by_role("button", name="创建账号并加入").click()
+    expect(invitee.locator("#id_password2-error")).to_be_visible()
+    assert_all_chinese(invitee, "the invitation page with field errors")
+    screenshot(invitee, "i18n-invitation-zh-hans")
+
+    # Django admin's change forms: Django's words are Django's; our labels and help are ours.
+    users = get_user_model().objects
+    users.filter(username="ada").update(is_staff=True, is_superuser=True)
+    credential = provider_services.credential_create(
+        tenant=workspace,
+        provider="openai",
+        name="",
+        values={"openai_api_key": OPENAI_KEY},
+        actor=None,
+    )
+    custom = provider_services.custom_model_create(
+        tenant=workspace,
+        provider="xinference",
+        model="qwen2.5-chat",
+        model_type="llm",
+        values={"server_url": "http://127.0.0.1:9997", "model_uid": "qwen2.5-instruct"},
+        actor=None,
+    )
+    for path, what in (
+        (f"/admin/providers/providercredential/{credential.pk}/change/", "a credential"),
+        (f"/admin/providers/custommodel/{custom.pk}/change/", "a custom model"),
+        ("/admin/providers/modelsetting/add/", "a model's settings (fallbacks)"),
+        ("/admin/providers/custommodel/", "the custom models' list"),
+    ):
+        page.goto(path)
+        expect(page.locator("#content")).to_be_visible()
+        # Objects are named as stored ("openai: Default"), a provider's key follows its label
+        # ("OpenAI (openai)"); the admin writes the user in capitals.
+        keys = tuple(f"({m.provider})" for m in selectors.catalog())
+        names = (str(credential), str(custom), *keys, "Default", "ADA")
+        assert_all_chinese(page, f"the admin's {what}", data=names)
+        if "custommodel/" + str(custom.pk) in path:
+            screenshot(page, "i18n-admin-custom-model-zh-hans")
+
+
+@pytest.fixture
+def openai_fake():
+    with OpenAIFake(api_key=OPENAI_KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def xinference():
+    with XinferenceFake(api_key=XINF_KEY) as server:
+        yield server
+
+
+def shown_as_said(locator) -> tuple[str, ...]:
+    """What a provider or model server said (its error, the abilities it lists): its own words."""
+    return tuple(locator.all_inner_texts())
+
+
+@pytest.mark.usefixtures("celery_worker_thread")
+def test_simplified_chinese_dialogs_have_no_untranslated_english(
+    workspace, openai_fake, xinference, new_page, live_server
+) -> None:
+    """The dialogs of items 1-3 in 简体中文: a failed check that keeps the working credential
+    ("Save anyway"), a card's summary and what failed, the models dialog with a valid and an
+    invalid custom model, a custom model's edit form, and Discover models listing the
+    Xinference fake's models."""
+    provider_services.credential_create(
+        tenant=workspace,
+        provider="openai",
+        name="",
+        values={"openai_api_key": OPENAI_KEY, "openai_api_base": openai_fake.url},
+        actor=None,
+    )
+    for model, uid in (("qwen2.5-chat", "qwen2.5-instruct"), ("llama-3-typo", "llama-3-typo")):
+        provider_services.custom_model_create(
+            tenant=workspace,
+            provider="xinference",
+            model=model,
+            model_type="llm",
+            values={"server_url": xinference.url, "model_uid": uid, "api_key": XINF_KEY},
+            actor=None,
+        )
+    page = new_page()
+    log_in(page, "ada", PASSWORD)
+    in_chinese(page, live_server.url).goto("/settings/model-providers/")
+    dialog = page.locator("dialog#dialog")
+
+    card = page.locator("#card-xinference")
+    expect(card.locator("[data-problems]")).to_be_visible()  # checked: one model failed
+    expect(page.locator("#card-openai .status")).to_have_text("有效")
+    card.locator("[data-problems] summary").click()
+    errors = shown_as_said(card.locator("[data-problems] .error-text"))  # open behind dialogs
+    assert_all_chinese(page, "the cards with what failed", data=errors)
+    card.scroll_into_view_if_needed()
+    screenshot(page, "i18n-card-what-failed-zh-hans", full_page=False)
+
+    # A wrong key, checked in the dialog: the working credential stays in use.
+    page.locator("#card-openai").get_by_role("button", name="凭据").click()
+    dialog.locator("tr[data-credential='Default']").get_by_role("button", name="编辑").click()
+    dialog.get_by_label("API Key").fill("sk-i18n-wrong-key-00002")
+    dialog.get_by_role("button", name="保存", exact=True).click()
+    expect(dialog.locator("[data-kept]")).to_be_visible()
+    expect(dialog.get_by_role("button", name="仍然保存")).to_be_visible()
+    answer = shown_as_said(dialog.locator("[data-verdict] .error-text"))
+    assert_all_chinese(
+        page, "the set-up dialog with a failed check", data=("Default", *answer, *errors)
+    )
+    screenshot(page, "i18n-setup-failed-check-zh-hans", full_page=False)
+    page.keyboard.press("Escape")
+
+    card.get_by_role("button", name=re.compile(r"^\d+ 个模型$")).click()
+    expect(dialog.locator("tr[data-model='llama-3-typo'] .status")).to_have_text("无效")
+    expect(dialog.locator("tr[data-model='qwen2.5-chat'] .status")).to_have_text("有效")
+    assert_all_chinese(page, "the models dialog with custom models", data=errors)
+    screenshot(page, "i18n-models-dialog-zh-hans", full_page=False)
+    dialog.get_by_role("button", name="编辑 llama-3-typo").click()
+    expect(dialog.locator("h2")).to_have_text("编辑模型 llama-3-typo")
+    answer = shown_as_said(dialog.locator("[data-verdict] .error-text"))
+    assert_all_chinese(page, "a custom model's edit form", data=(*answer, *errors))
+    page.keyboard.press("Escape")
+
+    card.get_by_role("button", name="添加模型").click()
+    dialog.locator("input[name='server_url']").fill(xinference.url)
+    dialog.locator("input[name='api_key']").fill(XINF_KEY)
+    dialog.get_by_role("button", name="发现模型").click()
+    expect(dialog.locator("tr[data-found='bge-m3']")).to_be_visible()
+    served = shown_as_said(dialog.locator("tr[data-found] label"))  # the models' names
+    abilities = shown_as_said(dialog.locator("[data-discovered] .badges .badge"))
+    assert_all_chinese(page, "Discover models", data=(*served, *abilities, *errors))
+    screenshot(page, "i18n-discover-zh-hans", full_page=False)
 
 
 def test_usage_page_at_phone_width(workspace, new_page) -> None:
