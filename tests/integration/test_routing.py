@@ -196,7 +196,7 @@ def test_the_models_own_credentials_show_their_cool_down_too(
         f"/settings/model-providers/openai/models/{view.id}/load-balancing"
     )
     own_row = page.content.decode().split('data-entry="own"')[1].split("</tr>")[0]
-    assert "rate_limit" in own_row
+    assert "Rate limited" in own_row  # the reason, in words (issue 13 item 4)
     assert "until" in own_row
 
 
