@@ -11,7 +11,7 @@ import redis
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.views import defaults
+from django.views import csrf, defaults
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
@@ -101,3 +101,13 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
     if isinstance(exception, RequestDataTooBig):
         return JsonResponse({"error": TOO_LARGE}, status=413)
     return JsonResponse({"error": {"code": "bad_request", "message": "Bad request."}}, status=400)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """Django's CSRF failure view (CSRF_FAILURE_VIEW): under /api/ the API's JSON 403 (DRF's views
+    check CSRF themselves, so this is an unsafe request to no endpoint), else Django's page."""
+    if not request.path.startswith("/api/"):
+        return csrf.csrf_failure(request, reason)
+    return JsonResponse(
+        {"error": {"code": "csrf_failed", "message": f"CSRF check failed: {reason}"}}, status=403
+    )

@@ -214,6 +214,7 @@ INVOCATION_MAX_BODY = env.int("INVOCATION_MAX_BODY", default=36 * 1024 * 1024)
 GATEWAY_USAGE_FLUSH_SECONDS = env.float("GATEWAY_USAGE_FLUSH_SECONDS", default=0.5)
 
 # --- REST API ---------------------------------------------------------------------------------
+CSRF_FAILURE_VIEW = "config.exceptions.csrf_failure"  # JSON under /api/
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "tenants.authentication.ApiKeyAuthentication",
@@ -242,6 +243,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The API takes JSON: it documents no form bodies (DRF reads a form's "" as "not given").
+    "PARSER_WHITELIST": ["config.parsers.FiniteJSONParser", "config.parsers.InlineMediaJSONParser"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.openapi.document_errors",  # error responses, the providers' enum
+    ],
 }
 
 # --- Logging ----------------------------------------------------------------------------------

@@ -13,11 +13,10 @@ from django.http import FileResponse, HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config import errors, parsers
+from config import errors, openapi, parsers, query
 from invocations import codec, services, usage
 from invocations.models import Invocation
 from providers.api import MODEL_TYPES
@@ -256,16 +255,16 @@ class InvocationOutput(serializers.ModelSerializer):
 
 WAIT_PARAMETER = OpenApiParameter(
     "wait",
-    float,
-    description=f"Seconds to wait for the call to finish (<= {MAX_WAIT:g}). A server with many "
+    {"type": "number", "minimum": 0, "maximum": MAX_WAIT},
+    description=f"Seconds to wait for the call to finish (0 to {MAX_WAIT:g}). A server with many "
     "requests waiting already answers at once: the job is then still queued or running; ask again.",
 )
 
 
 def wait_seconds(request: Request) -> float:
-    """`?wait=N`, bounded to [0, MAX_WAIT]; 0 when absent."""
+    """`?wait=N`, from 0 to MAX_WAIT; 0 when absent. Anything else is a 400."""
     raw = request.query_params.get("wait")
-    if not raw:
+    if raw is None:
         return 0.0
     try:
         seconds = float(raw)
@@ -273,7 +272,9 @@ def wait_seconds(request: Request) -> float:
         seconds = math.nan
     if math.isnan(seconds):
         raise errors.InvalidInput(fields={"wait": ["Give seconds, e.g. 10."]})
-    return min(max(seconds, 0.0), MAX_WAIT)
+    if not 0 <= seconds <= MAX_WAIT:
+        raise errors.InvalidInput(fields={"wait": [f"Give seconds from 0 to {MAX_WAIT:g}."]})
+    return seconds
 
 
 class InvocationApi(TenantApi):
@@ -286,9 +287,18 @@ class InvocationApi(TenantApi):
             raise errors.NotFound("No such invocation.") from None
 
 
-class InvocationPagination(LimitOffsetPagination):
-    default_limit = 50
+class InvocationPagination(query.Pagination):
     max_limit = 200
+
+
+# The list's filters: those with fixed values refuse any other.
+LIST_FILTERS: dict[str, list[str] | None] = {
+    "status": list(JobStatus.values),
+    "model_type": MODEL_TYPES,
+    "provider": None,
+    "model": None,
+    "source": ["job", "gateway"],
+}
 
 
 class InvocationListApi(InvocationApi):
@@ -324,21 +334,24 @@ class InvocationListApi(InvocationApi):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("status", enum=list(JobStatus.values)),
-            OpenApiParameter("model_type", enum=MODEL_TYPES),
-            OpenApiParameter("provider", str),
-            OpenApiParameter("model", str),
-            OpenApiParameter("source", enum=["job", "gateway"]),
-            OpenApiParameter("limit", int),
-            OpenApiParameter("offset", int),
+            *(
+                OpenApiParameter(name, enum=choices) if choices else OpenApiParameter(name, str)
+                for name, choices in LIST_FILTERS.items()
+            ),
+            *openapi.page_parameters(InvocationPagination.max_limit),
         ],
-        responses=InvocationOutput(many=True),
+        responses=openapi.page_of("InvocationPage", InvocationOutput),
+        operation_id="v1_invocations_list",
         summary="This workspace's invocations, newest first",
     )
     def get(self, request: Request) -> Response:
         rows = Invocation.objects.filter(tenant=request.tenant)
-        for name in ("status", "model_type", "provider", "model", "source"):
-            value = request.query_params.get(name)
+        for name, choices in LIST_FILTERS.items():
+            value = (
+                query.choice(request.query_params, name, choices)
+                if choices
+                else request.query_params.get(name)
+            )
             if value:
                 rows = rows.filter(**{name: value})
         paginator = InvocationPagination()
@@ -435,30 +448,36 @@ def _totals(row: usage.UsageRow) -> dict[str, Any]:
     }
 
 
+# Usage's parameters with fixed values (the page reads them leniently; the API refuses others).
+USAGE_CHOICES = {"period": list(usage.PERIODS), "source": ["job", "gateway"], "export": ["csv"]}
+
+
 class UsageApi(TenantApi):
     required_perms = {"GET": Perm.READ_SETTINGS}
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("period", enum=list(usage.PERIODS), description="Default 7d"),
+            OpenApiParameter("period", enum=USAGE_CHOICES["period"], description="Default 7d"),
             OpenApiParameter(
                 "group_by",
-                str,
-                description="Comma-separated, of: "
-                + ", ".join(usage.GROUPS)
-                + f" (default {','.join(usage.DEFAULT_GROUPS)})",
+                {"type": "array", "items": {"type": "string", "enum": list(usage.GROUPS)}},
+                style="form",
+                explode=False,
+                description=f"Comma-separated (default {','.join(usage.DEFAULT_GROUPS)})",
             ),
             OpenApiParameter("provider", str),
             OpenApiParameter("model", str),
             OpenApiParameter("api_key", str, description=f"A key's id, or {usage.NO_API_KEY}"),
-            OpenApiParameter("source", enum=["job", "gateway"]),
-            OpenApiParameter("export", enum=["csv"], description="csv: a CSV download"),
+            OpenApiParameter("source", enum=USAGE_CHOICES["source"]),
+            OpenApiParameter("export", enum=USAGE_CHOICES["export"], description="csv: a download"),
         ],
         responses={200: UsageOutput, (200, "text/csv"): bytes},
         summary="Calls, tokens, cost and latency per day, provider, model, API key or source "
         "(job and gateway calls alike); export=csv to download",
     )
     def get(self, request: Request) -> Response | HttpResponse:
+        for name, choices in USAGE_CHOICES.items():
+            query.choice(request.query_params, name, choices)
         filters = usage.UsageFilters.from_params(request.query_params)
         asked = [g.strip() for g in request.query_params.get("group_by", "").split(",") if g]
         unknown = [g for g in asked if g not in usage.GROUPS]

@@ -12,11 +12,11 @@ from typing import Any
 from django.templatetags.static import static
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config import errors
+from config import errors, openapi, query
+from config.serializers import Text
 from providers import credentials, discovery, selectors, services, validation
 from providers.models import CustomModel, ModelType, ValidationJob
 from providers.schema import FEATURES
@@ -294,7 +294,7 @@ class CredentialPatchInput(serializers.Serializer):
 
 
 class CustomModelInput(serializers.Serializer):
-    model = serializers.CharField(max_length=255)
+    model = Text(max_length=255)
     model_type = serializers.ChoiceField(choices=MODEL_TYPES)
     credentials = CredentialsField()
 
@@ -367,9 +367,7 @@ class ProviderListApi(SettingsApi):
         summary="Every provider, configured ones first",
     )
     def get(self, request: Request) -> Response:
-        model_type = request.query_params.get("model_type") or None
-        if model_type is not None and model_type not in MODEL_TYPES:
-            raise errors.InvalidInput(fields={"model_type": [f"One of {', '.join(MODEL_TYPES)}."]})
+        model_type = query.choice(request.query_params, "model_type", MODEL_TYPES)
         views = selectors.provider_list(tenant=request.tenant, model_type=model_type)
         return Response(ProviderOutput(views, many=True).data)
 
@@ -534,7 +532,7 @@ class ProposalOutput(serializers.Serializer):
 
 class ImportInput(DiscoverInput):
     class ModelRef(serializers.Serializer):
-        model = serializers.CharField(max_length=255)
+        model = Text(max_length=255)
         model_type = serializers.ChoiceField(choices=MODEL_TYPES)
 
     models = ModelRef(many=True, allow_empty=False)
@@ -669,7 +667,7 @@ class ModelDetailApi(SettingsApi):
     def delete(self, request: Request, provider: str, model_id: str) -> Response:
         view = selectors.model_get(tenant=request.tenant, provider=provider, model_key=model_id)
         if not isinstance(view.custom_model, CustomModel):
-            raise errors.InvalidInput(
+            raise errors.Conflict(
                 "A predefined model cannot be deleted; disable it instead.",
                 code="predefined_model",
             )
@@ -779,23 +777,15 @@ class AvailableModelsApi(SettingsApi):
         summary="Every model this workspace can use now, across providers",
     )
     def get(self, request: Request) -> Response:
-        model_type = request.query_params.get("model_type") or None
-        feature = request.query_params.get("feature") or None
-        problems = {}
-        if model_type is not None and model_type not in MODEL_TYPES:
-            problems["model_type"] = [f"One of {', '.join(MODEL_TYPES)}."]
-        if feature is not None and feature not in FEATURES:
-            problems["feature"] = [f"One of {', '.join(FEATURES)}."]
-        if problems:
-            raise errors.InvalidInput(fields=problems)
+        model_type = query.choice(request.query_params, "model_type", MODEL_TYPES)
+        feature = query.choice(request.query_params, "feature", FEATURES)
         views = selectors.available_models(
             tenant=request.tenant, model_type=model_type, feature=feature
         )
         return Response(ModelOutput(views, many=True).data)
 
 
-class AuditLogPagination(LimitOffsetPagination):
-    default_limit = 50
+class AuditLogPagination(query.Pagination):
     max_limit = 500
 
 
@@ -805,10 +795,10 @@ class AuditLogApi(SettingsApi):
     @extend_schema(
         parameters=[
             OpenApiParameter("provider", str),
-            OpenApiParameter("limit", int),
-            OpenApiParameter("offset", int),
+            *openapi.page_parameters(AuditLogPagination.max_limit),
         ],
-        responses=AuditLogOutput(many=True),
+        responses=openapi.page_of("AuditLogPage", AuditLogOutput),
+        operation_id="v1_audit_log_list",
         summary="Who changed which setting, newest first (admins only)",
     )
     def get(self, request: Request) -> Response:

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config import errors
+from config.serializers import DecimalText, Text
 from tenants import selectors, services
 from tenants.authentication import SESSION_TENANT_KEY
 from tenants.models import ApiKeyScope
@@ -58,7 +59,7 @@ def _current(principal: Principal) -> dict[str, Any]:
 
 
 class BudgetInput(serializers.Serializer):
-    monthly_budget = serializers.DecimalField(
+    monthly_budget = DecimalText(
         max_digits=16, decimal_places=8, min_value=Decimal("0"), required=False, allow_null=True,
         help_text="What model calls may cost in a calendar month (UTC); null: no budget.",
     )  # fmt: skip
@@ -125,7 +126,7 @@ class TenantCurrentApi(TenantApi):
     )
     def put(self, request: Request) -> Response:
         if self.principal.api_key is not None:
-            raise errors.InvalidInput("An API key belongs to one workspace; it cannot switch.")
+            raise errors.PermissionDenied("An API key belongs to one workspace; it cannot switch.")
         given = self.SwitchInput(data=request.data)
         given.is_valid(raise_exception=True)
         membership = selectors.membership_get_by_slug(
@@ -170,7 +171,7 @@ class ApiKeyListCreateApi(TenantApi):
     required_perms = {"GET": Perm.READ_SETTINGS, "POST": Perm.MANAGE_API_KEYS}
 
     class CreateInput(ApiKeyLimitsInput):
-        name = serializers.CharField(max_length=100)
+        name = Text(max_length=100)
         scopes = serializers.ListField(
             child=serializers.ChoiceField(choices=ApiKeyScope.choices),
             default=[ApiKeyScope.INVOKE, ApiKeyScope.READ],

@@ -254,7 +254,7 @@ def test_nul_or_non_utf8_in_a_query_string_is_a_400_on_pages_and_the_gateway(
 
 def test_a_well_formed_query_string_still_passes(key_client) -> None:
     """Non-ASCII text, properly encoded, is text."""
-    assert key_client().get("/api/v1/invocations?status=%C3%A9t%C3%A9").status_code != 400
+    assert key_client().get("/api/v1/invocations?model=%C3%A9t%C3%A9").status_code != 400
 
 
 CALL = "input.messages.1.tool_calls"

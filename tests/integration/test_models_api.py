@@ -168,7 +168,7 @@ def test_deleting_a_custom_model_cascades_and_predefined_ones_cannot_be_deleted(
 
     predefined = f"/api/v1/model-providers/openai/models/{selectors.model_id('llm', 'gpt-4o')}"
     response = client.delete(predefined)
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json()["error"]["code"] == "predefined_model"
 
 
