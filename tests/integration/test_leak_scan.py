@@ -180,7 +180,7 @@ def _scan_database(places: Places) -> dict[str, int]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_key_is_nowhere(tenant, tmp_path, capsys) -> None:
+def test_the_key_is_nowhere(tenant, tmp_path) -> None:
     places = Places()
     data_dir = Path(settings.DATA_DIR)
     logs = {"web": None, "worker": tmp_path / "worker.log"}
@@ -268,9 +268,9 @@ def test_the_key_is_nowhere(tenant, tmp_path, capsys) -> None:
         if path.is_file() and path not in logs.values() and "redis" not in path.parts:
             places.scan("files under DATA_DIR (media, SQLite)", path.read_bytes(), str(path))
 
-    with capsys.disabled():
-        print(f"\nleak scan for {SECRET[:14]}… ({len(NEEDLES)} forms)\n{places.table()}")
-        print(f"credential secrets stored as envelopes: {found['envelopes']}")
+    # The table: shown with -s, and with a failure.
+    print(f"\nleak scan for {SECRET[:14]}… ({len(NEEDLES)} forms)\n{places.table()}")
+    print(f"credential secrets stored as envelopes: {found['envelopes']}")
     assert len(fake.received) >= 10, "the flow did not reach the backend"
     assert found["envelopes"] >= 2  # the credential's key and the custom model's
     assert places.rows["log: worker"][1] > 0
