@@ -85,6 +85,23 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
+    "DB_POOL", default=True
+):
+    # Every thread of a process (gunicorn's 32, the worker's 64) shares one pool of at most
+    # DB_POOL_MAX_SIZE connections, instead of keeping one of its own: the default deployment
+    # (2 web processes and a worker) holds at most 3 x 20 = 60, under PostgreSQL's stock
+    # max_connections=100. A thread takes a connection for a request or a task (and gives it back
+    # while it waits for a model backend or a long-poll, config/db.py); one that finds none free
+    # waits up to DB_POOL_TIMEOUT seconds, then fails as the database being away would (with the
+    # database away, that is how long a request waits before it fails).
+    # Django's pool needs CONN_MAX_AGE 0: a connection goes back to the pool, not away.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
+        "max_size": env.int("DB_POOL_MAX_SIZE", default=20),
+        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A web process and a worker share the file: wait for locks rather than fail at once.
     # WAL: readers (the web) never wait for the writer (a worker finishing a job).

@@ -28,6 +28,7 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from config import errors
+from config.db import release_while_waiting
 from invocations import codec, limits, parameters, tasks
 from invocations.models import Invocation
 from providers import balancing, jobs, routing, selectors
@@ -368,6 +369,7 @@ def _wait(invocation: Invocation, seconds: float) -> Invocation:
         left = deadline - time.monotonic()
         if left <= 0:
             break
+        release_while_waiting()  # no database connection held while it waits
         try:
             if waiting.blpop([key], timeout=min(left, WAIT_RECHECK)):
                 waiting.pipeline().rpush(key, 1).expire(key, 60).execute()

@@ -31,6 +31,7 @@ from typing import Any, Generic, TypeVar
 from django.conf import settings
 
 from config import errors
+from config.db import release_while_waiting
 from providers import balancing, credentials, outbound, quotas, selectors
 from providers.models import (
     CheckedConfig,
@@ -466,6 +467,7 @@ def _settled_at_end(
 def _try_entries(route: Route, fn: Callable[[Adapter, str], T], alternatives: bool) -> Served[T]:
     alternatives = alternatives or route.balanced
     *others, last = _order(route, alternatives)
+    release_while_waiting()  # no database connection held while a backend thinks
     for entry in others:
         try:
             return Served(fn(entry.adapter_for_call(alternatives), route.model), route, entry)

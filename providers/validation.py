@@ -19,6 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from config import errors
+from config.db import release_while_waiting
 from providers import balancing, jobs, revisions, routing, selectors, services, tasks
 from providers.models import (
     CheckedConfig,
@@ -180,6 +181,7 @@ def _run(job: ValidationJob) -> None:
         else:
             adapter = routing.adapter_for(manifest, row)
         secrets = adapter.secret_values()
+        release_while_waiting()  # no database connection held while the backend answers
         result = adapter.validate(job.model, job.model_type)
         details = dict(result.details)
         error: errors.ServiceError | None = None

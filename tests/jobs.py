@@ -36,9 +36,17 @@ def _database_url() -> str:
     return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
-def start_worker_process(name: str, *, threads: int = 0, **environment: str) -> subprocess.Popen:
+def start_worker_process(
+    name: str,
+    *,
+    threads: int = 0,
+    log: Path | None = None,
+    loglevel: str = "WARNING",
+    **environment: str,
+) -> subprocess.Popen:
     """A real `celery worker` process on the test database and Redis, answering pings: one job
-    at a time, or `threads` at once (the threads pool `scripts/run` uses)."""
+    at a time, or `threads` at once (the threads pool `scripts/run` uses). Its output goes to
+    `log` when given."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -50,9 +58,10 @@ def start_worker_process(name: str, *, threads: int = 0, **environment: str) -> 
     worker = subprocess.Popen(  # noqa: S603 - our own worker, fixed arguments
         [sys.executable, "-m", "celery", "-A", "config", "worker",
          *(["--pool", "threads", "--concurrency", str(threads)] if threads else ["--pool", "solo"]),
-         "--hostname", f"{name}@%h", "--loglevel", "WARNING", "--without-gossip",
+         "--hostname", f"{name}@%h", "--loglevel", loglevel, "--without-gossip",
          "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT, env=env, stdout=log.open("ab") if log else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 30
     # Asked through the worker's own broker (a Redis of its own, given in `environment`).
