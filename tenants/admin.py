@@ -18,11 +18,51 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
 from tenants import crypto, services
-from tenants.models import ApiKey, ApiKeyScope, Invitation, Membership, Tenant
+from tenants.models import ApiKey, ApiKeyScope, Invitation, Membership, Role, Tenant
+
+LAST_OWNER = _("A workspace keeps at least one owner: make another member owner first.")
+
+
+class MembershipForm(forms.ModelForm):
+    """Refuses to demote or move the last owner of a workspace (as the members page does)."""
+
+    class Meta:
+        model = Membership
+        fields = ["user", "tenant", "role"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        stored = Membership.objects.filter(pk=self.instance.pk).first()
+        moved = cleaned.get("tenant") not in (None, stored and stored.tenant)
+        demoted = cleaned.get("role") != Role.OWNER
+        if stored is not None and services.is_last_owner(stored) and (moved or demoted):
+            raise forms.ValidationError(LAST_OWNER)
+        return cleaned
+
+
+class MembershipFormSet(forms.BaseInlineFormSet):
+    """A workspace's members edited together: at least one owner remains."""
+
+    def clean(self) -> None:
+        super().clean()
+        had_owner = (
+            self.instance.pk is not None
+            and Membership.objects.filter(tenant=self.instance, role=Role.OWNER).exists()
+        )
+        owners = [
+            form
+            for form in self.forms
+            if form.cleaned_data
+            and not form.cleaned_data.get("DELETE")
+            and form.cleaned_data.get("role") == Role.OWNER
+        ]
+        if had_owner and not owners:
+            raise forms.ValidationError(LAST_OWNER)
 
 
 class MembershipInline(admin.TabularInline):
     model = Membership
+    formset = MembershipFormSet
     extra = 0
     autocomplete_fields = ["user"]
 
@@ -87,6 +127,23 @@ class MembershipAdmin(admin.ModelAdmin):
     list_filter = ["role", "tenant"]
     search_fields = ["user__username", "user__email", "tenant__name"]
     autocomplete_fields = ["user", "tenant"]
+    form = MembershipForm
+
+    def has_delete_permission(self, request: HttpRequest, obj: Membership | None = None) -> bool:
+        if obj is not None and services.is_last_owner(obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
+        """One by one: a workspace's last owner is kept (and the operator told)."""
+        kept = 0
+        for membership in queryset:
+            if services.is_last_owner(membership):
+                kept += 1
+            else:
+                membership.delete()
+        if kept:
+            self.message_user(request, LAST_OWNER, messages.WARNING)
 
 
 class ApiKeyAddForm(forms.ModelForm):

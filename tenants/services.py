@@ -343,7 +343,7 @@ def _member_for_update(*, tenant: Tenant, membership_id: int) -> Membership:
     return membership
 
 
-def _is_last_owner(membership: Membership) -> bool:
+def is_last_owner(membership: Membership) -> bool:
     if membership.role != Role.OWNER:
         return False
     return not (
@@ -425,7 +425,7 @@ def member_role_set(
                 raise errors.PermissionDenied(_("Only owners can change an owner's role."))
             if role == Role.OWNER:
                 raise errors.PermissionDenied(_("Only owners can make someone an owner."))
-        if _is_last_owner(membership):
+        if is_last_owner(membership):
             raise errors.InvalidInput(
                 _(
                     "A workspace must keep at least one owner. "
@@ -452,7 +452,7 @@ def member_remove(*, tenant: Tenant, membership_id: int, actor: Principal) -> Me
         membership = _member_for_update(tenant=tenant, membership_id=membership_id)
         if membership.role == Role.OWNER and actor.role != Role.OWNER:
             raise errors.PermissionDenied(_("Only owners can remove an owner."))
-        if _is_last_owner(membership):
+        if is_last_owner(membership):
             raise errors.InvalidInput(
                 _(
                     "A workspace must keep at least one owner. "

@@ -84,3 +84,29 @@ def test_members_can_be_added_in_admin(operator, tenant, django_user_model) -> N
     )
     assert response.status_code == 302
     assert Membership.objects.get(user=user, tenant=tenant).role == "editor"
+
+
+def test_the_admin_keeps_a_workspaces_last_owner(operator, tenant, django_user_model) -> None:
+    """As the members page does: the last owner is neither demoted, moved nor deleted."""
+    owner = django_user_model.objects.create_user(username="olga")
+    other = Tenant.objects.create(name="Other", slug="other")
+    mine = Membership.objects.create(user=owner, tenant=tenant, role="owner")
+    Membership.objects.filter(tenant=tenant).exclude(pk=mine.pk).update(role="member")
+    url = f"/admin/tenants/membership/{mine.pk}/change/"
+    for change in ({"role": "member", "tenant": tenant.pk}, {"role": "owner", "tenant": other.pk}):
+        response = operator.post(url, {"user": owner.pk, **change})
+        assert response.status_code == 200  # the form again, with the error
+        assert "keeps at least one owner" in response.content.decode()
+    assert operator.get(f"/admin/tenants/membership/{mine.pk}/delete/").status_code == 403
+    operator.post(
+        "/admin/tenants/membership/",
+        {"action": "delete_selected", "_selected_action": [mine.pk], "post": "yes"},
+    )
+    mine.refresh_from_db()
+    assert (mine.tenant_id, mine.role) == (tenant.pk, "owner")
+    # With a second owner, the first may step down.
+    Membership.objects.create(
+        user=django_user_model.objects.create_user("pia"), tenant=tenant, role="owner"
+    )
+    response = operator.post(url, {"user": owner.pk, "role": "member", "tenant": tenant.pk})
+    assert response.status_code == 302
