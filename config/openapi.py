@@ -52,6 +52,7 @@ DESCRIPTIONS = {
     401: "No API key or session, or an unknown or revoked key.",
     403: "The role or the key's scopes do not allow this.",
     404: "No such object in this workspace.",
+    405: "A model named `import` is the import route's path, which takes POST only.",
     409: "The workspace's state does not allow this now.",
     413: "The request body is too large.",
     415: "The body is not JSON (or a form).",
@@ -101,6 +102,8 @@ def _errors_of(method: str, path: str, operation: dict[str, Any]) -> list[int]:
         statuses += [413, 415]
     if (method, path) in UPSTREAM:
         statuses += [502, 504]
+    if path.endswith("/models/{model_id}") and method != "post":
+        statuses.append(405)
     return sorted(statuses)
 
 

@@ -183,7 +183,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", 3600),
+    # A Redis that stops answering (not refusing) must not hold a request publishing a job: it
+    # fails after these seconds and the caller gets its 503 (invocations._publish).
+    "socket_timeout": 5,
+    "socket_connect_timeout": 5,
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Celery would close the worker's database connections around every task; config/celery.py
 # recycles them as Django does per request instead (CONN_MAX_AGE, health checks).

@@ -179,6 +179,11 @@ def _scan_database(places: Places) -> dict[str, int]:
     return {"envelopes": envelopes}
 
 
+@pytest.mark.skipif(
+    connection.vendor == "sqlite",
+    reason="on SQLite, the scan's processes leave the shared test database unusable (disk I/O "
+    "error) for the tests after it, cause not yet found: it runs on the PostgreSQL lane",
+)
 @pytest.mark.django_db(transaction=True)
 def test_the_key_is_nowhere(tenant, tmp_path) -> None:
     places = Places()
