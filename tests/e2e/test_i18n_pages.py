@@ -69,7 +69,7 @@ ALLOWED = {
     "newbie",
 }
 OPENAI_KEY = "sk-i18n-good-key-000001"
-CHECKED = 15_000  # ms: a check by the worker, under the load of the whole suite
+CHECKED = 30_000  # ms: a check by the worker, under the load of the whole suite
 XINF_KEY = "xk-i18n-0001"
 _ADDRESS = re.compile(r"\S+@\S+|https?://\S*|/\S*")  # e-mail addresses, URLs, paths
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.'\u2019-]*")
