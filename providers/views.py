@@ -52,10 +52,7 @@ def _triggers(response: HttpResponse, *events: str) -> HttpResponse:
 
 def _card(request: HttpRequest, provider: str) -> HttpResponse:
     view = selectors.provider_get(tenant=request.tenant, provider=provider)
-    response = render(
-        request, "providers/_card.html", {"p": view, "poll": view.status in POLL_STATUSES}
-    )
-    return response
+    return render(request, "providers/_card.html", {"p": view})
 
 
 @workspace_page

@@ -88,11 +88,7 @@ def check_summary(view: Any) -> str:
     """ "4 valid · 1 invalid · 1 checking" (one credential or model: "Valid", "Checking…")."""
     checks = view.checks
     if checks.total == 1:
-        return {
-            "valid": gettext("Valid"),
-            "invalid": gettext("Invalid"),
-            "validating": gettext("Checking…"),
-        }.get(view.status, gettext("Unchecked"))
+        return status_label(view.status if view.status in _STATUS_LABELS else "unchecked")
     parts = [
         (checks.valid, gettext("%(count)s valid")),
         (checks.invalid, gettext("%(count)s invalid")),
