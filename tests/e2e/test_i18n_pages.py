@@ -366,6 +366,8 @@ def test_simplified_chinese_dialogs_have_no_untranslated_english(
     # A wrong key, checked in the dialog: the working credential stays in use.
     page.locator("#card-openai").get_by_role("button", name="凭据").click()
     dialog.locator("tr[data-credential='Default']").get_by_role("button", name="编辑").click()
+    # The edit form replaces the add form: filling before it arrived would fill the add form.
+    expect(dialog.get_by_role("heading", name="编辑“Default”")).to_be_visible()
     dialog.get_by_label("API Key").fill("sk-i18n-wrong-key-00002")
     dialog.get_by_role("button", name="保存", exact=True).click()
     expect(dialog.locator("[data-kept]")).to_be_visible(timeout=CHECKED)

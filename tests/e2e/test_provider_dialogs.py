@@ -78,6 +78,8 @@ def test_a_wrong_key_keeps_the_working_credential_until_saved_anyway(
 
     page.locator("#card-openai").get_by_role("button", name="Credentials").click()
     dialog(page).locator("tr[data-credential='Default']").get_by_role("button", name="Edit").click()
+    # The edit form replaces the add form (whose first field also takes the focus).
+    expect(dialog(page).get_by_role("heading", name="Edit “Default”")).to_be_visible()
     expect(dialog(page).get_by_label("Credential name")).to_be_focused()
     save_openai(page, WRONG_KEY, openai_fake.url)
     expect(dialog(page).locator("[data-verdict]")).to_contain_text("Incorrect API key")
