@@ -190,6 +190,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": 5,
     "socket_connect_timeout": 5,
 }
+# No retry of a publish that failed (Celery's default is 3, each waiting socket_timeout): a hung
+# Redis costs a publishing request 5 s, not 25 (tests/integration/test_redis_outage.py). A pooled
+# connection Redis closed since its last use is replaced by redis-py when taken from the pool.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 0}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Celery would close the worker's database connections around every task; config/celery.py
 # recycles them as Django does per request instead (CONN_MAX_AGE, health checks).

@@ -5,6 +5,7 @@ Celery worker processes on a Redis of their own, which the test stops and starts
 
 from __future__ import annotations
 
+import signal
 import time
 
 import httpx
@@ -101,6 +102,50 @@ def test_a_redis_outage_loses_no_job_and_answers_503_json(tenant) -> None:
     assert all(r.attempts == 1 for r in rows)
     chats = [r for r in fake.received if r.path.endswith("/chat/completions")]
     assert len(chats) == 6  # each accepted job called the backend once
+    assert "Traceback" not in web.log.read_text()
+
+
+@pytest.mark.processes
+@pytest.mark.django_db(transaction=True)
+def test_a_hung_redis_holds_no_request(tenant) -> None:
+    """A Redis that stops answering without refusing (SIGSTOP: connections open, no replies) must
+    not hold a request that publishes a job: the broker's socket timeouts end the wait, the job
+    is taken back and the client gets its 503 JSON; once Redis answers again the same key works."""
+    port = free_port()
+    redis_dir = settings.DATA_DIR / f"redis-{port}"
+    redis_server = start_redis(port, redis_dir)
+    _, raw = tenant_services.api_key_create(tenant=tenant, name="hung", scopes=["invoke", "read"])
+    with OpenAIFake(api_key=KEY) as fake, httpx.Client() as client:
+        services.credential_create(
+            tenant=tenant,
+            provider="openai",
+            name="main",
+            values={"openai_api_key": KEY, "openai_api_base": fake.url},
+            actor=None,
+        )
+        web, base = start_web_process(REDIS_URL=f"redis://127.0.0.1:{port}/0")
+        try:
+            before = _submit(client, base, raw, "before the hang")  # the broker connection is open
+            assert before.status_code == 202, before.text
+            redis_server.send_signal(signal.SIGSTOP)
+            try:
+                started = time.monotonic()
+                during = _submit(client, base, raw, "during the hang")
+                waited = time.monotonic() - started
+            finally:
+                redis_server.send_signal(signal.SIGCONT)
+            assert during.status_code == 503, during.text
+            assert during.headers["content-type"].startswith("application/json")
+            assert during.json()["error"]["code"] == "unavailable"
+            assert waited < 12, waited  # the broker's 5 s timeout, no retries (was 28 s)
+            assert not Invocation.objects.filter(idempotency_key="during the hang").exists()
+            after = _submit(client, base, raw, "during the hang")
+            assert after.status_code == 202, after.text
+        finally:
+            web.terminate()
+            web.wait(10)
+            redis_server.terminate()
+            redis_server.wait(10)
     assert "Traceback" not in web.log.read_text()
 
 
