@@ -157,6 +157,19 @@ def failure_label(code: str) -> str:
     return str(_FAILURE_LABELS.get(code, code))
 
 
+# Failures where the backend said nothing: its own words would misquote the provider.
+_UNREACHED = {"connection", "timeout", "forbidden_address", "lost"}
+
+
+@register.filter
+def verdict_lead(code: str, provider_label: str) -> str:
+    """What introduces a failed check's message: the provider's answer, or that it was not reached
+    (a refused connection is not something "OpenAI answered")."""
+    if code in _UNREACHED:
+        return gettext("Could not reach %(name)s:") % {"name": provider_label}
+    return gettext("%(name)s answered:") % {"name": provider_label}
+
+
 _FEATURE_LABELS = {
     "tool-call": gettext_lazy("Tool calling"),
     "multi-tool-call": gettext_lazy("Parallel tool calls"),

@@ -4,6 +4,7 @@ sent to the page, read-only roles refused, load-balancing entries."""
 from __future__ import annotations
 
 import re
+import socket
 
 import pytest
 
@@ -266,6 +267,7 @@ def test_a_wrong_key_never_replaces_the_working_credential(owner, openai_fake) -
     verdict = _poll(owner, job)
     text = verdict.content.decode()
     assert verdict["HX-Retarget"] == "#dialog-body"
+    assert "OpenAI answered:" in text
     assert "Incorrect API key" in text
     assert "Save anyway" in text
     assert "The credentials in use stay as they were." in text
@@ -383,6 +385,29 @@ def test_a_custom_model_is_edited_renamed_and_checked_again(tenant, owner) -> No
     back = _poll(owner, job, then="models")
     assert back["HX-Retarget"] == "#dialog-body"
     assert 'data-model="qwen-chat"' in back.content.decode()
+
+
+def test_a_server_never_reached_is_not_quoted_as_answering(owner) -> None:
+    """A refused connection is what we could not do, not something the provider said."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed once the probe is
+    page = owner.post(
+        "/settings/model-providers/xinference/models/add",
+        {
+            "model": "qwen",
+            "model_type": "llm",
+            "server_url": f"http://127.0.0.1:{port}",
+            "model_uid": "qwen2.5-instruct",
+            "max_retries": "0",
+        },
+    ).content.decode()
+    job = _run(_job_in(page))
+    assert job.error_code == "connection"
+    text = _poll(owner, job).content.decode()
+    assert "Could not reach Xorbits Inference:" in text
+    assert f"Could not connect to 127.0.0.1:{port} (connection refused)." in text
+    assert "answered" not in text
 
 
 def test_discover_and_import_from_the_dialog(owner) -> None:
