@@ -208,7 +208,9 @@ def test_fallbacks_in_the_models_dialog(workspace, xinference, new_page) -> None
     expect(dialog.get_by_text("No fallbacks.")).to_be_visible()
     dialog.get_by_label("Add a fallback").select_option("xinference/qwen-backup")
     dialog.locator("form:has(#fallback-choice)").get_by_role("button", name="Add").click()
-    expect(dialog.locator("li[data-fallback='xinference/qwen-backup']")).to_be_visible()
+    expect(dialog.locator("li[data-fallback='xinference/qwen-backup']")).to_contain_text(
+        "Xorbits Inference · qwen-backup"
+    )
     screenshot(page, "09-fallbacks")
 
 
