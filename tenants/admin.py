@@ -2,7 +2,7 @@
 
 Key material never shows: a tenant's wrapped private key and an API key's hash are not fields here.
 A new API key is shown once, on the page that answers its creation, and never stored in a message
-or the session.
+or the session. Member changes made here are audited as the members page's are, naming the operator.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
-from tenants import crypto, services
+from tenants import audit, crypto, services
 from tenants.models import ApiKey, ApiKeyScope, Invitation, Membership, Role, Tenant
 
 LAST_OWNER = _("A workspace keeps at least one owner: make another member owner first.")
@@ -60,6 +60,28 @@ class MembershipFormSet(forms.BaseInlineFormSet):
             raise forms.ValidationError(LAST_OWNER)
 
 
+def _audit_member(
+    request: HttpRequest, membership: Membership, action: str, changes: dict[str, Any]
+) -> None:
+    audit.record(
+        tenant=membership.tenant,
+        user=request.user,
+        action=action,
+        target=membership.user.get_username(),
+        changes=changes,
+    )
+
+
+def _audit_member_change(request: HttpRequest, before: Membership, after: Membership) -> None:
+    """A saved change of a membership, in the members page's terms: moved to another workspace or
+    account (removed there, added here), or its role changed."""
+    if (before.tenant_id, before.user_id) != (after.tenant_id, after.user_id):
+        _audit_member(request, before, "member.remove", {"role": before.role})
+        _audit_member(request, after, "member.add", {"role": after.role})
+    elif before.role != after.role:
+        _audit_member(request, after, "member.role", {"role": [before.role, after.role]})
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     formset = MembershipFormSet
@@ -90,6 +112,26 @@ class TenantAdmin(admin.ModelAdmin):
         created = services.tenant_create(name=obj.name, slug=obj.slug)
         obj.pk = created.pk
         obj.refresh_from_db()
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is not Membership:
+            super().save_formset(request, form, formset, change)
+            return
+        before = {
+            m.pk: m
+            for m in Membership.objects.filter(
+                pk__in=[f.instance.pk for f in formset.forms]
+            ).select_related("tenant", "user")
+        }
+        super().save_formset(request, form, formset, change)
+        for membership in formset.new_objects:
+            _audit_member(request, membership, "member.add", {"role": membership.role})
+        for membership, _fields in formset.changed_objects:
+            _audit_member_change(request, before[membership.pk], membership)
+        for membership in formset.deleted_objects:
+            _audit_member(
+                request, before[membership.pk], "member.remove", {"role": membership.role}
+            )
 
     @admin.action(description=_("Rotate key pair"), permissions=["change"])
     def rotate_key_pair(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
@@ -134,14 +176,28 @@ class MembershipAdmin(admin.ModelAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
+    def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
+        before = (
+            Membership.objects.select_related("tenant", "user").get(pk=obj.pk) if change else None
+        )
+        super().save_model(request, obj, form, change)
+        if before is None:
+            _audit_member(request, obj, "member.add", {"role": obj.role})
+        else:
+            _audit_member_change(request, before, obj)
+
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
+        super().delete_model(request, obj)
+        _audit_member(request, obj, "member.remove", {"role": obj.role})
+
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
         """One by one: a workspace's last owner is kept (and the operator told)."""
         kept = 0
-        for membership in queryset:
+        for membership in queryset.select_related("tenant", "user"):
             if services.is_last_owner(membership):
                 kept += 1
             else:
-                membership.delete()
+                self.delete_model(request, membership)
         if kept:
             self.message_user(request, LAST_OWNER, messages.WARNING)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from providers.models import AuditLogEntry
 from tenants import apikeys
 from tenants.models import ApiKey, Membership, Tenant
 
@@ -110,3 +111,48 @@ def test_the_admin_keeps_a_workspaces_last_owner(operator, tenant, django_user_m
     )
     response = operator.post(url, {"user": owner.pk, "role": "member", "tenant": tenant.pk})
     assert response.status_code == 302
+
+
+def test_member_changes_in_admin_are_audited_with_the_operators_name(
+    operator, tenant, django_user_model
+) -> None:
+    """As on the members page: added, role changed, removed, and the same through the
+    workspace's inline, each an audit entry naming the operator."""
+    root = django_user_model.objects.get(username="admin")
+    bob = django_user_model.objects.create_user(username="bob")
+    operator.post(
+        "/admin/tenants/membership/add/", {"user": bob.pk, "tenant": tenant.pk, "role": "editor"}
+    )
+    membership = Membership.objects.get(user=bob, tenant=tenant)
+    url = f"/admin/tenants/membership/{membership.pk}/change/"
+    response = operator.post(url, {"user": bob.pk, "tenant": tenant.pk, "role": "member"})
+    assert response.status_code == 302
+    operator.post(f"/admin/tenants/membership/{membership.pk}/delete/", {"post": "yes"})
+    assert not Membership.objects.filter(user=bob).exists()
+
+    cleo = django_user_model.objects.create_user(username="cleo")
+    kept = list(Membership.objects.filter(tenant=tenant).select_related("user"))
+    form = {
+        "name": tenant.name,
+        "slug": tenant.slug,
+        "memberships-TOTAL_FORMS": len(kept) + 1,
+        "memberships-INITIAL_FORMS": len(kept),
+        "memberships-MIN_NUM_FORMS": 0,
+        "memberships-MAX_NUM_FORMS": 1000,
+    }
+    rows = [(m.pk, m.user_id, m.role) for m in kept] + [("", cleo.pk, "admin")]
+    for n, (pk, user, role) in enumerate(rows):
+        prefix = f"memberships-{n}-"
+        form.update({f"{prefix}id": pk, f"{prefix}tenant": tenant.pk,
+                     f"{prefix}user": user, f"{prefix}role": role})  # fmt: skip
+    response = operator.post(f"/admin/tenants/tenant/{tenant.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Membership.objects.get(user=cleo).role == "admin"
+
+    entries = AuditLogEntry.objects.filter(tenant=tenant).order_by("pk")
+    assert [(e.action, e.target, e.changes, e.actor_id) for e in entries] == [
+        ("member.add", "bob", {"role": "editor"}, root.pk),
+        ("member.role", "bob", {"role": ["editor", "member"]}, root.pk),
+        ("member.remove", "bob", {"role": "member"}, root.pk),
+        ("member.add", "cleo", {"role": "admin"}, root.pk),
+    ]
