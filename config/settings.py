@@ -272,6 +272,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # The API takes JSON: it documents no form bodies (DRF reads a form's "" as "not given").
     "PARSER_WHITELIST": ["config.parsers.FiniteJSONParser", "config.parsers.InlineMediaJSONParser"],
+    # One name per enum, wherever it appears (else drf-spectacular names them by field).
+    "ENUM_NAME_OVERRIDES": {
+        "CheckStatusEnum": "providers.models.CheckStatus",
+        "JobStatusEnum": "providers.models.JobStatus",
+        "ProviderStatusEnum": "providers.selectors.PROVIDER_STATUSES",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.openapi.document_errors",  # error responses, the providers' enum

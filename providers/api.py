@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from config import errors, openapi, query
 from config.serializers import Text
 from providers import credentials, discovery, selectors, services, validation
-from providers.models import CustomModel, ModelType, ValidationJob
+from providers.models import CheckStatus, CustomModel, JobStatus, ModelType, ValidationJob
 from providers.schema import FEATURES
 from tenants.api import TenantApi
 from tenants.principals import Perm
@@ -107,10 +107,11 @@ class ProviderOutput(serializers.Serializer):
         source="manifest.model_credential_schema", allow_null=True
     )
     configured = serializers.BooleanField()
-    status = serializers.CharField(
+    status = serializers.ChoiceField(
+        choices=selectors.PROVIDER_STATUSES,
         help_text="unconfigured; validating while a credential or custom model is being "
         "checked; else valid (all passed), invalid (all failed), partial (some failed) or "
-        "unchecked."
+        "unchecked.",
     )
     validated_at = serializers.DateTimeField(allow_null=True)
     last_error = serializers.CharField()
@@ -131,7 +132,7 @@ class CredentialOutput(serializers.Serializer):
     provider = serializers.CharField()
     name = serializers.CharField()
     is_active = serializers.BooleanField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=CheckStatus.choices)
     validated_at = serializers.DateTimeField(allow_null=True)
     last_error = serializers.CharField()
     credentials = serializers.SerializerMethodField(
@@ -162,7 +163,7 @@ class ModelOutput(serializers.Serializer):
     pricing = PricingOutput(allow_null=True)
     enabled = serializers.BooleanField()
     load_balancing_enabled = serializers.BooleanField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=CheckStatus.choices)
     usable = serializers.BooleanField()
     is_default = serializers.BooleanField(help_text="The workspace's default of its type.")
     deprecated = serializers.BooleanField()
@@ -202,7 +203,7 @@ class LoadBalancingEntryOutput(serializers.Serializer):
     name = serializers.CharField()
     weight = serializers.IntegerField()
     enabled = serializers.BooleanField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=CheckStatus.choices)
     last_error = serializers.CharField()
     cooldown_until = serializers.DateTimeField(
         source="cooldown.ends_at",
@@ -241,7 +242,7 @@ class ValidationJobOutput(serializers.Serializer):
     model_type = serializers.CharField()
     model = serializers.CharField()
     target = serializers.SerializerMethodField()
-    status = serializers.CharField(help_text="queued, running, succeeded or failed")
+    status = serializers.ChoiceField(choices=JobStatus.choices)
     valid = serializers.BooleanField(allow_null=True)
     error_code = serializers.CharField(
         help_text="authorization, rate_limit, quota, server_unavailable, connection, timeout, "

@@ -164,6 +164,8 @@ class ProviderView:
 
 
 PARTIAL = "partial"
+# What a provider's status can be (the API's enum): its checks summed up.
+PROVIDER_STATUSES = (UNCONFIGURED, *CheckStatus.values, PARTIAL)
 
 
 def _summary_status(checks: CheckSummary) -> str:
