@@ -277,6 +277,7 @@ SPECTACULAR_SETTINGS = {
         "CheckStatusEnum": "providers.models.CheckStatus",
         "JobStatusEnum": "providers.models.JobStatus",
         "ProviderStatusEnum": "providers.selectors.PROVIDER_STATUSES",
+        "ModelStatusEnum": "providers.selectors.MODEL_STATUSES",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -163,7 +163,11 @@ class ModelOutput(serializers.Serializer):
     pricing = PricingOutput(allow_null=True)
     enabled = serializers.BooleanField()
     load_balancing_enabled = serializers.BooleanField()
-    status = serializers.ChoiceField(choices=CheckStatus.choices)
+    status = serializers.ChoiceField(
+        choices=selectors.MODEL_STATUSES,
+        help_text="unconfigured while the provider has no credential (a predefined model), "
+        "else its check's status.",
+    )
     usable = serializers.BooleanField()
     is_default = serializers.BooleanField(help_text="The workspace's default of its type.")
     deprecated = serializers.BooleanField()

@@ -164,8 +164,9 @@ class ProviderView:
 
 
 PARTIAL = "partial"
-# What a provider's status can be (the API's enum): its checks summed up.
+# What a provider's and a model's status can be (the API's enums).
 PROVIDER_STATUSES = (UNCONFIGURED, *CheckStatus.values, PARTIAL)
+MODEL_STATUSES = (UNCONFIGURED, *CheckStatus.values)
 
 
 def _summary_status(checks: CheckSummary) -> str:
