@@ -40,6 +40,16 @@ def _submit(client: httpx.Client, web: str, key: str, text: str) -> httpx.Respon
     )
 
 
+def _use_openai(tenant, fake: OpenAIFake) -> None:
+    services.credential_create(
+        tenant=tenant,
+        provider="openai",
+        name="main",
+        values={"openai_api_key": KEY, "openai_api_base": fake.url},
+        actor=None,
+    )
+
+
 def _all_done(pks: list[int], seconds: float = 30) -> list[Invocation]:
     deadline = time.monotonic() + seconds
     while True:
@@ -59,13 +69,7 @@ def test_a_redis_outage_loses_no_job_and_answers_503_json(tenant) -> None:
     redis_server = start_redis(port, redis_dir)
     _, raw = tenant_services.api_key_create(tenant=tenant, name="outage", scopes=["invoke", "read"])
     with OpenAIFake(api_key=KEY) as fake, httpx.Client() as client:
-        services.credential_create(
-            tenant=tenant,
-            provider="openai",
-            name="main",
-            values={"openai_api_key": KEY, "openai_api_base": fake.url},
-            actor=None,
-        )
+        _use_openai(tenant, fake)
         web, base = start_web_process(REDIS_URL=url)
         worker = start_worker_process("outage", REDIS_URL=url)
         try:
@@ -116,13 +120,7 @@ def test_a_hung_redis_holds_no_request(tenant) -> None:
     redis_server = start_redis(port, redis_dir)
     _, raw = tenant_services.api_key_create(tenant=tenant, name="hung", scopes=["invoke", "read"])
     with OpenAIFake(api_key=KEY) as fake, httpx.Client() as client:
-        services.credential_create(
-            tenant=tenant,
-            provider="openai",
-            name="main",
-            values={"openai_api_key": KEY, "openai_api_base": fake.url},
-            actor=None,
-        )
+        _use_openai(tenant, fake)
         web, base = start_web_process(REDIS_URL=f"redis://127.0.0.1:{port}/0")
         try:
             before = _submit(client, base, raw, "before the hang")  # the broker connection is open
