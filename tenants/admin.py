@@ -12,8 +12,11 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import actions as admin_actions
+from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
@@ -117,21 +120,20 @@ class TenantAdmin(admin.ModelAdmin):
         if formset.model is not Membership:
             super().save_formset(request, form, formset, change)
             return
-        before = {
-            m.pk: m
-            for m in Membership.objects.filter(
-                pk__in=[f.instance.pk for f in formset.forms]
-            ).select_related("tenant", "user")
-        }
+        stored = Membership.objects.filter(
+            pk__in=[f.instance.pk for f in formset.forms if f.instance.pk]
+        ).select_related("tenant", "user")
+        # Keyed by the form's instance: a deleted one has lost its pk once saved.
+        by_pk = {m.pk: m for m in stored}
+        before = {id(f.instance): by_pk.get(f.instance.pk) for f in formset.forms}
         super().save_formset(request, form, formset, change)
         for membership in formset.new_objects:
             _audit_member(request, membership, "member.add", {"role": membership.role})
         for membership, _fields in formset.changed_objects:
-            _audit_member_change(request, before[membership.pk], membership)
+            _audit_member_change(request, before[id(membership)], membership)
         for membership in formset.deleted_objects:
-            _audit_member(
-                request, before[membership.pk], "member.remove", {"role": membership.role}
-            )
+            was = before[id(membership)]
+            _audit_member(request, was, "member.remove", {"role": was.role})
 
     @admin.action(description=_("Rotate key pair"), permissions=["change"])
     def rotate_key_pair(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
@@ -170,11 +172,33 @@ class MembershipAdmin(admin.ModelAdmin):
     search_fields = ["user__username", "user__email", "tenant__name"]
     autocomplete_fields = ["user", "tenant"]
     form = MembershipForm
+    actions = ["delete_selected"]
 
     def has_delete_permission(self, request: HttpRequest, obj: Membership | None = None) -> bool:
         if obj is not None and services.is_last_owner(obj):
-            return False
+            return False  # no Delete link on its page
         return super().has_delete_permission(request, obj)
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """The last owner's delete page says why it cannot be deleted, not a bare 403."""
+        membership = self.get_object(request, unquote(object_id))
+        if membership is not None and services.is_last_owner(membership):
+            self.message_user(request, LAST_OWNER, messages.ERROR)
+            return redirect("admin:tenants_membership_change", membership.pk)
+        return super().delete_view(request, object_id, extra_context)
+
+    @admin.action(description=_("Delete selected %(verbose_name_plural)s"), permissions=["delete"])
+    def delete_selected(
+        self, request: HttpRequest, queryset: QuerySet[Membership]
+    ) -> HttpResponse | None:
+        """Django's delete action, refused at once (with the reason) when it would take a
+        workspace's last owner, instead of its "no permission to delete" page."""
+        if any(services.is_last_owner(m) for m in queryset.select_related("tenant")):
+            self.message_user(request, LAST_OWNER, messages.ERROR)
+            return None
+        return admin_actions.delete_selected(self, request, queryset)
 
     def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
         before = (

@@ -98,11 +98,18 @@ def test_the_admin_keeps_a_workspaces_last_owner(operator, tenant, django_user_m
         response = operator.post(url, {"user": owner.pk, **change})
         assert response.status_code == 200  # the form again, with the error
         assert "keeps at least one owner" in response.content.decode()
-    assert operator.get(f"/admin/tenants/membership/{mine.pk}/delete/").status_code == 403
-    operator.post(
-        "/admin/tenants/membership/",
-        {"action": "delete_selected", "_selected_action": [mine.pk], "post": "yes"},
-    )
+    refused = operator.get(f"/admin/tenants/membership/{mine.pk}/delete/", follow=True)
+    assert refused.redirect_chain[-1][0] == url  # back to its page, saying why
+    assert "keeps at least one owner" in refused.content.decode()
+    for confirmed in ({}, {"post": "yes"}):
+        refused = operator.post(
+            "/admin/tenants/membership/",
+            {"action": "delete_selected", "_selected_action": [mine.pk], **confirmed},
+            follow=True,
+        )
+        page = refused.content.decode()
+        assert "keeps at least one owner" in page
+        assert "permission" not in page
     mine.refresh_from_db()
     assert (mine.tenant_id, mine.role) == (tenant.pk, "owner")
     # With a second owner, the first may step down.
@@ -147,7 +154,15 @@ def test_member_changes_in_admin_are_audited_with_the_operators_name(
                      f"{prefix}user": user, f"{prefix}role": role})  # fmt: skip
     response = operator.post(f"/admin/tenants/tenant/{tenant.pk}/change/", form)
     assert response.status_code == 302, response.content.decode()[:2000]
-    assert Membership.objects.get(user=cleo).role == "admin"
+    cleos = Membership.objects.get(user=cleo)
+    assert cleos.role == "admin"
+    # Removed through the inline.
+    n = len(kept)
+    form.update({f"memberships-{n}-id": cleos.pk, f"memberships-{n}-DELETE": "on",
+                 "memberships-INITIAL_FORMS": n + 1})  # fmt: skip
+    response = operator.post(f"/admin/tenants/tenant/{tenant.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert not Membership.objects.filter(user=cleo).exists()
 
     entries = AuditLogEntry.objects.filter(tenant=tenant).order_by("pk")
     assert [(e.action, e.target, e.changes, e.actor_id) for e in entries] == [
@@ -155,4 +170,5 @@ def test_member_changes_in_admin_are_audited_with_the_operators_name(
         ("member.role", "bob", {"role": ["editor", "member"]}, root.pk),
         ("member.remove", "bob", {"role": "member"}, root.pk),
         ("member.add", "cleo", {"role": "admin"}, root.pk),
+        ("member.remove", "cleo", {"role": "admin"}, root.pk),
     ]
