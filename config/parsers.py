@@ -27,6 +27,15 @@ def _finite(text: str) -> float:
     return value
 
 
+MAX_INT_DIGITS = 100  # Python refuses over 4,300 with words about sys.set_int_max_str_digits()
+
+
+def _int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"The number {text[:40]}… has more than {MAX_INT_DIGITS} digits.")
+    return int(text)
+
+
 MAX_DEPTH = 100
 TOO_DEEP = f"Nested deeper than {MAX_DEPTH} levels."
 
@@ -37,7 +46,7 @@ _NOT_TEXT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
 def loads(text: str) -> Any:
     """Strict JSON (see the module's docstring); ValueError, which says why, when refused."""
     try:
-        data = json.loads(text, parse_float=_finite, parse_constant=_no_constant)
+        data = json.loads(text, parse_float=_finite, parse_int=_int, parse_constant=_no_constant)
     except RecursionError:
         raise ValueError(TOO_DEEP) from None
     if text.count("[") + text.count("{") > MAX_DEPTH:  # cheap: only then can it nest so deep

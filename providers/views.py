@@ -531,12 +531,19 @@ def _lb_context(request: HttpRequest, provider: str, model_id: str) -> dict[str,
     chosen = [(f["provider"], f["model"]) for f in view.fallbacks]
     entries = selectors.lb_entry_list(tenant=request.tenant, view=view)
     polls = min(id_param(request, "polls") or 0, MAX_POLLS)
+    available = selectors.available_models(tenant=request.tenant, model_type=view.model_type)
+    labels = {(m.provider, m.model): m.label for m in available}
     return {
         "manifest": manifest,
         "model": view,
+        # The chain as shown: each model by its label ("GPT-5"), or its name once unavailable.
+        "fallbacks": [
+            {**f, "label": labels.get((f["provider"], f["model"]), f["model"])}
+            for f in view.fallbacks
+        ],
         "fallback_choices": [
             m
-            for m in selectors.available_models(tenant=request.tenant, model_type=view.model_type)
+            for m in available
             if (m.provider, m.model) not in {*chosen, (view.provider, view.model)}
         ],
         "entries": entries,

@@ -225,6 +225,20 @@ def test_json_just_within_the_depth_limit_is_taken(key_client, openai) -> None:
     assert response.status_code == 202, response.content
 
 
+@pytest.mark.parametrize("digits", [parsers.MAX_INT_DIGITS + 1, 5_000])
+def test_a_number_with_too_many_digits_is_a_400_in_our_words(tenant, key_client, digits) -> None:
+    """Not Python's "use sys.set_int_max_str_digits() to increase the limit"."""
+    text = f'{{"model": "openai/gpt-4o-mini", "messages": [], "max_tokens": {"9" * digits}}}'
+    api = key_client().post("/api/v1/invocations", text, content_type="application/json")
+    assert api.status_code == 400, api.content
+    message = api.json()["error"]["message"]
+    assert message.endswith(f"has more than {parsers.MAX_INT_DIGITS} digits.")
+    assert "sys." not in message
+    status, body = _gateway(tenant, "/v1/chat/completions", text.encode())
+    assert status == 400, body
+    assert "sys." not in body["error"]["message"]
+
+
 QUERIES = ["status=%00", "x%00=1", "provider=%ED%A0%80", "q=%FF"]
 
 

@@ -154,7 +154,7 @@ def test_fallbacks_from_the_page(tenant, owner) -> None:
     owner.post(url, {"action": "fallback-add", "fallback": "openai/gpt-4o-mini"})
     page = owner.post(url, {"action": "fallback-add", "fallback": "openai/gpt-4.1"}).content
     assert 'data-fallback="openai/gpt-4o-mini"' in page.decode()
-    assert "OpenAI · gpt-4o-mini" in page.decode()  # named as people know it, not by its key
+    assert "OpenAI · GPT-4o mini" in page.decode()  # named as people know it, not by its key
     owner.post(url, {"action": "fallback-up", "position": "1"})
     setting = ModelSetting.objects.get(model="gpt-4o")
     assert setting.fallbacks == [
