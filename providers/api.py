@@ -284,8 +284,17 @@ class AuditLogOutput(serializers.Serializer):
 class CredentialsField(serializers.DictField):
     """A form's values by variable; checked against the provider's schema by the service."""
 
+    MAX_FIELDS = 100  # the largest form has a few dozen; each unknown one gets its own error
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(child=serializers.JSONField(), **kwargs)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if isinstance(data, dict) and len(data) > self.MAX_FIELDS:
+            raise serializers.ValidationError(
+                f"At most {self.MAX_FIELDS} fields: this has {len(data)}."
+            )
+        return super().to_internal_value(data)
 
 
 class CredentialInput(serializers.Serializer):

@@ -136,6 +136,16 @@ def test_a_body_that_is_not_a_form_is_a_400(client) -> None:
         assert "credentials" in response.json()["error"]["fields"]
 
 
+def test_a_form_with_thousands_of_fields_gets_one_short_error(client) -> None:
+    values = {f"field{n}": "x" for n in range(100_000)}
+    response = client.post(URL, {"name": "x", "credentials": values}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {
+        "credentials": ["At most 100 fields: this has 100000."]
+    }
+    assert len(response.content) < 1000  # not an error per unknown field (4 MB)
+
+
 def test_unknown_provider_is_404(client) -> None:
     response = client.post(
         "/api/v1/model-providers/nope/credentials", {"credentials": {}}, format="json"
