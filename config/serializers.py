@@ -20,7 +20,12 @@ class DecimalText(serializers.DecimalField):
     """A decimal given as a JSON string, as the schema (and every answer) writes it: a JSON
     number is refused rather than read through a float."""
 
+    default_error_messages = {
+        **serializers.DecimalField.default_error_messages,
+        "not_text": 'Give the amount as a JSON string, such as "100.00".',
+    }
+
     def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, str):
-            self.fail("invalid")
+            self.fail("not_text")
         return super().to_internal_value(data)

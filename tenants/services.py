@@ -184,9 +184,26 @@ def tenant_set_budget(
         raise errors.PermissionDenied(
             "An API key held to limits cannot change the workspace's budget; a workspace admin can."
         )
+    before = {"monthly_budget": tenant.monthly_budget, "budget_currency": tenant.budget_currency}
     tenant.monthly_budget, tenant.budget_currency = monthly_budget, currency
+    after = {"monthly_budget": tenant.monthly_budget, "budget_currency": tenant.budget_currency}
     tenant.save(update_fields=["monthly_budget", "budget_currency"])
+    changes = {
+        name: [_money(before[name]), _money(value)]
+        for name, value in after.items()
+        if value != before[name]
+    }
+    if changes:
+        audit.record(
+            tenant=tenant, actor=granted_by, action="workspace.budget", target=tenant.name,
+            changes=changes,
+        )  # fmt: skip
     return tenant
+
+
+def _money(value: Decimal | str | None) -> str | None:
+    """As the API writes it: a decimal as a string (JSON has no decimals)."""
+    return None if value is None else str(value)
 
 
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:

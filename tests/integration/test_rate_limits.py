@@ -194,3 +194,28 @@ def test_only_owners_and_admins_set_the_workspace_budget(key_client) -> None:
     )
     assert bad.status_code == 400
     assert set(bad.json()["error"]["fields"]) == {"monthly_budget", "budget_currency"}
+    number = key_client(scopes=["write"]).patch(
+        "/api/v1/tenants/current", {"monthly_budget": -5}, format="json"
+    )
+    assert number.json()["error"]["fields"]["monthly_budget"] == [
+        'Give the amount as a JSON string, such as "100.00".'
+    ]
+
+
+def test_a_budget_change_is_in_the_audit_log(key_client) -> None:
+    writer = key_client(scopes=["write", "read"])
+    for body in (
+        {"monthly_budget": "25.50"},
+        {"budget_currency": "CNY"},
+        {"budget_currency": "CNY"},
+    ):
+        assert writer.patch("/api/v1/tenants/current", body, format="json").status_code == 200
+    entries = writer.get("/api/v1/audit-log").json()["results"]
+    budget = [(e["action"], e["changes"]) for e in entries if e["action"] == "workspace.budget"]
+    assert sorted(budget, key=str) == sorted(
+        [
+            ("workspace.budget", {"monthly_budget": [None, "25.50000000"]}),
+            ("workspace.budget", {"budget_currency": ["USD", "CNY"]}),
+        ],
+        key=str,
+    )  # the unchanged third save is not an entry
