@@ -38,11 +38,12 @@ from django.utils import timezone
 from config import errors, shared_state
 from config.redact import scrub_values
 from providers.models import JobStatus
+from providers.runtime import failures
 
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE = 300
-LOST_MESSAGE = "The job was lost by its workers too many times."
+LOST_MESSAGE = failures.JOB_LOST
 
 
 def lease_end() -> datetime:

@@ -30,7 +30,7 @@ from providers.models import (
     ProviderCredential,
     ValidationJob,
 )
-from providers.runtime import registry
+from providers.runtime import failures, registry
 
 logger = logging.getLogger(__name__)
 
@@ -259,7 +259,7 @@ def _settle_target(
         else (CheckStatus.UNCHECKED if transient else CheckStatus.INVALID),
         "validated_at": now,
         "last_error": (
-            f"The check could not finish: {error.message.rstrip('.')}. Check again."
+            failures.CHECK_UNFINISHED.format(message=error.message.rstrip("."))
             if transient
             else error.message
         )

@@ -21,6 +21,10 @@ The cause is found by walking the exception's chain (urllib3 wraps the socket's 
 two of its own), so the same words come from the HTTP client, the discovery call and the
 websocket adapters alike. Nothing of the URL but host and port is shown: no path, no query, no
 user:password@.
+
+These sentences are stored in English (the API's language) with the job; `SENTENCES` lists them
+with their named parts, so that the pages can show them in the reader's language
+(`provider_ui.in_reader_language`; the translations live in the locale's catalog).
 """
 
 from __future__ import annotations
@@ -30,6 +34,60 @@ import http.client
 import socket
 import ssl
 from collections.abc import Iterator
+
+
+def gettext_noop(text: str) -> str:
+    """Marks a sentence for the translation catalog (makemessages); this package has no Django."""
+    return text
+
+
+# Sentences: a {reason} or {message} part is itself one of these; other parts are kept as said.
+CONNECT = gettext_noop("Could not connect to {target} ({reason}).")
+CONNECT_PLAIN = gettext_noop("Could not connect to {target}.")
+CONNECT_SECURELY = gettext_noop("Could not connect securely to {target} ({reason}).")
+HOST_UNKNOWN = gettext_noop("Could not find the host {host}.")
+LOOKUP_FAILED = gettext_noop(
+    "Could not look up the host {host} (temporary failure in name resolution)."
+)
+CONNECT_TIMEOUT = gettext_noop(
+    "Could not connect to {target} in time (no answer within {seconds} s)."
+)
+READ_TIMEOUT = gettext_noop("{target} did not answer in time (nothing received for {seconds} s).")
+DROPPED = gettext_noop("The connection dropped while the backend answered ({reason}).")
+DROPPED_MID_STREAM = gettext_noop("The connection dropped mid-stream ({reason}).")
+STALLED = gettext_noop("The backend's answer stalled past the read timeout.")
+STREAM_STALLED = gettext_noop("The stream stalled past the read timeout.")
+CUT_OFF = gettext_noop("The backend took longer than {seconds} s in all; the call was cut off.")
+CHECK_UNFINISHED = gettext_noop("The check could not finish: {message}. Check again.")
+JOB_LOST = gettext_noop("The job was lost by its workers too many times.")
+# Reasons (in parentheses above).
+CLOSED_WITHOUT_ANSWER = gettext_noop("the server closed the connection without answering")
+CERTIFICATE_FAILED = gettext_noop("certificate verify failed")
+CERTIFICATE_FAILED_DETAIL = gettext_noop("certificate verify failed: {detail}")
+NOT_TLS = gettext_noop("TLS handshake failed: the server does not speak TLS here; try http://")
+TLS_FAILED = gettext_noop("TLS handshake failed")
+TLS_FAILED_DETAIL = gettext_noop("TLS handshake failed: {detail}")
+CUT_SHORT = gettext_noop("the answer was cut short")
+CONNECTION_LOST = gettext_noop("connection lost")
+
+_REASONS = {
+    errno.ECONNREFUSED: gettext_noop("connection refused"),
+    errno.ECONNRESET: gettext_noop("connection reset"),
+    errno.ECONNABORTED: gettext_noop("connection aborted"),
+    errno.EPIPE: gettext_noop("connection reset"),
+    errno.ENETUNREACH: gettext_noop("network unreachable"),
+    errno.EHOSTUNREACH: gettext_noop("host unreachable"),
+    errno.EHOSTDOWN: gettext_noop("host down"),
+    errno.EADDRNOTAVAIL: gettext_noop("address not available"),
+}
+
+SENTENCES = (
+    CONNECT, CONNECT_PLAIN, CONNECT_SECURELY, HOST_UNKNOWN, LOOKUP_FAILED, CONNECT_TIMEOUT,
+    READ_TIMEOUT, DROPPED, DROPPED_MID_STREAM, STALLED, STREAM_STALLED, CUT_OFF,
+    CHECK_UNFINISHED, JOB_LOST, CLOSED_WITHOUT_ANSWER, CERTIFICATE_FAILED,
+    CERTIFICATE_FAILED_DETAIL, NOT_TLS, TLS_FAILED, TLS_FAILED_DETAIL, CUT_SHORT, CONNECTION_LOST,
+    *dict.fromkeys(_REASONS.values()),
+)  # fmt: skip
 
 
 def where(host: str, port: int | None) -> str:
@@ -54,26 +112,14 @@ def causes(exc: BaseException) -> Iterator[BaseException]:
         pending += [e for e in linked if isinstance(e, BaseException)]
 
 
-_REASONS = {
-    errno.ECONNREFUSED: "connection refused",
-    errno.ECONNRESET: "connection reset",
-    errno.ECONNABORTED: "connection aborted",
-    errno.EPIPE: "connection reset",
-    errno.ENETUNREACH: "network unreachable",
-    errno.EHOSTUNREACH: "host unreachable",
-    errno.EHOSTDOWN: "host down",
-    errno.EADDRNOTAVAIL: "address not available",
-}
-
-
 def _tls_reason(error: ssl.SSLError) -> str:
     if isinstance(error, ssl.SSLCertVerificationError):
         detail = error.verify_message or error.reason or ""
-        return f"certificate verify failed: {detail}" if detail else "certificate verify failed"
+        return CERTIFICATE_FAILED_DETAIL.format(detail=detail) if detail else CERTIFICATE_FAILED
     reason = (error.reason or "").replace("_", " ").lower()
     if reason == "wrong version number":  # https:// to a server that speaks plain HTTP
-        return "TLS handshake failed: the server does not speak TLS here; try http://"
-    return f"TLS handshake failed: {reason}" if reason else "TLS handshake failed"
+        return NOT_TLS
+    return TLS_FAILED_DETAIL.format(detail=reason) if reason else TLS_FAILED
 
 
 def connection_message(exc: BaseException, *, host: str, port: int | None) -> str:
@@ -83,30 +129,28 @@ def connection_message(exc: BaseException, *, host: str, port: int | None) -> st
     lookup = next((e for e in found if isinstance(e, socket.gaierror)), None)
     if lookup is not None:
         if lookup.errno in (socket.EAI_AGAIN, getattr(socket, "EAI_FAIL", -4)):
-            return f"Could not look up the host {host} (temporary failure in name resolution)."
-        return f"Could not find the host {host}."
+            return LOOKUP_FAILED.format(host=host)
+        return HOST_UNKNOWN.format(host=host)
     tls = next((e for e in found if isinstance(e, ssl.SSLError)), None)
     if tls is not None:
-        return f"Could not connect securely to {target} ({_tls_reason(tls)})."
+        return CONNECT_SECURELY.format(target=target, reason=_tls_reason(tls))
     if any(isinstance(e, http.client.RemoteDisconnected) for e in found):
-        return (
-            f"Could not connect to {target} (the server closed the connection without answering)."
-        )
+        return CONNECT.format(target=target, reason=CLOSED_WITHOUT_ANSWER)
     for error in found:
         if isinstance(error, OSError) and error.errno in _REASONS:
-            return f"Could not connect to {target} ({_REASONS[error.errno]})."
+            return CONNECT.format(target=target, reason=_REASONS[error.errno])
     plain = next((e for e in found if type(e) is OSError or isinstance(e, ConnectionError)), None)
     if plain is not None and getattr(plain, "strerror", None):
-        return f"Could not connect to {target} ({plain.strerror.lower()})."
-    return f"Could not connect to {target}."
+        return CONNECT.format(target=target, reason=plain.strerror.lower())
+    return CONNECT_PLAIN.format(target=target)
 
 
 def connect_timeout_message(*, host: str, port: int | None, seconds: float) -> str:
-    return f"Could not connect to {where(host, port)} in time (no answer within {seconds:g} s)."
+    return CONNECT_TIMEOUT.format(target=where(host, port), seconds=f"{seconds:g}")
 
 
 def read_timeout_message(*, host: str, port: int | None, seconds: float) -> str:
-    return f"{where(host, port)} did not answer in time (nothing received for {seconds:g} s)."
+    return READ_TIMEOUT.format(target=where(host, port), seconds=f"{seconds:g}")
 
 
 def drop_reason(exc: BaseException) -> str:
@@ -115,11 +159,11 @@ def drop_reason(exc: BaseException) -> str:
     if any(isinstance(e, http.client.IncompleteRead) for e in found) or any(
         "incompleteread" in str(e).lower().replace(" ", "") for e in found
     ):
-        return "the answer was cut short"
+        return CUT_SHORT
     tls = next((e for e in found if isinstance(e, ssl.SSLError)), None)
     if tls is not None:
         return _tls_reason(tls)
     for error in found:
         if isinstance(error, OSError) and error.errno in _REASONS:
             return _REASONS[error.errno]
-    return "connection lost"
+    return CONNECTION_LOST

@@ -536,15 +536,12 @@ class HttpClient:
         except (ReadTimeoutError, TimeoutError) as exc:
             response.close()
             self._check_deadline(response)
-            raise errors.UpstreamTimeout(
-                "The backend's answer stalled past the read timeout."
-            ) from exc
+            raise errors.UpstreamTimeout(failures.STALLED) from exc
         except (HTTPError, OSError) as exc:
             response.close()
             self._check_deadline(response)
             raise errors.UpstreamConnection(
-                "The connection dropped while the backend answered "
-                f"({self.bounded(failures.drop_reason(exc))})."
+                failures.DROPPED.format(reason=self.bounded(failures.drop_reason(exc)))
             ) from exc
         finally:
             _WATCHDOG.release(response)
@@ -556,8 +553,7 @@ class HttpClient:
             _WATCHDOG.release(response)
             response.close()
             raise errors.UpstreamTimeout(
-                f"The backend took longer than {self.timeouts.total:g} s in all; the call was "
-                "cut off."
+                failures.CUT_OFF.format(seconds=f"{self.timeouts.total:g}")
             )
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -588,11 +584,11 @@ class HttpClient:
                 yield part
         except (ReadTimeoutError, TimeoutError) as exc:
             self._check_deadline(response)
-            raise errors.UpstreamTimeout("The stream stalled past the read timeout.") from exc
+            raise errors.UpstreamTimeout(failures.STREAM_STALLED) from exc
         except (HTTPError, OSError) as exc:
             self._check_deadline(response)
             raise errors.UpstreamConnection(
-                f"The connection dropped mid-stream ({self.bounded(failures.drop_reason(exc))})."
+                failures.DROPPED_MID_STREAM.format(reason=self.bounded(failures.drop_reason(exc)))
             ) from exc
         finally:
             _WATCHDOG.release(response)

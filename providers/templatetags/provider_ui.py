@@ -4,7 +4,9 @@ context sizes, provider names)."""
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,6 +21,7 @@ from django.utils.translation import get_language, gettext, gettext_lazy
 
 from providers import selectors
 from providers.models import ModelType
+from providers.runtime import failures
 from providers.schema import I18n, Pricing
 from tenants.models import ApiKeyScope
 
@@ -155,6 +158,47 @@ _FAILURE_LABELS = {
 def failure_label(code: str) -> str:
     """Why an entry rests (an upstream error code) as words: `rate_limit` -> "Rate limited"."""
     return str(_FAILURE_LABELS.get(code, code))
+
+
+_PART = re.compile(r"\{(\w+)\}")
+
+
+@functools.cache
+def _sentence_patterns() -> list[tuple[str, re.Pattern[str]]]:
+    """Each of our failure sentences with the pattern that finds it in a stored message, the most
+    specific first ("Could not connect to {target} in time (...)" before "... to {target}.")."""
+    found = []
+    for sentence in failures.SENTENCES:
+        pieces = _PART.split(sentence)  # text, part name, text, ...
+        literal = "".join(pieces[::2])
+        regex = "".join(
+            re.escape(piece) if n % 2 == 0 else f"(?P<{piece}>.+?)"
+            for n, piece in enumerate(pieces)
+        )
+        found.append((len(literal), sentence, re.compile(f"^{regex}$", re.DOTALL)))
+    return [(sentence, pattern) for _, sentence, pattern in sorted(found, reverse=True)]
+
+
+@register.filter
+def in_reader_language(message: str) -> str:
+    """A stored failure message in the page's language when it is one of our own sentences
+    (failures.SENTENCES, stored in English); a provider's own words stay as it said them."""
+    if not message:
+        return message
+    for sentence, pattern in _sentence_patterns():
+        found = pattern.match(message)
+        if found is None:
+            continue
+        parts = found.groupdict()
+        if "reason" in parts:
+            parts["reason"] = in_reader_language(parts["reason"])
+        if "message" in parts:  # a sentence without its full stop
+            parts["message"] = in_reader_language(parts["message"] + ".").rstrip(".。")
+        try:
+            return gettext(sentence).format(**parts)
+        except (KeyError, IndexError, ValueError):  # a translation that lost a part
+            return message
+    return message
 
 
 # Failures where the backend said nothing: its own words would misquote the provider.

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 -- 简体中文 punctuation is full-width
 """The provider settings pages' server side: forms from the schema, errors inline, secrets never
 sent to the page, read-only roles refused, load-balancing entries."""
 
@@ -7,6 +8,7 @@ import re
 import socket
 
 import pytest
+from django.conf import settings
 
 from providers import credentials, selectors, services, validation, views
 from providers.models import (
@@ -409,6 +411,10 @@ def test_a_server_never_reached_is_not_quoted_as_answering(owner) -> None:
     assert "Could not reach Xorbits Inference:" in text
     assert f"Could not connect to 127.0.0.1:{port} (connection refused)." in text
     assert "answered" not in text
+    owner.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"  # our sentences in the reader's words
+    text = _poll(owner, job).content.decode()
+    assert "无法连接 Xorbits Inference：" in text
+    assert f"无法连接到 127.0.0.1:{port}（连接被拒绝）。" in text
 
 
 def test_discover_and_import_from_the_dialog(owner) -> None:

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 -- 简体中文 punctuation is full-width
 """简体中文 is complete: every message of the .po is translated (none fuzzy), the compiled .mo
 the service loads says the same, and the address guard's refusals (worded without Django) reach
 a form translated."""
@@ -12,7 +13,8 @@ from pathlib import Path
 from django.utils import translation
 
 from providers import credentials
-from providers.runtime import netguard
+from providers.runtime import failures, netguard
+from providers.templatetags import provider_ui
 
 LOCALE = Path(__file__).resolve().parents[2] / "locale" / "zh_Hans" / "LC_MESSAGES"
 
@@ -77,3 +79,47 @@ def test_every_refusal_of_the_address_guard_reads_in_simplified_chinese() -> Non
     addresses = re.compile(r"[0-9a-f:.]+/\d+|\d+(?:\.\d+){3}")
     english = {r: s for r, s in shown.items() if re.search(r"[A-Za-z]", addresses.sub("", s))}
     assert english == {}, "list the refusal in providers/credentials.py REFUSALS, translate it"
+
+
+def _parts(sentence: str) -> list[str]:
+    return sorted(re.findall(r"\{(\w+)\}", sentence))
+
+
+def test_our_failure_sentences_read_in_simplified_chinese_and_stay_english_otherwise() -> None:
+    """Failure sentences are stored in English (failures.SENTENCES, without Django); the pages
+    show each in the reader's language, keeping every part, and English as it was stored."""
+    samples = {"target": "10.0.0.9:9997", "host": "example.invalid", "seconds": "5",
+               "detail": "self-signed certificate", "reason": "connection refused",
+               "message": "Could not connect to 10.0.0.9:9997 (connection refused)"}  # fmt: skip
+    for sentence in failures.SENTENCES:
+        said = sentence.format(**samples)
+        with translation.override("en"):
+            assert provider_ui.in_reader_language(said) == said
+        with translation.override("zh-hans"):
+            translated = translation.gettext(sentence)
+            shown = provider_ui.in_reader_language(said)
+        assert translated != sentence, sentence
+        assert _parts(translated) == _parts(sentence), sentence
+        assert shown != said, sentence
+        left = re.sub(r"example\.invalid|self-signed certificate|https?://|TLS", "", shown)
+        assert not re.search(r"[A-Za-z]{3,}", left), (sentence, shown)
+
+
+def test_nested_failures_and_a_providers_own_words() -> None:
+    with translation.override("zh-hans"):
+        show = provider_ui.in_reader_language
+        assert show("Could not connect to 127.0.0.1:1 (connection refused).") == (
+            "无法连接到 127.0.0.1:1（连接被拒绝）。"
+        )
+        assert (
+            show(
+                "The check could not finish: Could not connect to [::1]:8080 in time (no answer "
+                "within 5 s). Check again."
+            )
+            == "校验未能完成：未能及时连接到 [::1]:8080（5 秒内无应答）。请重新校验。"
+        )
+        # What a provider said stays its own; inside our sentence too.
+        assert show("Incorrect API key provided.") == "Incorrect API key provided."
+        assert show("The check could not finish: 429: Slow down. Check again.") == (
+            "校验未能完成：429: Slow down。请重新校验。"
+        )
