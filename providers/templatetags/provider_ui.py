@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 from django.utils.translation import get_language, gettext, gettext_lazy
 
+from config import errors
 from providers import selectors
 from providers.models import ModelType
 from providers.runtime import failures
@@ -199,6 +200,21 @@ def in_reader_language(message: str) -> str:
         except (KeyError, IndexError, ValueError):  # a translation that lost a part
             return message
     return message
+
+
+def _codes(kind: type[errors.ServiceError]) -> set[str]:
+    return {kind.code} | {code for sub in kind.__subclasses__() for code in _codes(sub)}
+
+
+# A check that ended so says nothing against what it checked: it is left unchecked.
+_UNFINISHED = {code for kind in errors.RETRYABLE for code in _codes(kind)}
+
+
+@register.filter
+def check_unfinished(code: str) -> bool:
+    """Whether a failed check's error left what it checked unchecked (a rate limit, a server
+    error, no connection, a timeout) rather than found it invalid."""
+    return code in _UNFINISHED
 
 
 # Failures where the backend said nothing: its own words would misquote the provider.

@@ -271,6 +271,7 @@ def test_a_wrong_key_never_replaces_the_working_credential(owner, openai_fake) -
     text = verdict.content.decode()
     assert verdict["HX-Retarget"] == "#dialog-body"
     assert "OpenAI answered:" in text
+    assert "Check failed" in text
     assert "Incorrect API key" in text
     assert "Save anyway" in text
     assert "The credentials in use stay as they were." in text
@@ -409,6 +410,7 @@ def test_a_server_never_reached_is_not_quoted_as_answering(owner) -> None:
     assert job.error_code == "connection"
     text = _poll(owner, job).content.decode()
     assert "Could not reach Xorbits Inference:" in text
+    assert "Check not finished" in text  # as the model's status says: unchecked, not invalid
     assert f"Could not connect to 127.0.0.1:{port} (connection refused)." in text
     assert "answered" not in text
     owner.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"  # our sentences in the reader's words
